@@ -1,0 +1,388 @@
+"""The mirror's schema.
+
+Entity tables hold the *current* state, flattened for querying; the raw ws/2
+documents live in `document_revision` (one row per distinct payload ever
+seen) so nothing upstream sent is ever lost.  Nothing is deleted: upstream
+deletions set `deleted_at`, merges add a `redirect` row.
+
+Top-level entities are linked by MBID without foreign keys on purpose: a
+mirror is always partial (a release may arrive before its artist is fetched,
+a dump may be imported entity by entity).  Child rows of a release (media,
+tracks, labels) do use foreign keys, since they are written with it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Identity,
+    Index,
+    Integer,
+    MetaData,
+    SmallInteger,
+    Text,
+    UniqueConstraint,
+    func,
+    text,
+)
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+Timestamp = DateTime(timezone=True)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map = {
+        uuid.UUID: UUID(as_uuid=True),
+        dt.datetime: Timestamp,
+        dict: JSONB,
+        str: Text,
+    }
+
+
+class SeenMixin:
+    """When we first and last saw the entity upstream, and whether it is gone."""
+
+    first_seen: Mapped[dt.datetime] = mapped_column(server_default=func.now())
+    last_seen: Mapped[dt.datetime] = mapped_column(server_default=func.now())
+    deleted_at: Mapped[dt.datetime | None]  # tombstone: gone upstream, kept here
+
+
+class Artist(SeenMixin, Base):
+    __tablename__ = "artist"
+    mbid: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    name: Mapped[str]
+    sort_name: Mapped[str | None]
+    type: Mapped[str | None]
+    country: Mapped[str | None]
+    disambiguation: Mapped[str | None]
+
+
+class Label(SeenMixin, Base):
+    __tablename__ = "label"
+    mbid: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    name: Mapped[str]
+    sort_name: Mapped[str | None]
+    type: Mapped[str | None]
+    label_code: Mapped[int | None]
+    country: Mapped[str | None]
+    disambiguation: Mapped[str | None]
+
+
+class ReleaseGroup(SeenMixin, Base):
+    __tablename__ = "release_group"
+    mbid: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    title: Mapped[str]
+    primary_type: Mapped[str | None]
+    secondary_types: Mapped[list[str] | None] = mapped_column(ARRAY(Text))
+    first_release_date: Mapped[str | None]
+    artist_credit: Mapped[str | None]
+    disambiguation: Mapped[str | None]
+
+
+class Recording(SeenMixin, Base):
+    __tablename__ = "recording"
+    mbid: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    title: Mapped[str]
+    length_ms: Mapped[int | None]
+    video: Mapped[bool | None]
+    artist_credit: Mapped[str | None]
+    disambiguation: Mapped[str | None]
+    first_release_date: Mapped[str | None]
+
+
+class Release(SeenMixin, Base):
+    __tablename__ = "release"
+    mbid: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    title: Mapped[str]
+    artist_credit: Mapped[str | None]
+    release_group_mbid: Mapped[uuid.UUID | None] = mapped_column(index=True)
+    status: Mapped[str | None]
+    quality: Mapped[str | None]
+    date: Mapped[str | None]  # partial dates as given: "2003", "2003-03", "2003-03-24"
+    year: Mapped[int | None] = mapped_column(SmallInteger, index=True)
+    country: Mapped[str | None]
+    # None = unknown (ws/2 null), "" = explicitly no barcode
+    barcode: Mapped[str | None]
+    packaging: Mapped[str | None]
+    language: Mapped[str | None]
+    script: Mapped[str | None]
+    disambiguation: Mapped[str | None]
+    asin: Mapped[str | None]
+    annotation: Mapped[str | None]
+    # None = the document did not say (cover-art-archive not included)
+    cover_art_front: Mapped[bool | None]
+    cover_art_count: Mapped[int | None]
+    medium_count: Mapped[int] = mapped_column(SmallInteger, default=0)
+    track_count: Mapped[int] = mapped_column(Integer, default=0)
+    formats: Mapped[list[str]] = mapped_column(ARRAY(Text), server_default="{}")
+    # which ws/2 includes the stored document carried: absence only means
+    # something when the include was asked for (e.g. no url-rels)
+    includes: Mapped[list[str]] = mapped_column(ARRAY(Text), server_default="{}")
+    deleted_reason: Mapped[str | None]
+    needs_score: Mapped[bool] = mapped_column(server_default=text("true"))
+
+    media: Mapped[list[Medium]] = relationship(
+        back_populates="release", order_by="Medium.position", cascade="all, delete-orphan", passive_deletes=True
+    )
+    labels: Mapped[list[ReleaseLabel]] = relationship(
+        order_by="ReleaseLabel.position", cascade="all, delete-orphan", passive_deletes=True
+    )
+
+    __table_args__ = (Index("ix_release_needs_score", "needs_score", postgresql_where=text("needs_score")),)
+
+
+class Medium(Base):
+    __tablename__ = "medium"
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    release_mbid: Mapped[uuid.UUID] = mapped_column(ForeignKey("release.mbid", ondelete="CASCADE"))
+    position: Mapped[int]
+    mbid: Mapped[uuid.UUID | None]
+    format: Mapped[str | None]
+    title: Mapped[str | None]
+    track_count: Mapped[int] = mapped_column(default=0)
+
+    release: Mapped[Release] = relationship(back_populates="media")
+    tracks: Mapped[list[Track]] = relationship(
+        order_by="Track.sort_key", cascade="all, delete-orphan", passive_deletes=True
+    )
+    __table_args__ = (UniqueConstraint("release_mbid", "position", name="uq_medium_release_position"),)
+
+
+class Track(Base):
+    __tablename__ = "track"
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    medium_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("medium.id", ondelete="CASCADE"), index=True)
+    release_mbid: Mapped[uuid.UUID] = mapped_column(ForeignKey("release.mbid", ondelete="CASCADE"), index=True)
+    mbid: Mapped[uuid.UUID | None] = mapped_column(index=True)
+    # "pregap" (hidden track before track 1), "audio", or "data" (enhanced CD data track)
+    kind: Mapped[str] = mapped_column(server_default="audio")
+    position: Mapped[int]
+    sort_key: Mapped[int]  # pregap < audio < data, then position
+    number: Mapped[str | None]
+    title: Mapped[str | None]
+    length_ms: Mapped[int | None]
+    recording_mbid: Mapped[uuid.UUID | None] = mapped_column(index=True)
+    artist_credit: Mapped[str | None]
+
+
+class ReleaseLabel(Base):
+    """A label + catalogue number pair of a release (either may be missing)."""
+
+    __tablename__ = "release_label"
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    release_mbid: Mapped[uuid.UUID] = mapped_column(ForeignKey("release.mbid", ondelete="CASCADE"), index=True)
+    position: Mapped[int]
+    label_mbid: Mapped[uuid.UUID | None] = mapped_column(index=True)
+    label_name: Mapped[str | None]
+    catalog_number: Mapped[str | None]
+
+
+class ArtistCredit(Base):
+    """One credited name of a release, release group or recording."""
+
+    __tablename__ = "artist_credit"
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    entity_type: Mapped[str]
+    entity_mbid: Mapped[uuid.UUID]
+    position: Mapped[int]
+    artist_mbid: Mapped[uuid.UUID] = mapped_column(index=True)
+    name: Mapped[str | None]
+    joinphrase: Mapped[str | None]
+    __table_args__ = (Index("ix_artist_credit_entity", "entity_type", "entity_mbid"),)
+
+
+class UrlRelation(Base):
+    __tablename__ = "url_relation"
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    entity_type: Mapped[str]
+    entity_mbid: Mapped[uuid.UUID]
+    position: Mapped[int]
+    url: Mapped[str]
+    url_mbid: Mapped[uuid.UUID | None]
+    type: Mapped[str | None]
+    type_id: Mapped[uuid.UUID | None]
+    direction: Mapped[str | None]
+    begin: Mapped[str | None]
+    end: Mapped[str | None]
+    ended: Mapped[bool | None]
+    __table_args__ = (Index("ix_url_relation_entity", "entity_type", "entity_mbid"),)
+
+
+class Tag(Base):
+    __tablename__ = "tag"
+    entity_type: Mapped[str] = mapped_column(primary_key=True)
+    entity_mbid: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(primary_key=True)
+    count: Mapped[int | None]
+
+
+class DocumentRevision(Base):
+    """Every distinct raw ws/2 / dump document ever seen for an entity."""
+
+    __tablename__ = "document_revision"
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    entity_type: Mapped[str]
+    mbid: Mapped[uuid.UUID]
+    hash: Mapped[str]  # sha256 of the canonical JSON (sorted keys, compact)
+    doc: Mapped[dict]
+    source: Mapped[str]  # "api" or "dump:<archive>"
+    first_seen: Mapped[dt.datetime] = mapped_column(server_default=func.now())
+    last_seen: Mapped[dt.datetime] = mapped_column(server_default=func.now())
+    sync_run_id: Mapped[int | None] = mapped_column(BigInteger)
+    __table_args__ = (UniqueConstraint("entity_type", "mbid", "hash", name="uq_document_revision_entity_hash"),)
+
+
+class Document(Base):
+    """The current raw document of an entity: a pointer to its latest revision."""
+
+    __tablename__ = "document"
+    entity_type: Mapped[str] = mapped_column(primary_key=True)
+    mbid: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    revision_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("document_revision.id"))
+    hash: Mapped[str]
+    revision_count: Mapped[int] = mapped_column(server_default=text("1"))
+    first_seen: Mapped[dt.datetime] = mapped_column(server_default=func.now())
+    last_seen: Mapped[dt.datetime] = mapped_column(server_default=func.now())
+    deleted_at: Mapped[dt.datetime | None]
+
+    revision: Mapped[DocumentRevision] = relationship()
+
+
+class Redirect(Base):
+    """An MBID that MusicBrainz merged into another one."""
+
+    __tablename__ = "redirect"
+    entity_type: Mapped[str] = mapped_column(primary_key=True)
+    old_mbid: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    new_mbid: Mapped[uuid.UUID] = mapped_column(index=True)
+    first_seen: Mapped[dt.datetime] = mapped_column(server_default=func.now())
+    sync_run_id: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class SyncRun(Base):
+    """One run of sync / import / score, with its counters and checkpoint."""
+
+    __tablename__ = "sync_run"
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    kind: Mapped[str]  # sync | import | score
+    scope: Mapped[str | None]  # release | artist | label | release-group | collection | query | watched | dump
+    target: Mapped[str | None]
+    started_at: Mapped[dt.datetime] = mapped_column(server_default=func.now())
+    finished_at: Mapped[dt.datetime | None]
+    status: Mapped[str] = mapped_column(server_default="running")  # running|ok|partial|failed|interrupted
+    requests: Mapped[int] = mapped_column(server_default=text("0"))
+    inserted: Mapped[int] = mapped_column(server_default=text("0"))
+    updated: Mapped[int] = mapped_column(server_default=text("0"))
+    unchanged: Mapped[int] = mapped_column(server_default=text("0"))
+    tombstoned: Mapped[int] = mapped_column(server_default=text("0"))
+    redirected: Mapped[int] = mapped_column(server_default=text("0"))
+    quarantined: Mapped[int] = mapped_column(server_default=text("0"))
+    error: Mapped[str | None]
+    checkpoint: Mapped[dict | None]
+    options: Mapped[dict | None]
+    pid: Mapped[int | None]
+
+
+class Watch(Base):
+    """A scope a librarian wants synced on every scheduled run."""
+
+    __tablename__ = "watch"
+    id: Mapped[int] = mapped_column(Integer, Identity(), primary_key=True)
+    scope: Mapped[str]
+    target: Mapped[str]
+    note: Mapped[str | None]
+    added_at: Mapped[dt.datetime] = mapped_column(server_default=func.now())
+    last_run_id: Mapped[int | None] = mapped_column(BigInteger)
+    last_synced_at: Mapped[dt.datetime | None]
+    cursor: Mapped[dict | None]  # where an unfinished walk of this scope resumes
+    __table_args__ = (UniqueConstraint("scope", "target", name="uq_watch_scope_target"),)
+
+
+class ScopeMember(Base):
+    """Which releases a fully walked scope contained, to notice disappearances."""
+
+    __tablename__ = "scope_member"
+    scope: Mapped[str] = mapped_column(primary_key=True)
+    target: Mapped[str] = mapped_column(primary_key=True)
+    release_mbid: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    first_seen: Mapped[dt.datetime] = mapped_column(server_default=func.now())
+    last_seen: Mapped[dt.datetime] = mapped_column(server_default=func.now())
+    last_run_id: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class RiskScore(Base):
+    __tablename__ = "risk_score"
+    release_mbid: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    score: Mapped[int] = mapped_column(SmallInteger, index=True)
+    signals: Mapped[list[str]] = mapped_column(ARRAY(Text))
+    policy_version: Mapped[str]
+    scored_at: Mapped[dt.datetime] = mapped_column(server_default=func.now())
+
+
+class CurationMark(Base):
+    """History of archivists' marks; never updated, only appended."""
+
+    __tablename__ = "curation_mark"
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    release_mbid: Mapped[uuid.UUID]
+    status: Mapped[str]  # open | in-progress | preserved | ignored
+    note: Mapped[str | None]
+    marked_by: Mapped[str | None]
+    marked_at: Mapped[dt.datetime] = mapped_column(server_default=func.now())
+    __table_args__ = (Index("ix_curation_mark_release", "release_mbid", "marked_at"),)
+
+
+class CurationState(Base):
+    """The latest mark of each release, kept beside the history for fast filters."""
+
+    __tablename__ = "curation_state"
+    release_mbid: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    status: Mapped[str] = mapped_column(index=True)
+    mark_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("curation_mark.id"))
+
+
+class DumpImport(Base):
+    """One dump file being imported, with its resume checkpoint."""
+
+    __tablename__ = "dump_import"
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    path: Mapped[str]
+    member: Mapped[str]  # the file inside the archive ("" for a plain file)
+    entity: Mapped[str]
+    fingerprint: Mapped[str]  # size + mtime + head hash, to recognise the same file
+    started_at: Mapped[dt.datetime] = mapped_column(server_default=func.now())
+    finished_at: Mapped[dt.datetime | None]
+    status: Mapped[str] = mapped_column(server_default="running")
+    lines_done: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))
+    quarantined: Mapped[int] = mapped_column(server_default=text("0"))
+    sync_run_id: Mapped[int | None] = mapped_column(BigInteger)
+    __table_args__ = (UniqueConstraint("fingerprint", "member", "entity", name="uq_dump_import_file"),)
+
+
+class Quarantine(Base):
+    """Input we could not use, kept verbatim so nothing is lost."""
+
+    __tablename__ = "quarantine"
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    source: Mapped[str]  # file (and member) or URL
+    line_no: Mapped[int | None] = mapped_column(BigInteger)
+    error: Mapped[str]
+    raw: Mapped[str | None]
+    sync_run_id: Mapped[int | None] = mapped_column(BigInteger)
+    created_at: Mapped[dt.datetime] = mapped_column(server_default=func.now())

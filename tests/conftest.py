@@ -1,0 +1,199 @@
+"""Shared fixtures: a real PostgreSQL, a clean migrated database per test,
+and a real local HTTP server replaying recorded ws/2 responses.
+
+PostgreSQL comes from MBINDEX_TEST_DATABASE_URL when set (CI points it at
+the machine's server); otherwise an embedded server is started for the
+session in a short private temporary directory.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import shutil
+import tempfile
+import uuid
+from pathlib import Path
+
+import psycopg
+import pytest
+from click.testing import CliRunner
+from sqlalchemy.engine import make_url
+
+from indexer.db import Database, normalise_url
+
+FIXTURES = Path(__file__).parent / "fixtures"
+WS2 = FIXTURES / "ws2"
+
+RICH = {
+    "c9d52105": "c9d52105-5c20-3216-bc1b-e54918f8f688",
+    "b84ee12a": "b84ee12a-09ef-421b-82de-0441a926375b",
+    "12195c41": "12195c41-6136-4dfd-acf1-9923dadc73e2",
+    "94ad3a58": "94ad3a58-a1cc-46a3-acf4-9cb6c1d6f032",
+}
+
+
+def pytest_addoption(parser):
+    parser.addoption("--run-slow", action="store_true", help="also run tests marked slow (long crash loops)")
+
+
+def pytest_collection_modifyitems(config, items):
+    if config.getoption("--run-slow"):
+        return
+    skip = pytest.mark.skip(reason="slow; run with --run-slow")
+    for item in items:
+        if "slow" in item.keywords:
+            item.add_marker(skip)
+
+
+def load_doc(path: str | Path) -> dict:
+    path = Path(path)
+    if not path.is_absolute():
+        path = WS2 / path
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def release_doc(mbid: str) -> dict:
+    return load_doc(WS2 / "release" / f"{mbid}.json")
+
+
+# --- PostgreSQL ----------------------------------------------------------------
+
+
+class PgServer:
+    """Admin access to a server on which tests create their own databases."""
+
+    def __init__(self, admin_url: str):
+        self.admin_url = normalise_url(admin_url)
+        url = make_url(self.admin_url)
+        self.conninfo = url.set(drivername="postgresql").render_as_string(hide_password=False)
+        self.url = url
+        self._counter = itertools.count()
+        self.prefix = f"mbxt_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+        self.template = None
+
+    def execute(self, sql: str) -> None:
+        with psycopg.connect(self.conninfo, autocommit=True) as conn:
+            conn.execute(sql)
+
+    def url_for(self, name: str) -> str:
+        return self.url.set(database=name).render_as_string(hide_password=False)
+
+    def make_template(self) -> None:
+        name = f"{self.prefix}_tmpl"
+        self.execute(f'CREATE DATABASE "{name}"')
+        db = Database(self.url_for(name))
+        db.upgrade("head")  # the template is built by the Alembic migrations
+        db.dispose()
+        self.template = name
+
+    def create(self, migrated=True) -> str:
+        name = f"{self.prefix}_{next(self._counter)}"
+        if migrated:
+            self.execute(f'CREATE DATABASE "{name}" TEMPLATE "{self.template}"')
+        else:
+            self.execute(f'CREATE DATABASE "{name}"')
+        return name
+
+    def drop(self, name: str) -> None:
+        self.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def pg_server():
+    external = os.environ.get("MBINDEX_TEST_DATABASE_URL")
+    embedded = None
+    tmp = None
+    if external:
+        server = PgServer(external)
+    else:
+        from indexer.pgembed import EmbeddedPostgres
+
+        tmp = tempfile.mkdtemp(prefix="mbxt", dir="/tmp")
+        embedded = EmbeddedPostgres(Path(tmp))
+        server = PgServer(embedded.acquire().replace("/mbindex?", "/postgres?"))
+    server.make_template()
+    yield server
+    server.drop(server.template)
+    if embedded is not None:
+        embedded.release()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+@pytest.fixture
+def database_url(pg_server):
+    name = pg_server.create()
+    yield pg_server.url_for(name)
+    pg_server.drop(name)
+
+
+@pytest.fixture
+def empty_database_url(pg_server):
+    """A database with no schema at all (for migration tests)."""
+    name = pg_server.create(migrated=False)
+    yield pg_server.url_for(name)
+    pg_server.drop(name)
+
+
+@pytest.fixture
+def db(database_url):
+    database = Database(database_url)
+    yield database
+    database.dispose()
+
+
+# --- ws/2 replay -------------------------------------------------------------
+
+
+@pytest.fixture
+def replay():
+    from indexer.replay import ReplayServer
+
+    with ReplayServer() as server:
+        server.load_dir(WS2)
+        yield server
+
+
+@pytest.fixture
+def settings(replay, database_url):
+    from indexer.config import load_settings
+
+    return load_settings(
+        {"ws_url": replay.url, "contact": "tests@example.org", "rate": 0, "database_url": database_url,
+         "timeout": 2, "retries": 3},
+        environ={},
+    )
+
+
+@pytest.fixture
+def client(settings):
+    from indexer.mb import Client
+
+    return Client(settings, sleep=lambda s: None)
+
+
+@pytest.fixture
+def cli_env(replay, database_url, tmp_path):
+    """Environment for CliRunner: isolated config, replay server, test database."""
+    return {
+        "MBINDEX_DATABASE_URL": database_url,
+        "MBINDEX_WS_URL": replay.url,
+        "MBINDEX_CONTACT": "tests@example.org",
+        "MBINDEX_RATE": "0",
+        "MBINDEX_TIMEOUT": "2",
+        "MBINDEX_RETRIES": "2",
+        "XDG_CONFIG_HOME": str(tmp_path / "xdg"),
+    }
+
+
+@pytest.fixture
+def run_cli(cli_env):
+    from indexer.cli import cli
+
+    def run(*args, env=None, input=None):
+        runner = CliRunner()
+        merged = dict(cli_env, **(env or {}))
+        return runner.invoke(cli, list(args), env=merged, input=input, catch_exceptions=False)
+
+    return run

@@ -1,0 +1,74 @@
+"""Alembic migrations and the models agree, and the schema can go down and up."""
+
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import inspect
+
+from indexer.db import Database, DatabaseError
+from indexer.models import Base
+
+
+def test_models_match_migrations(db):
+    with db.engine.connect() as conn:
+        ctx = MigrationContext.configure(conn, opts={"compare_type": True})
+        diff = compare_metadata(ctx, Base.metadata)
+    assert diff == [], f"models and migrations differ: {diff}"
+
+
+def test_linear_history_single_head(db):
+    from alembic.script import ScriptDirectory
+
+    script = ScriptDirectory.from_config(db.alembic_config())
+    assert len(script.get_heads()) == 1
+    bases = script.get_bases()
+    assert len(bases) == 1
+
+
+def test_empty_database_is_migrated_on_first_use(empty_database_url):
+    database = Database(empty_database_url)
+    try:
+        assert database.current_revision() is None
+        database.ensure_schema()
+        assert database.current_revision() == database.head_revision()
+        tables = set(inspect(database.engine).get_table_names())
+        assert {"release", "medium", "track", "document_revision", "sync_run", "redirect"} <= tables
+    finally:
+        database.dispose()
+
+
+def test_downgrade_to_base_and_up_again(db):
+    db.downgrade("base")
+    assert db.current_revision() is None
+    assert set(inspect(db.engine).get_table_names()) <= {"alembic_version"}
+    db.upgrade("head")
+    assert db.current_revision() == db.head_revision()
+
+
+def test_outdated_schema_is_refused(db):
+    from sqlalchemy import text
+
+    with db.engine.begin() as conn:
+        conn.execute(text("UPDATE alembic_version SET version_num = 'someoldrev'"))
+    try:
+        db.ensure_schema()
+    except DatabaseError as exc:
+        assert "mbindex db upgrade" in str(exc)
+    else:
+        raise AssertionError("an outdated schema must be refused")
+
+
+def test_foreign_tables_are_not_touched(empty_database_url):
+    from sqlalchemy import text
+
+    database = Database(empty_database_url)
+    try:
+        with database.engine.begin() as conn:
+            conn.execute(text("CREATE TABLE someone_elses (id int)"))
+        try:
+            database.ensure_schema()
+        except DatabaseError as exc:
+            assert "refusing" in str(exc)
+        else:
+            raise AssertionError("a database with other tables must not be migrated silently")
+    finally:
+        database.dispose()
