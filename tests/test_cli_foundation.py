@@ -1,0 +1,124 @@
+"""End to end through the CLI: `mbindex sync release` against the replay server."""
+
+import json
+import uuid
+
+from sqlalchemy import func, select
+
+from conftest import RICH
+from indexer import __version__
+from indexer import models as m
+
+TABLES = [m.Release, m.Medium, m.Track, m.Recording, m.Artist, m.Label, m.ReleaseGroup, m.ReleaseLabel,
+          m.ArtistCredit, m.UrlRelation, m.Tag, m.Document, m.DocumentRevision]
+
+
+def snapshot(db):
+    """Every row of every mirror table, minus the timestamps of when we saw it."""
+    out = {}
+    with db.session() as s:
+        for model in TABLES:
+            cols = [c for c in model.__table__.columns if c.name not in ("first_seen", "last_seen", "id", "medium_id", "revision_id")]
+            out[model.__tablename__] = sorted(tuple(str(v) for v in row) for row in s.execute(select(*cols)))
+    return out
+
+
+def test_sync_rich_release_stores_everything_and_is_idempotent(run_cli, db, replay):
+    mbid = RICH["c9d52105"]
+    result = run_cli("sync", "release", mbid)
+    assert result.exit_code == 0, result.output
+    assert "inserted 1" in result.output
+    with db.session() as s:
+        rel = s.get(m.Release, uuid.UUID(mbid))
+        assert rel.title == "Meteora" and rel.artist_credit == "Linkin Park"
+        assert rel.release_group_mbid is not None and s.get(m.ReleaseGroup, rel.release_group_mbid).title == "Meteora"
+        assert [md.format for md in rel.media] == ["Enhanced CD"]
+        tracks = rel.media[0].tracks
+        assert len(tracks) == 15 and [t.kind for t in tracks].count("data") == 2
+        assert all(s.get(m.Recording, t.recording_mbid) for t in tracks)
+        assert [(x.label_name, x.catalog_number) for x in rel.labels] == [("Warner Bros. Records", "9362 48444 2")]
+        assert s.get(m.Label, rel.labels[0].label_mbid).label_code == 392
+        assert s.scalar(select(func.count()).select_from(m.UrlRelation).where(m.UrlRelation.entity_mbid == rel.mbid)) == 2
+        assert s.scalar(select(func.count()).select_from(m.Tag).where(m.Tag.entity_mbid == rel.mbid)) == 2
+        assert s.scalar(select(func.count()).select_from(m.ArtistCredit).where(m.ArtistCredit.entity_mbid == rel.mbid)) == 1
+        doc = s.get(m.Document, ("release", rel.mbid))
+        assert doc.revision.doc["id"] == mbid and len(doc.hash) == 64
+        run = s.scalars(select(m.SyncRun)).one()
+        assert (run.status, run.inserted, run.requests) == ("ok", 1, 1)
+    before = snapshot(db)
+
+    again = run_cli("sync", "release", mbid)
+    assert again.exit_code == 0, again.output
+    assert "unchanged 1" in again.output
+    assert snapshot(db) == before
+
+    # the request reached the server with the includes and a proper User-Agent
+    lookups = [r for r in replay.requests if r.path.endswith(mbid)]
+    assert len(lookups) == 2
+    ua = lookups[0].user_agent
+    assert ua.startswith(f"mbindex/{__version__}") and ua.endswith("( tests@example.org )")
+    incs = set(lookups[0].query["inc"].replace("+", " ").split())
+    assert {"artists", "labels", "recordings", "release-groups", "artist-credits", "url-rels", "tags", "annotation"} <= incs
+
+
+def test_several_releases_in_one_run(run_cli, db):
+    result = run_cli("sync", "release", RICH["b84ee12a"], RICH["12195c41"], RICH["94ad3a58"])
+    assert result.exit_code == 0, result.output
+    with db.session() as s:
+        assert s.scalar(select(func.count()).select_from(m.Release)) == 3
+
+
+def test_invalid_mbid_is_exit_2_and_writes_nothing(run_cli, db, replay):
+    result = run_cli("sync", "release", "not-an-mbid")
+    assert result.exit_code == 2
+    assert "not an MBID" in result.output
+    assert replay.requests == []
+    with db.session() as s:
+        assert s.scalar(select(func.count()).select_from(m.SyncRun)) == 0
+
+
+def test_unknown_release_404_is_clear_and_stores_nothing(run_cli, db):
+    missing = str(uuid.uuid4())
+    result = run_cli("sync", "release", missing)
+    assert result.exit_code == 3
+    assert f"not found on MusicBrainz (404): {missing}" in result.output
+    with db.session() as s:
+        assert s.scalar(select(func.count()).select_from(m.Release)) == 0
+        assert s.scalar(select(func.count()).select_from(m.DocumentRevision)) == 0
+
+
+def test_contact_required_for_musicbrainz_org(run_cli, replay):
+    result = run_cli("sync", "release", RICH["c9d52105"], "--ws-url", "https://musicbrainz.org",
+                     env={"MBINDEX_CONTACT": ""})
+    assert result.exit_code == 2
+    assert "contact" in result.output
+    assert replay.requests == []
+
+
+def test_config_show_masks_password(run_cli):
+    result = run_cli("config", "show", "--json", env={"MBINDEX_DATABASE_URL": "postgresql://u:hunter2@db.example/x"})
+    assert result.exit_code == 0, result.output
+    assert "hunter2" not in result.output
+    rows = {r["setting"]: r for r in json.loads(result.output)}
+    assert rows["database_url"]["value"] == "postgresql://u:***@db.example/x"
+    assert rows["database_url"]["source"] == "environment MBINDEX_DATABASE_URL"
+    assert rows["rate"]["value"] == "0.0"
+
+
+def test_db_commands(run_cli, db):
+    head = db.head_revision()
+    out = run_cli("db", "current")
+    assert out.exit_code == 0 and head in out.output and "up to date" in out.output
+    out = run_cli("db", "downgrade", "base")
+    assert out.exit_code == 0, out.output
+    assert db.current_revision() is None
+    out = run_cli("db", "upgrade")
+    assert out.exit_code == 0 and db.current_revision() == head
+
+
+def test_runs_lists_the_run(run_cli):
+    run_cli("sync", "release", RICH["b84ee12a"])
+    result = run_cli("runs", "--json")
+    assert result.exit_code == 0
+    (run,) = json.loads(result.output)
+    assert run["status"] == "ok" and run["inserted"] == 1 and run["scope"] == "release"

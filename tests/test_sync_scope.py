@@ -1,0 +1,157 @@
+"""Scope sync (browse + lookups where needed) against an in-process fake ws/2."""
+
+from __future__ import annotations
+
+import copy
+import json
+import uuid
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from indexer import models as m
+from indexer.mb import NotFound, RequestBudgetExhausted, Response, Stats
+from indexer.sync import sync_scope
+
+WS2 = Path(__file__).parent / "fixtures" / "ws2" / "release"
+ARTIST = "5b11f4ce-a62d-471e-81fc-a69a8278c7da"
+
+
+def _docs(n: int) -> list[dict]:
+    base = [json.loads(p.read_text()) for p in sorted(WS2.glob("*.json"))]
+    out = []
+    for i in range(n):
+        d = copy.deepcopy(base[i % len(base)])
+        d["id"] = str(uuid.UUID(int=i + 1))
+        out.append(d)
+    return out
+
+
+def _browse_shape(doc: dict) -> dict:
+    d = {k: v for k, v in doc.items() if k not in ("relations", "annotation", "tags")}
+    return d
+
+
+class FakeWS:
+    """Browse pages hold at most `page_cap` items (like the 500-track cut)."""
+
+    def __init__(self, docs, page_cap=100):
+        self.docs = {d["id"]: d for d in docs}
+        self.order = [d["id"] for d in docs]
+        self.page_cap = page_cap
+        self.stats = Stats()
+        self.calls: list[tuple] = []
+        self.max_requests = None
+
+    def _count(self):
+        if self.max_requests is not None and self.stats.requests >= self.max_requests:
+            raise RequestBudgetExhausted("budget")
+        self.stats.requests += 1
+
+    def browse_releases(self, scope, target, offset, limit=100):
+        self._count()
+        self.calls.append(("browse", offset))
+        ids = self.order[offset : offset + min(limit, self.page_cap)]
+        return Response({"release-count": len(self.order), "release-offset": offset,
+                         "releases": [_browse_shape(self.docs[i]) for i in ids]}, "")
+
+    def get_release(self, mbid):
+        self._count()
+        self.calls.append(("lookup", mbid))
+        if mbid not in self.docs:
+            raise NotFound(mbid)
+        return Response(self.docs[mbid], "")
+
+
+def _count(db, model, *where):
+    with db.session() as s:
+        return s.execute(select(func.count()).select_from(model).where(*where)).scalar_one()
+
+
+def test_multipage_walk_pages_by_items_returned(db):
+    ws = FakeWS(_docs(250), page_cap=70)  # short pages: must not skip items
+    res = sync_scope(db, ws, "artist", ARTIST)
+    assert res.status == "ok"
+    assert _count(db, m.Release) == 250
+    browses = [c[1] for c in ws.calls if c[0] == "browse"]
+    assert browses == [0, 70, 140, 210]
+    assert _count(db, m.ScopeMember) == 250
+
+
+def test_second_night_no_lookups_no_fake_revisions(db):
+    ws = FakeWS(_docs(120))
+    sync_scope(db, ws, "artist", ARTIST)
+    revs = _count(db, m.DocumentRevision, m.DocumentRevision.entity_type == "release")
+    ws.calls.clear()
+    res = sync_scope(db, ws, "artist", ARTIST)
+    assert [c[0] for c in ws.calls] == ["browse", "browse"]
+    assert res.counts.unchanged == 120 and res.counts.updated == 0
+    assert _count(db, m.DocumentRevision, m.DocumentRevision.entity_type == "release") == revs
+    # one release changes upstream: exactly one lookup, one new revision
+    changed = ws.order[5]
+    ws.docs[changed]["title"] = "Changed title"
+    ws.calls.clear()
+    res = sync_scope(db, ws, "artist", ARTIST)
+    assert [c for c in ws.calls if c[0] == "lookup"] == [("lookup", changed)]
+    assert res.counts.updated == 1
+    assert _count(db, m.DocumentRevision, m.DocumentRevision.entity_type == "release") == revs + 1
+
+
+def test_vanished_release_confirmed_then_tombstoned(db):
+    ws = FakeWS(_docs(30))
+    sync_scope(db, ws, "label", ARTIST)
+    gone = ws.order.pop(3)
+    del ws.docs[gone]
+    res = sync_scope(db, ws, "label", ARTIST)
+    assert ("lookup", gone) in ws.calls
+    assert res.counts.tombstoned == 1
+    assert _count(db, m.Release) == 30  # kept, not deleted
+    assert _count(db, m.Release, m.Release.deleted_at.is_not(None)) == 1
+
+
+def test_budget_stops_and_next_run_resumes(db):
+    ws = FakeWS(_docs(250))
+    ws.max_requests = 150  # first page + 100 lookups + second page + some lookups
+    res = sync_scope(db, ws, "artist", ARTIST)
+    assert res.status == "partial"
+    partial = _count(db, m.Release)
+    assert 0 < partial < 250
+    ws.max_requests = None
+    ws.calls.clear()
+    res = sync_scope(db, ws, "artist", ARTIST)
+    assert res.status == "ok"
+    assert ws.calls[0] == ("browse", 100)  # resumed at the checkpoint
+    assert _count(db, m.Release) == 250
+
+
+class FakeSearch(FakeWS):
+    def __init__(self, docs, count):
+        super().__init__(docs)
+        self.count = count
+
+    def search_releases(self, query, offset, limit=100):
+        self._count()
+        self.calls.append(("search", offset))
+        ids = self.order[offset : offset + limit]
+        return Response({"count": self.count, "offset": offset, "releases": [{"id": i} for i in ids]}, "")
+
+
+def test_query_stops_at_search_cap_and_says_so(db, monkeypatch):
+    import indexer.sync as sync_mod
+
+    monkeypatch.setattr(sync_mod, "SEARCH_CAP", 200)
+    ws = FakeSearch(_docs(260), count=900)
+    res = sync_mod.sync_query(db, ws, "format:Cassette")
+    assert [c[1] for c in ws.calls if c[0] == "search"] == [0, 100]
+    assert res.status == "partial" and "stops at 200" in res.error and "900" in res.error
+    assert _count(db, m.Release) == 200
+
+
+def test_query_all_hits_looked_up(db):
+    ws = FakeSearch(_docs(130), count=130)
+    from indexer.sync import sync_query
+
+    res = sync_query(db, ws, "x")
+    assert res.status == "ok" and res.counts.inserted == 130
+    assert len([c for c in ws.calls if c[0] == "lookup"]) == 130
