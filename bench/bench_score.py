@@ -1,0 +1,161 @@
+"""Benchmark: score >= 1M generated releases and time the default `flagged` query.
+
+    .venv/bin/python bench/bench_score.py [--url postgresql://postgres@127.0.0.1:5432/postgres] [--releases 1000000]
+
+Creates (and drops at the end unless --keep) a scratch database `mbindex_bench_score`
+on the server, builds the schema with the Alembic migrations, generates releases
+with set-based SQL (generate_series), then times `risk.score` (full and --changed)
+and `curate.flagged` with the default filters.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import psycopg
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from indexer import curate, risk  # noqa: E402
+from indexer.db import Database, normalise_url  # noqa: E402
+
+GENERATE = [
+    # ~1 label per 40 releases, artists with a long tail (many with 1-2 releases)
+    """INSERT INTO release (mbid, title, artist_credit, release_group_mbid, status, quality, date, year, country,
+                            barcode, cover_art_front, medium_count, track_count, formats, includes, needs_score,
+                            deleted_at)
+       SELECT md5('r' || i)::uuid, 'Release ' || i, 'Artist ' || (i % 150000),
+              md5('g' || (i / (1 + (i % 3))))::uuid,
+              (ARRAY['Official','Official','Official','Official','Official','Official','Official','Promotion',
+                     'Bootleg','Pseudo-Release','Withdrawn','Cancelled'])[1 + (i % 12)],
+              (ARRAY['normal','normal','normal','low','high'])[1 + (i % 5)],
+              CASE WHEN i % 9 = 0 THEN NULL ELSE (1950 + i % 75)::text || '-0' || (1 + i % 9) END,
+              CASE WHEN i % 9 = 0 THEN NULL ELSE 1950 + i % 75 END,
+              CASE WHEN i % 11 = 0 THEN NULL ELSE (ARRAY['GB','US','DE','JP','FR','XW','XE','NL'])[1 + (i % 8)] END,
+              CASE i % 6 WHEN 0 THEN NULL WHEN 1 THEN '' ELSE lpad((i::bigint * 7919)::text, 12, '0') END,
+              CASE i % 4 WHEN 0 THEN NULL WHEN 1 THEN false ELSE true END,
+              1, 3,
+              ARRAY[(ARRAY['CD','CD','CD','12" Vinyl','Digital Media','Cassette','CD-R','7" Vinyl','DAT',
+                           'MiniDisc','Shellac','Reel-to-reel','Flexi-disc','VHS'])[1 + (i % 14)]],
+              CASE WHEN i % 3 = 0 THEN '{}'::text[] ELSE ARRAY['url-rels','tags'] END,
+              true,
+              CASE WHEN i % 997 = 0 THEN now() END
+       FROM generate_series(1, :n) AS i""",
+    """INSERT INTO medium (release_mbid, position, format, track_count)
+       SELECT mbid, 1, formats[1], 3 FROM release""",
+    """INSERT INTO track (medium_id, release_mbid, position, sort_key, number, title, length_ms)
+       SELECT md.id, md.release_mbid, p, p, p::text,
+              CASE WHEN (md.id + p) % 97 = 0 THEN '[unknown]' ELSE 'Track ' || p END,
+              CASE WHEN md.id % 13 = 0 THEN NULL
+                   ELSE 90000 + ((md.id * 31 + p * 17) % 5) * 30000 + ((md.id * p) % 20000) END
+       FROM medium md, generate_series(1, 3) AS p""",
+    """INSERT INTO release_label (release_mbid, position, label_mbid, label_name, catalog_number)
+       SELECT mbid, 0,
+              CASE WHEN n % 7 = 0 THEN '157afde4-4bf5-4039-8ad2-5a15acc85176'::uuid
+                   WHEN n % 7 = 1 THEN NULL ELSE md5('l' || (n % 25000))::uuid END,
+              CASE WHEN n % 7 = 0 THEN '[no label]' ELSE 'Label ' || (n % 25000) END,
+              CASE WHEN n % 5 = 0 THEN NULL ELSE 'CAT-' || n END
+       FROM (SELECT mbid, row_number() OVER () AS n FROM release) x""",
+    """INSERT INTO artist_credit (entity_type, entity_mbid, position, artist_mbid, name, joinphrase)
+       SELECT 'release', mbid, 0,
+              md5('a' || CASE WHEN n % 2 = 0 THEN n % 150000 ELSE n END)::uuid, 'Artist', ''
+       FROM (SELECT mbid, row_number() OVER () AS n FROM release) x""",
+    """INSERT INTO url_relation (entity_type, entity_mbid, position, url, type)
+       SELECT 'release', mbid, 0, 'https://www.discogs.com/release/' || n, 'discogs'
+       FROM (SELECT mbid, row_number() OVER () AS n FROM release) x WHERE n % 2 = 0""",
+    """INSERT INTO tag (entity_type, entity_mbid, name, count)
+       SELECT 'release', mbid, 'rock', 1
+       FROM (SELECT mbid, row_number() OVER () AS n FROM release) x WHERE n % 3 = 0""",
+    """INSERT INTO curation_mark (release_mbid, status, marked_by)
+       SELECT mbid, (ARRAY['in-progress','preserved','ignored'])[1 + n % 3], 'bench'
+       FROM (SELECT mbid, row_number() OVER () AS n FROM release) x WHERE n % 50 = 0""",
+    """INSERT INTO curation_state (release_mbid, status, mark_id) SELECT release_mbid, status, id FROM curation_mark""",
+]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--url", default="postgresql://postgres@127.0.0.1:5432/postgres")
+    ap.add_argument("--releases", type=int, default=1_000_000)
+    ap.add_argument("--queries", type=int, default=50)
+    ap.add_argument("--keep", action="store_true")
+    args = ap.parse_args()
+
+    admin = make_url(normalise_url(args.url))
+    conninfo = admin.set(drivername="postgresql").render_as_string(hide_password=False)
+    name = "mbindex_bench_score"
+    with psycopg.connect(conninfo, autocommit=True) as c:
+        c.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        c.execute(f'CREATE DATABASE "{name}"')
+    db = Database(admin.set(database=name).render_as_string(hide_password=False))
+    try:
+        db.upgrade("head")
+        t0 = time.perf_counter()
+        with db.session() as s, s.begin():
+            for sql in GENERATE:
+                s.execute(text(sql), {"n": args.releases})
+        with psycopg.connect(admin.set(database=name, drivername="postgresql").render_as_string(hide_password=False),
+                             autocommit=True) as c:
+            c.execute("VACUUM ANALYZE")
+        gen = time.perf_counter() - t0
+        with db.session() as s:
+            counts = {t: s.execute(text(f"SELECT count(*) FROM {t}")).scalar_one()
+                      for t in ("release", "track", "release_label", "artist_credit", "url_relation", "tag")}
+        print(f"generated {counts} in {gen:.1f}s")
+
+        policy = risk.load_policy()
+        t0 = time.perf_counter()
+        with db.session() as s, s.begin():
+            n = risk.score(s, policy)
+        full = time.perf_counter() - t0
+        print(f"score (all): {n} releases in {full:.1f}s ({n / full:,.0f} releases/s)")
+
+        with db.session() as s, s.begin():
+            s.execute(text("UPDATE release SET needs_score = true WHERE (('x' || substr(mbid::text, 1, 8))::bit(32)::int) % 100 = 0"))
+        with psycopg.connect(admin.set(database=name, drivername="postgresql").render_as_string(hide_password=False),
+                             autocommit=True) as c:
+            c.execute("ANALYZE release")
+        t0 = time.perf_counter()
+        with db.session() as s, s.begin():
+            n_changed = risk.score(s, policy, changed_only=True)
+        changed = time.perf_counter() - t0
+        print(f"score --changed: {n_changed} releases in {changed:.1f}s")
+
+        with db.session() as s:
+            hist = s.execute(text("SELECT score / 10 * 10, count(*) FROM risk_score GROUP BY 1 ORDER BY 1")).all()
+        print("score histogram:", ", ".join(f"{b}: {c}" for b, c in hist))
+
+        times = []
+        with db.session() as s:
+            for _ in range(args.queries):
+                t0 = time.perf_counter()
+                rows = curate.flagged(s, curate.Filters())
+                times.append((time.perf_counter() - t0) * 1000)
+        times.sort()
+        p95 = times[max(0, int(len(times) * 0.95) - 1)]
+        print(f"flagged (default, {len(rows)} rows) x{args.queries}: median {statistics.median(times):.1f} ms, "
+              f"p95 {p95:.1f} ms, max {times[-1]:.1f} ms")
+        for label, f in (("--format Cassette", curate.Filters(formats=("Cassette",))),
+                         ("--country GB --min-score 60", curate.Filters(country="GB", min_score=60))):
+            ts = []
+            with db.session() as s:
+                for _ in range(10):
+                    t0 = time.perf_counter()
+                    curate.flagged(s, f)
+                    ts.append((time.perf_counter() - t0) * 1000)
+            print(f"flagged {label}: median {statistics.median(ts):.1f} ms")
+    finally:
+        db.dispose()
+        if not args.keep:
+            with psycopg.connect(conninfo, autocommit=True) as c:
+                c.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,239 @@
+"""The archivist's workflow: the flagged worklist, one release in full, curation marks, exports.
+
+All user input reaches SQL as bound parameters only.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+from sqlalchemy import text
+
+from . import models as m
+from .mapping import parse_mbid
+from .store import resolve_mbid
+
+CURATION_STATES = ("open", "in-progress", "preserved", "ignored")
+SORTS = ("score", "date", "title")
+MB_RELEASE_URL = "https://musicbrainz.org/release/{}"
+
+
+class NotFoundError(LookupError):
+    pass
+
+
+@dataclass
+class Filters:
+    min_score: int | None = None
+    formats: tuple[str, ...] = ()
+    country: str | None = None
+    year_from: int | None = None
+    year_to: int | None = None
+    label: uuid.UUID | None = None
+    artist: uuid.UUID | None = None
+    statuses: tuple[str, ...] = ()
+    curation: tuple[str, ...] = ()  # empty: everything except ignored / preserved
+    include_deleted: bool = True
+    limit: int | None = 50
+    sort: str = "score"
+
+
+def flagged(session, f: Filters) -> list[dict]:
+    """The worklist: scored releases matching the filters, most at risk first."""
+    where = ["TRUE"]
+    params: dict = {}
+    if f.min_score is not None:
+        where.append("s.score >= :min_score")
+        params["min_score"] = f.min_score
+    if f.formats:
+        where.append("r.formats && CAST(:formats AS text[])")
+        params["formats"] = list(f.formats)
+    if f.country:
+        where.append("r.country = :country")
+        params["country"] = f.country
+    if f.year_from is not None:
+        where.append("r.year >= :year_from")
+        params["year_from"] = f.year_from
+    if f.year_to is not None:
+        where.append("r.year <= :year_to")
+        params["year_to"] = f.year_to
+    if f.label is not None:
+        where.append("EXISTS (SELECT 1 FROM release_label rl WHERE rl.release_mbid = r.mbid AND rl.label_mbid = :label)")
+        params["label"] = f.label
+    if f.artist is not None:
+        where.append(
+            "EXISTS (SELECT 1 FROM artist_credit ac WHERE ac.entity_type = 'release'"
+            " AND ac.entity_mbid = r.mbid AND ac.artist_mbid = :artist)"
+        )
+        params["artist"] = f.artist
+    if f.statuses:
+        where.append("r.status = ANY(CAST(:statuses AS text[]))")
+        params["statuses"] = list(f.statuses)
+    if f.curation:
+        where.append("coalesce(c.status, 'open') = ANY(CAST(:curation AS text[]))")
+        params["curation"] = list(f.curation)
+    else:
+        where.append("(c.status IS NULL OR c.status NOT IN ('ignored', 'preserved'))")
+    if not f.include_deleted:
+        where.append("r.deleted_at IS NULL")
+    order = {
+        "score": "s.score DESC, r.mbid",
+        "date": "r.date NULLS LAST, s.score DESC, r.mbid",
+        "title": "r.title, r.mbid",
+    }[f.sort]
+    limit = ""
+    if f.limit is not None:
+        limit = "LIMIT :limit"
+        params["limit"] = f.limit
+    sql = f"""
+        SELECT r.mbid, s.score, r.title, r.artist_credit AS artist, r.date, r.country,
+               array_to_string(r.formats, ', ') AS formats, r.status,
+               coalesce(c.status, 'open') AS curation, s.signals,
+               (r.deleted_at IS NOT NULL) AS deleted
+        FROM risk_score s
+        JOIN release r ON r.mbid = s.release_mbid
+        LEFT JOIN curation_state c ON c.release_mbid = s.release_mbid
+        WHERE {' AND '.join(where)}
+        ORDER BY {order}
+        {limit}"""
+    return [dict(row._mapping) for row in session.execute(text(sql), params)]
+
+
+def export_rows(session, f: Filters) -> list[dict]:
+    rows = flagged(session, f)
+    for row in rows:
+        row["url"] = MB_RELEASE_URL.format(row["mbid"])
+    return rows
+
+
+def mark(session, mbids: list[uuid.UUID], status: str, note: str | None, by: str | None) -> list[dict]:
+    """Append a curation mark to each release (following merges) and update its current state."""
+    if status not in CURATION_STATES:
+        raise ValueError(f"unknown curation status {status!r} (choose from {', '.join(CURATION_STATES)})")
+    out = []
+    for requested in mbids:
+        mbid = resolve_mbid(session, "release", requested)
+        if session.get(m.Release, mbid) is None:
+            raise NotFoundError(f"release {requested} is not in the mirror")
+        row = m.CurationMark(release_mbid=mbid, status=status, note=note, marked_by=by)
+        session.add(row)
+        session.flush()
+        session.execute(
+            text(
+                "INSERT INTO curation_state (release_mbid, status, mark_id) VALUES (:r, :s, :id) "
+                "ON CONFLICT (release_mbid) DO UPDATE SET status = excluded.status, mark_id = excluded.mark_id"
+            ),
+            {"r": mbid, "s": status, "id": row.id},
+        )
+        out.append({"mbid": mbid, "requested": requested, "status": status, "mark_id": row.id})
+    return out
+
+
+def show(session, mbid_text: str, policy) -> dict:
+    """Everything about one release. Raises ValueError (malformed) or NotFoundError."""
+    requested = parse_mbid(mbid_text)
+    mbid = resolve_mbid(session, "release", requested)
+    rel = session.get(m.Release, mbid)
+    if rel is None:
+        raise NotFoundError(f"release {requested} is not in the mirror")
+    q = lambda sql, **p: [dict(r._mapping) for r in session.execute(text(sql), dict(p, m=mbid))]  # noqa: E731
+    score = q("SELECT score, signals, policy_version, scored_at FROM risk_score WHERE release_mbid = :m")
+    state = q("SELECT status FROM curation_state WHERE release_mbid = :m")
+    return {
+        "mbid": rel.mbid,
+        "requested": requested,
+        "redirected": requested != mbid,
+        "url": MB_RELEASE_URL.format(rel.mbid),
+        "release": {
+            c: getattr(rel, c)
+            for c in ("title", "artist_credit", "status", "quality", "date", "country", "barcode", "packaging",
+                      "language", "disambiguation", "cover_art_front", "formats", "includes", "first_seen",
+                      "last_seen", "deleted_at", "deleted_reason")
+        },
+        "media": q(
+            "SELECT id, position, format, title, track_count FROM medium WHERE release_mbid = :m ORDER BY position"
+        ),
+        "tracks": q(
+            "SELECT md.position AS medium, t.number, t.title, t.length_ms, t.kind FROM track t "
+            "JOIN medium md ON md.id = t.medium_id WHERE t.release_mbid = :m ORDER BY md.position, t.sort_key"
+        ),
+        "labels": q(
+            "SELECT label_mbid, label_name, catalog_number FROM release_label WHERE release_mbid = :m ORDER BY position"
+        ),
+        "links": q(
+            "SELECT type, url FROM url_relation WHERE entity_type = 'release' AND entity_mbid = :m ORDER BY position"
+        ),
+        "score": score[0] if score else None,
+        "signals": [
+            {"signal": s, "weight": policy.signals[s].weight if s in policy.signals else None,
+             "explain": policy.explain(s)}
+            for s in (score[0]["signals"] if score else [])
+        ],
+        "curation": state[0]["status"] if state else "open",
+        "curation_history": q(
+            "SELECT marked_at, status, marked_by, note FROM curation_mark WHERE release_mbid = :m ORDER BY marked_at, id"
+        ),
+        "revisions": q(
+            "SELECT id, hash, source, first_seen, last_seen, sync_run_id FROM document_revision "
+            "WHERE entity_type = 'release' AND mbid = :m ORDER BY first_seen, id"
+        ),
+    }
+
+
+def _length(ms) -> str:
+    if not ms:
+        return "?:??"
+    s = round(ms / 1000)
+    return f"{s // 60}:{s % 60:02d}"
+
+
+def format_show(info: dict) -> str:
+    """The human view of `show()`."""
+    r = info["release"]
+    lines = []
+    if info["redirected"]:
+        lines.append(f"{info['requested']} was merged into {info['mbid']}")
+    lines.append(f"{r['title']} — {r['artist_credit'] or '?'}")
+    lines.append(f"  {info['url']}")
+    for key in ("status", "date", "country", "barcode", "quality", "packaging", "formats", "cover_art_front"):
+        value = r[key]
+        if key == "barcode" and value == "":
+            value = "(explicitly none)"
+        if isinstance(value, list):
+            value = ", ".join(value)
+        lines.append(f"  {key + ':':17}{'(unknown)' if value is None else value}")
+    if r["deleted_at"]:
+        lines.append(f"  DELETED UPSTREAM {r['deleted_at']:%Y-%m-%d} ({r['deleted_reason'] or 'no reason'})")
+    sc = info["score"]
+    lines.append("")
+    if sc is None:
+        lines.append("Risk: not scored yet (run `mbindex score`)")
+    else:
+        lines.append(f"Risk score {sc['score']}/100 (policy {sc['policy_version']}, {sc['scored_at']:%Y-%m-%d %H:%M})")
+        for s in info["signals"]:
+            lines.append(f"  +{s['weight'] if s['weight'] is not None else '?':<3} {s['signal']}: {s['explain']}")
+    lines.append(f"Curation: {info['curation']}")
+    for h in info["curation_history"]:
+        lines.append(f"  {h['marked_at']:%Y-%m-%d %H:%M} {h['status']:12} {h['marked_by'] or ''} {h['note'] or ''}".rstrip())
+    lines.append("")
+    lines.append("Labels:")
+    for lb in info["labels"] or [{"label_name": "(none)", "label_mbid": None, "catalog_number": None}]:
+        lines.append(f"  {lb['label_name'] or '?'} {lb['label_mbid'] or ''} {lb['catalog_number'] or ''}".rstrip())
+    lines.append("Media:")
+    by_medium: dict = {}
+    for t in info["tracks"]:
+        by_medium.setdefault(t["medium"], []).append(t)
+    for md in info["media"]:
+        lines.append(f"  {md['position']}. {md['format'] or '(unknown format)'} {md['title'] or ''}".rstrip()
+                     + f" — {md['track_count']} track(s)")
+        for t in by_medium.get(md["position"], []):
+            lines.append(f"     {t['number'] or '':>4} {t['title'] or ''} ({_length(t['length_ms'])})")
+    lines.append("Links:")
+    for lk in info["links"] or [{"type": "(none)", "url": ""}]:
+        lines.append(f"  {lk['type'] or ''} {lk['url']}".rstrip())
+    lines.append("Revisions:")
+    for rv in info["revisions"]:
+        lines.append(f"  #{rv['id']} {rv['source']} {rv['hash'][:12]} first seen {rv['first_seen']:%Y-%m-%d %H:%M}, "
+                     f"last seen {rv['last_seen']:%Y-%m-%d %H:%M}")
+    return "\n".join(lines)

@@ -1,0 +1,195 @@
+"""The mirror's summary: SQL aggregation (`collect`) and pure rendering to text,
+inline SVG charts and one self-contained HTML page (no scripts, no network)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import html
+
+from sqlalchemy import text
+
+
+def _rows(session, sql: str, **params) -> list[tuple]:
+    return [tuple(r) for r in session.execute(text(sql), params)]
+
+
+def collect(session, top: int = 10) -> dict:
+    """Every figure of the report, as plain data."""
+    one = lambda sql: session.execute(text(sql)).scalar_one()  # noqa: E731
+    total = one("SELECT count(*) FROM release")
+    scored = one("SELECT count(*) FROM risk_score")
+    coverage = session.execute(text("""
+        SELECT count(*) FILTER (WHERE coalesce(barcode, '') <> '') AS barcode,
+               count(*) FILTER (WHERE cover_art_front) AS cover_art,
+               count(*) FILTER (WHERE cover_art_front IS NOT NULL) AS cover_art_known,
+               count(*) FILTER (WHERE EXISTS (SELECT 1 FROM url_relation u
+                                              WHERE u.entity_type = 'release' AND u.entity_mbid = r.mbid)) AS links,
+               count(*) FILTER (WHERE 'url-rels' = ANY(includes)) AS links_known,
+               count(*) FILTER (WHERE deleted_at IS NOT NULL) AS deleted
+        FROM release r""")).one()._asdict()
+    return {
+        "generated_at": dt.datetime.now(dt.timezone.utc),
+        "releases": total,
+        "scored": scored,
+        "coverage": coverage,
+        "per_year": _rows(session, "SELECT year, count(*) FROM release WHERE year IS NOT NULL GROUP BY 1 ORDER BY 1"),
+        "formats": _rows(session, """
+            SELECT coalesce(format, '(unknown)'), count(*) FROM medium GROUP BY 1 ORDER BY 2 DESC, 1"""),
+        "score_hist": _rows(session, """
+            SELECT least(score / 10, 9) * 10 AS bucket, count(*) FROM risk_score GROUP BY 1 ORDER BY 1"""),
+        "signal_share": _rows(session, """
+            SELECT sig, count(*) FROM risk_score, unnest(signals) AS sig GROUP BY 1 ORDER BY 2 DESC, 1"""),
+        "track_lengths": _rows(session, """
+            SELECT least(length_ms / 30000, 24) AS half_minutes, count(*) FROM track
+            WHERE length_ms > 0 GROUP BY 1 ORDER BY 1"""),
+        "top_labels": _rows(session, """
+            SELECT coalesce(rl.label_name, rl.label_mbid::text), count(DISTINCT s.release_mbid), round(avg(s.score))
+            FROM risk_score s JOIN release_label rl ON rl.release_mbid = s.release_mbid
+            WHERE s.score >= 50 AND rl.label_mbid IS NOT NULL
+              AND rl.label_mbid <> '157afde4-4bf5-4039-8ad2-5a15acc85176'
+            GROUP BY rl.label_mbid, 1 ORDER BY 2 DESC, 3 DESC, 1 LIMIT :top""", top=top),
+        "top_artists": _rows(session, """
+            SELECT coalesce(max(ac.name), ac.artist_mbid::text), count(DISTINCT s.release_mbid), round(avg(s.score))
+            FROM risk_score s JOIN artist_credit ac ON ac.entity_type = 'release' AND ac.entity_mbid = s.release_mbid
+            WHERE s.score >= 50
+            GROUP BY ac.artist_mbid ORDER BY 2 DESC, 3 DESC, 1 LIMIT :top""", top=top),
+    }
+
+
+# --- pure rendering -------------------------------------------------------------------
+
+
+def pct(part: int, whole: int) -> str:
+    return f"{100 * part / whole:.1f}%" if whole else "n/a"
+
+
+def bar_chart_svg(items: list[tuple[str, int]], title: str, *, width: int = 640, bar_h: int = 18) -> str:
+    """Horizontal bars, one per (label, value)."""
+    label_w, pad = 170, 6
+    height = 30 + max(1, len(items)) * (bar_h + pad)
+    vmax = max((v for _, v in items), default=0) or 1
+    out = [f'<svg xmlns="http://www.w3.org/2000/svg" class="chart bar" width="{width}" height="{height}" '
+           f'role="img" aria-label="{html.escape(title)}">',
+           f'<title>{html.escape(title)}</title>',
+           f'<text x="0" y="16" font-weight="bold">{html.escape(title)}</text>']
+    if not items:
+        out.append('<text x="0" y="40" fill="#777">(no data)</text>')
+    for i, (label, value) in enumerate(items):
+        y = 28 + i * (bar_h + pad)
+        w = round((width - label_w - 70) * value / vmax)
+        out.append(f'<text x="{label_w - 6}" y="{y + bar_h - 5}" text-anchor="end" font-size="12">'
+                   f'{html.escape(str(label))}</text>')
+        out.append(f'<rect class="bar" x="{label_w}" y="{y}" width="{max(w, 1)}" height="{bar_h}" fill="#b5523b">'
+                   f'<title>{html.escape(str(label))}: {value}</title></rect>')
+        out.append(f'<text x="{label_w + max(w, 1) + 4}" y="{y + bar_h - 5}" font-size="12">{value}</text>')
+    out.append("</svg>")
+    return "".join(out)
+
+
+def column_chart_svg(items: list[tuple[str, int]], title: str, *, width: int = 640, height: int = 220) -> str:
+    """Vertical columns (a histogram or a time series), labels thinned to stay readable."""
+    top, bottom, left = 26, 30, 40
+    plot_h = height - top - bottom
+    n = max(1, len(items))
+    col_w = (width - left - 10) / n
+    vmax = max((v for _, v in items), default=0) or 1
+    step = max(1, round(n / 12))
+    out = [f'<svg xmlns="http://www.w3.org/2000/svg" class="chart column" width="{width}" height="{height}" '
+           f'role="img" aria-label="{html.escape(title)}">',
+           f'<title>{html.escape(title)}</title>',
+           f'<text x="0" y="16" font-weight="bold">{html.escape(title)}</text>',
+           f'<line x1="{left}" y1="{top + plot_h}" x2="{width - 10}" y2="{top + plot_h}" stroke="#444"/>',
+           f'<text x="{left - 4}" y="{top + 10}" text-anchor="end" font-size="11">{vmax}</text>']
+    if not items:
+        out.append(f'<text x="{left + 10}" y="{top + 40}" fill="#777">(no data)</text>')
+    for i, (label, value) in enumerate(items):
+        h = round(plot_h * value / vmax)
+        x = left + i * col_w
+        out.append(f'<rect class="bar" x="{x + 1:.1f}" y="{top + plot_h - h}" width="{max(col_w - 2, 1):.1f}" '
+                   f'height="{h}" fill="#3b6fb5"><title>{html.escape(str(label))}: {value}</title></rect>')
+        if i % step == 0:
+            out.append(f'<text x="{x + col_w / 2:.1f}" y="{top + plot_h + 14}" text-anchor="middle" font-size="10">'
+                       f'{html.escape(str(label))}</text>')
+    out.append("</svg>")
+    return "".join(out)
+
+
+def _fill_years(rows: list[tuple[int, int]]) -> list[tuple[str, int]]:
+    """Years with no release get an empty column, so the time axis is linear."""
+    counts = dict(rows)
+    if not counts:
+        return []
+    lo, hi = min(counts), max(counts)
+    if hi - lo > 400:  # absurd dates (e.g. year 1): do not draw centuries of empty columns
+        return [(str(y), n) for y, n in rows]
+    return [(str(y), counts.get(y, 0)) for y in range(lo, hi + 1)]
+
+
+def chart_items(data: dict) -> dict[str, list[tuple[str, int]]]:
+    """The series of each chart, labelled."""
+    scored = data["scored"] or 0
+    return {
+        "per_year": _fill_years(data["per_year"]),
+        "formats": [(f, n) for f, n in data["formats"]][:15],
+        "score_hist": [(f"{b}-{b + 9 if b < 90 else 100}", n) for b, n in data["score_hist"]],
+        "signal_share": [(s, n) for s, n in data["signal_share"]],
+        "signal_pct": [(s, round(100 * n / scored) if scored else 0) for s, n in data["signal_share"]],
+        "track_lengths": [(f"{h / 2:g}" + ("+" if h == 24 else ""), n) for h, n in data["track_lengths"]],
+    }
+
+
+def render_text(data: dict) -> str:
+    c, total = data["coverage"], data["releases"]
+    items = chart_items(data)
+    lines = [f"Releases: {total} ({data['scored']} scored, {c['deleted']} deleted upstream)",
+             f"Coverage: barcode {pct(c['barcode'], total)}, "
+             f"cover art {pct(c['cover_art'], c['cover_art_known'])} of {c['cover_art_known']} known, "
+             f"links {pct(c['links'], c['links_known'])} of {c['links_known']} known"]
+    lines.append("Risk scores: " + ", ".join(f"{b}: {n}" for b, n in items["score_hist"]))
+    lines.append("Signals (share of scored releases):")
+    for (s, n), (_, p) in zip(items["signal_share"], items["signal_pct"]):
+        lines.append(f"  {s:22} {n:>8}  {p}%")
+    lines.append("Formats: " + ", ".join(f"{f} {n}" for f, n in items["formats"][:8]))
+    if data["top_labels"]:
+        lines.append("Top at-risk labels: " + "; ".join(f"{n} ({k})" for n, k, _ in data["top_labels"]))
+    if data["top_artists"]:
+        lines.append("Top at-risk artists: " + "; ".join(f"{n} ({k})" for n, k, _ in data["top_artists"]))
+    return "\n".join(lines)
+
+
+def _table(headers: list[str], rows: list[tuple]) -> str:
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in headers)
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(str(v))}</td>" for v in r) + "</tr>" for r in rows)
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def render_html(data: dict) -> str:
+    c, total = data["coverage"], data["releases"]
+    items = chart_items(data)
+    charts = [
+        column_chart_svg(items["per_year"], "Releases per year"),
+        bar_chart_svg(items["formats"], "Medium formats"),
+        column_chart_svg(items["score_hist"], "Risk score histogram"),
+        bar_chart_svg(items["signal_pct"], "Share of scored releases per signal (%)"),
+        column_chart_svg(items["track_lengths"], "Track lengths (minutes, 30 s bins)"),
+    ]
+    coverage = _table(["figure", "value"], [
+        ("releases", total), ("scored", data["scored"]), ("deleted upstream", c["deleted"]),
+        ("with barcode", pct(c["barcode"], total)),
+        ("with cover art (of known)", pct(c["cover_art"], c["cover_art_known"])),
+        ("with links (of known)", pct(c["links"], c["links_known"])),
+    ])
+    return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>mbindex report</title>
+<style>body{{font-family:sans-serif;margin:2em;max-width:60em}}svg{{display:block;margin:1.5em 0}}
+table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:2px 8px;text-align:left}}</style>
+</head><body>
+<h1>mbindex report</h1>
+<p>Generated {data['generated_at']:%Y-%m-%d %H:%M} UTC.</p>
+<h2>Coverage</h2>{coverage}
+<h2>Charts</h2>
+{''.join(charts)}
+<h2>Top at-risk labels (score ≥ 50)</h2>{_table(["label", "releases", "mean score"], data["top_labels"])}
+<h2>Top at-risk artists (score ≥ 50)</h2>{_table(["artist", "releases", "mean score"], data["top_artists"])}
+</body></html>
+"""

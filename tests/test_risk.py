@@ -1,0 +1,288 @@
+"""At-risk scoring on real recorded MusicBrainz releases: each signal fires
+exactly when its condition holds, explanations are shown, policy errors are clear."""
+
+from __future__ import annotations
+
+import copy
+import uuid
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from sqlalchemy import text
+
+from indexer import risk
+from indexer.curate import show
+from indexer.mapping import map_release
+from indexer.store import save_release, tombstone_release
+
+from conftest import release_doc
+
+BASE = "c9d52105-5c20-3216-bc1b-e54918f8f688"  # Meteora: barcode, label, catno, cover art, links, tags, date
+NO_LABEL = "157afde4-4bf5-4039-8ad2-5a15acc85176"
+CORPUS = sorted(p.stem for p in (Path(__file__).parent / "fixtures/ws2/release").glob("*.json"))
+
+
+def store(db, doc, includes=None):
+    with db.session() as s, s.begin():
+        save_release(s, map_release(doc, includes=includes), doc)
+
+
+def score_all(db, policy=None, changed=False):
+    with db.session() as s, s.begin():
+        return risk.score(s, policy or risk.load_policy(), changed_only=changed)
+
+
+def signals(db, mbid) -> set[str]:
+    with db.session() as s:
+        row = s.execute(text("SELECT signals FROM risk_score WHERE release_mbid = :m"), {"m": mbid}).scalar_one()
+    return set(row)
+
+
+def score_of(db, mbid) -> int:
+    with db.session() as s:
+        return s.execute(text("SELECT score FROM risk_score WHERE release_mbid = :m"), {"m": mbid}).scalar_one()
+
+
+def sibling(doc, *, same_group=True, same_artist=True):
+    """Another release (new MBID) of the same release group / artist."""
+    other = copy.deepcopy(doc)
+    other["id"] = str(uuid.uuid4())
+    if not same_group:
+        other["release-group"]["id"] = str(uuid.uuid4())
+    if not same_artist:
+        for credit in other["artist-credit"]:
+            credit["artist"]["id"] = str(uuid.uuid4())
+    return other
+
+
+def _set(key, value):
+    def apply(doc):
+        doc[key] = value
+    return apply
+
+
+def _media_format(doc):
+    doc["media"][0]["format"] = "Cassette"
+
+
+def _no_label(doc):
+    for li in doc["label-info"]:
+        li["label"] = {"id": NO_LABEL, "name": "[no label]", "sort-name": "[no label]"}
+
+
+def _no_catno(doc):
+    for li in doc["label-info"]:
+        li["catalog-number"] = None
+
+
+def _no_cover(doc):
+    doc["cover-art-archive"]["front"] = False
+    doc["cover-art-archive"]["count"] = 0
+
+
+def _no_links(doc):
+    doc["relations"] = [r for r in doc["relations"] if r.get("target-type") != "url"]
+
+
+def _no_durations(doc):
+    for medium in doc["media"]:
+        for track in medium["tracks"]:
+            track["length"] = None
+            track["recording"]["length"] = None
+
+
+def _unknown_title(doc):
+    doc["media"][0]["tracks"][3]["title"] = "[unknown]"
+
+
+def _no_tags(doc):
+    doc["tags"] = []
+
+
+# signal -> how to make the otherwise unchanged real release fire it
+MUTATIONS = {
+    "fragile_format": _media_format,
+    "barcode_unknown": _set("barcode", None),
+    "barcode_none": _set("barcode", ""),
+    "no_label": _no_label,
+    "no_catalog_number": _no_catno,
+    "no_cover_art": _no_cover,
+    "no_links": _no_links,
+    "risky_status": _set("status", "Bootleg"),
+    "unknown_date": _set("date", ""),
+    "unknown_country": _set("country", None),
+    "low_quality": _set("quality", "low"),
+    "sparse_tracklist": _no_durations,
+    "no_tags": _no_tags,
+}
+
+
+@pytest.fixture
+def base(db):
+    """The rich real release plus a sibling edition and two more releases by the artist,
+    so that no signal fires on it."""
+    doc = release_doc(BASE)
+    store(db, doc, includes=["url-rels", "tags"])
+    store(db, sibling(doc))
+    store(db, sibling(doc, same_group=False))
+    score_all(db)
+    assert signals(db, BASE) == set(), "the rich release must start with no signal"
+    assert score_of(db, BASE) == 0
+    return doc
+
+
+@pytest.mark.parametrize("signal", sorted(MUTATIONS))
+def test_each_signal_fires_exactly_when_its_condition_holds(db, base, signal):
+    doc = copy.deepcopy(base)
+    MUTATIONS[signal](doc)
+    store(db, doc, includes=["url-rels", "tags"])
+    assert score_all(db, changed=True) == 1  # only the re-saved release needed scoring
+    assert signals(db, BASE) == {signal}
+    policy = risk.load_policy()
+    assert score_of(db, BASE) == policy.signals[signal].weight
+    with db.session() as s:
+        info = show(s, BASE, policy)
+    assert [x["signal"] for x in info["signals"]] == [signal]
+    assert info["signals"][0]["explain"] == policy.signals[signal].explain
+    # back to the original document: the signal is gone again
+    store(db, base, includes=["url-rels", "tags"])
+    score_all(db, changed=True)
+    assert signals(db, BASE) == set()
+
+
+def test_other_statuses_are_no_risk(db, base):
+    for status in ("Official", "Pseudo-Release"):
+        store(db, dict(copy.deepcopy(base), status=status), includes=["url-rels", "tags"])
+        score_all(db)
+        assert "risky_status" not in signals(db, BASE)
+    for status in ("Promotion", "Withdrawn", "Cancelled"):
+        store(db, dict(copy.deepcopy(base), status=status), includes=["url-rels", "tags"])
+        score_all(db)
+        assert signals(db, BASE) == {"risky_status"}
+
+
+def test_absent_links_and_tags_only_count_when_the_document_asked_for_them(db, base):
+    doc = copy.deepcopy(base)
+    _no_links(doc)
+    _no_tags(doc)
+    del doc["tags"]
+    store(db, doc, includes=[])  # neither url-rels nor tags were included: unknown, not absent
+    score_all(db)
+    assert signals(db, BASE) == set()
+    doc["annotation"] = "re-fetched with url-rels and tags"  # a new revision, with known includes
+    store(db, doc, includes=["url-rels", "tags"])
+    score_all(db)
+    assert signals(db, BASE) == {"no_links", "no_tags"}
+
+
+def test_unknown_cover_art_is_not_missing_cover_art(db, base):
+    doc = copy.deepcopy(base)
+    del doc["cover-art-archive"]
+    store(db, doc, includes=["url-rels", "tags"])
+    score_all(db)
+    assert "no_cover_art" not in signals(db, BASE)
+
+
+def test_one_unknown_track_title_makes_the_tracklist_sparse(db, base):
+    doc = copy.deepcopy(base)
+    _unknown_title(doc)
+    store(db, doc, includes=["url-rels", "tags"])
+    score_all(db)
+    assert signals(db, BASE) == {"sparse_tracklist"}
+
+
+def test_only_edition_and_few_artist_releases_count_the_mirror(db):
+    doc = release_doc(BASE)
+    store(db, doc, includes=["url-rels", "tags"])
+    score_all(db)
+    assert signals(db, BASE) == {"only_edition", "few_artist_releases"}
+    store(db, sibling(doc))  # a second edition of the group, second release of the artist
+    score_all(db)
+    assert signals(db, BASE) == {"few_artist_releases"}
+    store(db, sibling(doc, same_group=False))  # third release: above max_releases = 2
+    score_all(db)
+    assert signals(db, BASE) == set()
+
+
+def test_tombstoned_is_the_strongest_signal(db, base):
+    with db.session() as s, s.begin():
+        tombstone_release(s, uuid.UUID(BASE), "404 on lookup")
+    score_all(db, changed=True)
+    assert signals(db, BASE) == {"tombstoned"}
+    policy = risk.load_policy()
+    assert policy.signals["tombstoned"].weight == max(sig.weight for sig in policy.signals.values())
+
+
+def test_corpus_releases_all_scored_with_known_signals(db):
+    for mbid in CORPUS:
+        store(db, release_doc(mbid))
+    assert score_all(db) == len(CORPUS)
+    policy = risk.load_policy()
+    with db.session() as s:
+        rows = s.execute(text("SELECT score, signals, policy_version FROM risk_score")).all()
+        pending = s.execute(text("SELECT count(*) FROM release WHERE needs_score")).scalar_one()
+    assert pending == 0
+    for sc, sigs, version in rows:
+        assert version == policy.version
+        assert set(sigs) <= set(policy.signals)
+        assert sc == min(100, sum(policy.signals[x].weight for x in sigs))
+    # the Japanese release explicitly has no barcode and its label is unknown
+    assert {"barcode_none", "no_label"} <= signals(db, "942b9e7b-3a43-4f22-b200-ab69ee302d16")
+    assert "barcode_unknown" in signals(db, "59211ea4-ffd2-4ad9-9a4e-941d3148024a")
+
+
+def test_custom_policy_weights_and_disabled_signals(db, tmp_path):
+    doc = release_doc(BASE)
+    store(db, dict(doc, status="Bootleg", barcode=""), includes=["url-rels", "tags"])
+    text_ = (Path(risk.DEFAULT_POLICY).read_text()
+             .replace('version = "2026.11-1"', 'version = "custom-7"'))
+    path = tmp_path / "p.toml"
+    path.write_text(text_.replace("[signals.risky_status]\nweight = 10", "[signals.risky_status]\nweight = 70")
+                    .replace("[signals.barcode_none]\nweight = 10", "[signals.barcode_none]\nweight = 0"))
+    policy = risk.load_policy(path)
+    score_all(db, policy)
+    assert "barcode_none" not in signals(db, BASE) and "risky_status" in signals(db, BASE)
+    assert score_of(db, BASE) == min(100, sum(policy.signals[x].weight for x in signals(db, BASE)))
+    with db.session() as s:
+        assert s.execute(text("SELECT DISTINCT policy_version FROM risk_score")).scalar_one() == "custom-7"
+
+
+@pytest.mark.parametrize("content, message", [
+    ("not toml [", "not valid TOML"),
+    ('version = "1"\n', "no [signals"),
+    ('version = "1"\n[signals.nope]\nweight = 1\nexplain = "x"\n', "unknown signal 'nope'"),
+    ('version = "1"\n[signals.low_quality]\nweight = 500\nexplain = "x"\n', "weight must be an integer"),
+    ('version = "1"\n[signals.low_quality]\nweight = 5\n', "explain"),
+    ('[signals.low_quality]\nweight = 5\nexplain = "x"\n', "'version'"),
+])
+def test_bad_policies_are_rejected_clearly(tmp_path, content, message):
+    path = tmp_path / "bad.toml"
+    path.write_text(content)
+    with pytest.raises(risk.PolicyError, match=message.replace("[", r"\[")):
+        risk.load_policy(path)
+
+
+def test_score_cli_records_a_score_run(database_url, tmp_path):
+    from indexer.cli import cli
+
+    from indexer.db import Database
+
+    db = Database(database_url)
+    try:
+        store(db, release_doc(BASE))
+        env = {"MBINDEX_DATABASE_URL": database_url, "XDG_CONFIG_HOME": str(tmp_path)}
+        res = CliRunner().invoke(cli, ["score"], env=env, catch_exceptions=False)
+        assert res.exit_code == 0, res.output
+        assert "scored 1 release" in res.output
+        res = CliRunner().invoke(cli, ["score", "--changed"], env=env, catch_exceptions=False)
+        assert "scored 0 release" in res.output
+        with db.session() as s:
+            runs = s.execute(text("SELECT kind, status, updated FROM sync_run ORDER BY id")).all()
+        assert [tuple(r) for r in runs] == [("score", "ok", 1), ("score", "ok", 0)]
+        bad = tmp_path / "bad.toml"
+        bad.write_text("x = [")
+        res = CliRunner().invoke(cli, ["score", "--policy", str(bad)], env=env)
+        assert res.exit_code == 2 and "not valid TOML" in res.output
+    finally:
+        db.dispose()
