@@ -412,6 +412,85 @@ def sync_release_cmd(app: App, mbids):
     _report_sync(app, result)
 
 
+# --- dump import -----------------------------------------------------------------
+
+
+@cli.command("import-dump")
+@click.argument("path", type=click.Path(exists=True, path_type=Path))
+@click.option("--entity", type=click.Choice(["release", "release-group", "artist", "label", "recording"]),
+              help="Which entity the input holds (default: from the archive member or file name).")
+@click.option("--complete/--partial", "complete", default=None,
+              help="The dump holds every entity of its kind, so known releases it lacks are tombstoned "
+                   "[default: --complete for an archive, --partial for a plain file].")
+@click.option("--again", is_flag=True, help="Import files that an earlier import already finished.")
+@click.option("--batch", type=click.IntRange(1, 100000), default=1000, show_default=True,
+              help="Lines per transaction (and per checkpoint).")
+@pass_app
+def import_dump_cmd(app: App, path, entity, complete, again, batch):
+    """Load MusicBrainz JSON data dumps (.tar.xz, JSON lines, or a directory of them).
+
+    Streams the input, loads it with COPY in batches, keeps every version and
+    resumes where an interrupted import stopped. Bad lines are quarantined.
+    """
+    from .dump import DumpError, import_dump
+
+    database = app.db()
+    progress = _bytes_progress(app)
+    try:
+        with database.writer_lock("import"):
+            result = import_dump(database, path, entity=entity, complete=complete, again=again, batch=batch,
+                                 on_progress=progress, log=app.note)
+    except DumpError as exc:
+        raise UserError(str(exc), EXIT_USAGE) from None
+    except DatabaseError as exc:
+        raise UserError(str(exc), EXIT_LOCKED if "another mbindex" in str(exc) else EXIT_FAILURE) from None
+    progress(None, None, None)
+    for label in result.skipped:
+        click.echo(f"already imported: {label} (use --again to import it once more)", err=True)
+    rate = result.lines / result.seconds if result.seconds else 0
+    click.echo(
+        f"run {result.run_id}: {result.status}; {result.lines} line(s) in {result.seconds:.1f}s ({rate:.0f}/s); "
+        f"inserted {result.inserted}, updated {result.updated}, unchanged {result.unchanged}, "
+        f"quarantined {result.quarantined}, tombstoned {result.tombstoned}"
+    )
+    if result.status == "failed":
+        raise UserError(f"import failed: {result.error} (run the same command again to continue)", EXIT_FAILURE)
+    if result.quarantined:
+        click.echo(f"{result.quarantined} line(s) quarantined: see the quarantine table (sync_run_id "
+                   f"{result.run_id})", err=True)
+        sys.exit(EXIT_QUARANTINED)
+
+
+def _bytes_progress(app: App):
+    """Progress by compressed bytes read: a bar on a terminal, a log line a minute for cron."""
+    import time
+
+    start = time.monotonic()
+    last = [0.0]
+
+    def on_progress(done, total, lines) -> None:
+        tty = sys.stderr.isatty() and not app.quiet
+        if done is None:  # finished
+            if tty and last[0]:
+                click.echo("", err=True)
+            return
+        now = time.monotonic()
+        elapsed = now - start
+        frac = done / total if total else 0
+        eta = elapsed / frac - elapsed if frac else 0
+        line = f"{frac:6.1%}  {lines} lines  {lines / elapsed if elapsed else 0:.0f}/s  eta {eta:.0f}s"
+        if tty:
+            if now - last[0] >= 0.2:
+                filled = int(30 * frac)
+                click.echo(f"\r[{'#' * filled}{'.' * (30 - filled)}] {line}", nl=False, err=True)
+                last[0] = now
+        elif now - last[0] >= 60 or not last[0]:
+            app.note(line)
+            last[0] = now
+
+    return on_progress
+
+
 # --- runs ----------------------------------------------------------------------
 
 
@@ -442,6 +521,7 @@ def runs(app: App, limit, output):
                 "unchanged": r.unchanged,
                 "tombstoned": r.tombstoned,
                 "redirected": r.redirected,
+                "quarantined": r.quarantined,
                 "error": r.error,
             }
             for r in rows

@@ -13,6 +13,8 @@ import json
 import uuid
 from dataclasses import dataclass, field
 
+import orjson
+
 # Includes whose presence we can infer from a document (ws/2 omits empty keys
 # for some includes but always sends the key when the include was requested).
 _INCLUDE_KEYS = {
@@ -190,8 +192,18 @@ def canonical_json(doc: dict) -> str:
     return json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
+def canonical_json_bytes(doc: dict) -> bytes:
+    """`canonical_json` as UTF-8, via orjson (3x faster: it decides dump import
+    speed); the stdlib stays the definition for what orjson refuses (ints
+    beyond 64 bits, non-string keys).  A test checks both agree."""
+    try:
+        return orjson.dumps(doc, option=orjson.OPT_SORT_KEYS)
+    except (TypeError, orjson.JSONEncodeError):
+        return canonical_json(doc).encode("utf-8")
+
+
 def doc_hash(doc: dict) -> str:
-    return hashlib.sha256(canonical_json(doc).encode("utf-8")).hexdigest()
+    return hashlib.sha256(canonical_json_bytes(doc)).hexdigest()
 
 
 def parse_mbid(value) -> uuid.UUID:
@@ -386,6 +398,15 @@ def infer_includes(doc: dict) -> list[str]:
     return sorted(incs)
 
 
+def asked_includes(doc: dict) -> list[str]:
+    """Includes of a full lookup or dump line: a `relations` key means url-rels
+    were asked for, so no url relation in it means the release has no links."""
+    incs = set(infer_includes(doc))
+    if "relations" in doc:
+        incs.add("url-rels")
+    return sorted(incs)
+
+
 # --- the mapping ------------------------------------------------------------
 
 
@@ -525,4 +546,88 @@ def map_release(doc: dict, *, includes: list[str] | None = None) -> MappedReleas
         credits=credits,
         urls=url_rows("release", mbid, doc.get("relations")),
         tags=_tag_rows("release", mbid, doc.get("tags")),
+    )
+
+
+# --- other entities (dump lines of artist / label / recording / release-group) ---
+
+
+@dataclass(slots=True)
+class MappedEntity:
+    """A standalone non-release entity document as rows."""
+
+    entity_type: str
+    row: ArtistRow | LabelRow | RecordingRow | ReleaseGroupRow
+    artists: list[ArtistRow]  # artists named in its credits (sparse, embedded)
+    credits: list[CreditRow]
+    urls: list[UrlRelRow]
+    tags: list[TagRow]
+
+
+ENTITY_TYPES = ("release", "release-group", "artist", "label", "recording")
+
+
+def map_entity(entity_type: str, doc: dict) -> MappedEntity:
+    """Turn an artist, label, recording or release-group document into rows."""
+    if not isinstance(doc, dict):
+        raise MappingError(f"{entity_type} document must be a JSON object, got {type(doc).__name__}")
+    try:
+        mbid = parse_mbid(doc.get("id"))
+    except ValueError as exc:
+        raise MappingError(f"{entity_type} document has no valid id: {exc}") from None
+    name_key = "title" if entity_type in ("recording", "release-group") else "name"
+    if doc.get(name_key) is None:
+        raise MappingError(f"{entity_type} {mbid} has no {name_key}")
+    artists: dict[uuid.UUID, ArtistRow] = {}
+    credits = _credit_rows(entity_type, mbid, doc.get("artist-credit"), artists)
+    if entity_type == "artist":
+        area = doc.get("area") if isinstance(doc.get("area"), dict) else {}
+        codes = area.get("iso-3166-1-codes") or []
+        row = ArtistRow(
+            mbid=mbid,
+            name=str(doc["name"]),
+            sort_name=_nonempty(doc.get("sort-name")),
+            type=_nonempty(doc.get("type")),
+            country=_nonempty(doc.get("country")) or (codes[0] if codes else None),
+            disambiguation=_nonempty(doc.get("disambiguation")),
+        )
+    elif entity_type == "label":
+        row = LabelRow(
+            mbid=mbid,
+            name=str(doc["name"]),
+            sort_name=_nonempty(doc.get("sort-name")),
+            type=_nonempty(doc.get("type")),
+            label_code=_int_or_none(doc.get("label-code")),
+            country=_nonempty(doc.get("country")),
+            disambiguation=_nonempty(doc.get("disambiguation")),
+        )
+    elif entity_type == "recording":
+        row = RecordingRow(
+            mbid=mbid,
+            title=str(doc["title"]),
+            length_ms=_int_or_none(doc.get("length")),
+            video=doc.get("video"),
+            artist_credit=credit_phrase(doc.get("artist-credit")),
+            disambiguation=_nonempty(doc.get("disambiguation")),
+            first_release_date=_nonempty(doc.get("first-release-date")),
+        )
+    elif entity_type == "release-group":
+        row = ReleaseGroupRow(
+            mbid=mbid,
+            title=str(doc["title"]),
+            primary_type=_nonempty(doc.get("primary-type")),
+            secondary_types=list(doc.get("secondary-types") or []),
+            first_release_date=_nonempty(doc.get("first-release-date")),
+            artist_credit=credit_phrase(doc.get("artist-credit")),
+            disambiguation=_nonempty(doc.get("disambiguation")),
+        )
+    else:
+        raise MappingError(f"unknown entity type {entity_type!r}")
+    return MappedEntity(
+        entity_type=entity_type,
+        row=row,
+        artists=list(artists.values()),
+        credits=credits,
+        urls=url_rows(entity_type, mbid, doc.get("relations")),
+        tags=_tag_rows(entity_type, mbid, doc.get("tags")),
     )

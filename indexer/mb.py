@@ -17,6 +17,7 @@ import threading
 import time
 import urllib.error
 import uuid
+import warnings
 from dataclasses import dataclass, field
 from http.client import HTTPException
 from typing import Callable
@@ -165,7 +166,9 @@ def _parse_json(raw: bytes):
 
 
 _ngs._safe_read = _single_attempt
-musicbrainzngs.set_format("json")
+with warnings.catch_warnings():  # "the json format is non-official": it is what the dumps use
+    warnings.simplefilter("ignore", UserWarning)
+    musicbrainzngs.set_format("json")
 _ngs.set_parser(_parse_json)
 musicbrainzngs.set_rate_limit(False)
 
@@ -191,7 +194,9 @@ class Client:
         self.limiter = RateLimiter(self.settings.rate, sleep=self.sleep)
         musicbrainzngs.set_useragent("mbindex", __version__, self.settings.contact or "no contact configured")
         musicbrainzngs.set_hostname(self.settings.ws_hostport, use_https=self.settings.ws_https)
-        _ngs.set_format("json")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            _ngs.set_format("json")
         _ngs.set_parser(_parse_json)
 
     @property

@@ -15,7 +15,7 @@ from sqlalchemy import update
 
 from . import models as m
 from .db import Database
-from .mapping import MappingError, map_release, parse_mbid
+from .mapping import MappingError, asked_includes, map_release, parse_mbid
 from .mb import RELEASE_INCLUDES, Client, GiveUp, NotFound, RequestBudgetExhausted, WSError, id_from_url
 from .store import INSERTED, UNCHANGED, UPDATED, record_redirect, save_release, tombstone_release
 
@@ -79,7 +79,7 @@ class Run:
 
 def store_release_doc(db: Database, doc: dict, run: Run, *, requested: uuid.UUID | None = None) -> str:
     """Map and save one release document atomically; returns the outcome."""
-    mapped = map_release(doc, includes=_includes_for(doc))
+    mapped = map_release(doc, includes=asked_includes(doc))
     with db.session() as s, s.begin():
         if requested is not None and requested != mapped.release.mbid:
             if record_redirect(s, "release", requested, mapped.release.mbid, run.id):
@@ -87,17 +87,6 @@ def store_release_doc(db: Database, doc: dict, run: Run, *, requested: uuid.UUID
         result = save_release(s, mapped, doc, source="api", run_id=run.id)
     run.counts.add(result.outcome)
     return result.outcome
-
-
-def _includes_for(doc: dict) -> list[str]:
-    from .mapping import infer_includes
-
-    # a lookup with RELEASE_INCLUDES asked for url-rels: no relations key then
-    # still means "no links"; keep what the document itself shows as well
-    incs = set(infer_includes(doc))
-    if "relations" in doc:
-        incs.add("url-rels")
-    return sorted(incs)
 
 
 def sync_release(db: Database, client: Client, mbid: str | uuid.UUID, run: Run) -> str:

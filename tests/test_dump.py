@@ -1,0 +1,372 @@
+"""Dump import: archives and plain files of real documents, bad lines,
+interruptions, re-imports of newer dumps, and equality with the API path."""
+
+from __future__ import annotations
+
+import copy
+import io
+import json
+import os
+import signal
+import subprocess
+import sys
+import tarfile
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from conftest import FIXTURES, WS2, release_doc
+from indexer import dump as dump_mod
+from indexer.db import Database
+from indexer.dump import DumpError, entity_from_name, import_dump, parse_dump_time
+from indexer.mapping import asked_includes, canonical_json, canonical_json_bytes, map_release
+from indexer.store import save_release
+
+RELEASES = sorted(p.stem for p in (WS2 / "release").glob("*.json"))
+TIMESTAMP = "2025-11-22 00:00:00.000000+00"
+
+
+def line(doc) -> str:
+    return json.dumps(doc, separators=(",", ":"), ensure_ascii=False)
+
+
+def release_lines(ids=RELEASES) -> list[str]:
+    return [line(release_doc(mbid)) for mbid in ids]
+
+
+def write_lines(path: Path, lines: list[str]) -> Path:
+    path.write_text("".join(x + "\n" for x in lines), encoding="utf-8")
+    return path
+
+
+def write_archive(path: Path, lines: list[str], entity="release", timestamp=TIMESTAMP) -> Path:
+    """An archive laid out like the official `<entity>.tar.xz`."""
+    with tarfile.open(path, "w:xz") as tar:
+        for name, data in (("COPYING", b"CC0\n"), ("TIMESTAMP", (timestamp + "\n").encode()),
+                           ("JSON_DUMPS_SCHEMA_NUMBER", b"1\n"),
+                           (f"mbdump/{entity}", "".join(x + "\n" for x in lines).encode("utf-8"))):
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return path
+
+
+def count(db, sql: str) -> int:
+    with db.session() as s:
+        return s.execute(text(sql)).scalar_one()
+
+
+def snapshot(db) -> dict:
+    """Every stored row that does not depend on when or how it was stored."""
+    queries = {
+        "release": "SELECT mbid, title, artist_credit, release_group_mbid, status, quality, date, year, country, "
+                   "barcode, packaging, language, script, disambiguation, asin, annotation, cover_art_front, "
+                   "cover_art_count, medium_count, track_count, formats, includes, deleted_at IS NULL "
+                   "FROM release ORDER BY mbid",
+        "medium": "SELECT release_mbid, position, mbid, format, title, track_count FROM medium ORDER BY 1, 2",
+        "track": "SELECT t.release_mbid, m.position, t.sort_key, t.mbid, t.kind, t.position, t.number, t.title, "
+                 "t.length_ms, t.recording_mbid, t.artist_credit FROM track t JOIN medium m ON m.id = t.medium_id "
+                 "ORDER BY 1, 2, 3",
+        "release_label": "SELECT release_mbid, position, label_mbid, label_name, catalog_number FROM release_label "
+                         "ORDER BY 1, 2",
+        "artist": "SELECT mbid, name, sort_name, type, country, disambiguation FROM artist ORDER BY 1",
+        "label": "SELECT mbid, name, sort_name, type, label_code, country, disambiguation FROM label ORDER BY 1",
+        "recording": "SELECT mbid, title, length_ms, video, artist_credit, disambiguation, first_release_date "
+                     "FROM recording ORDER BY 1",
+        "release_group": "SELECT mbid, title, primary_type, secondary_types, first_release_date, artist_credit, "
+                         "disambiguation FROM release_group ORDER BY 1",
+        "artist_credit": "SELECT entity_type, entity_mbid, position, artist_mbid, name, joinphrase "
+                         "FROM artist_credit ORDER BY 1, 2, 3",
+        "url_relation": 'SELECT entity_type, entity_mbid, position, url, url_mbid, type, type_id, direction, begin, '
+                        '"end", ended FROM url_relation ORDER BY 1, 2, 3',
+        "tag": "SELECT entity_type, entity_mbid, name, count FROM tag ORDER BY 1, 2, 3",
+        "document": "SELECT entity_type, mbid, hash, revision_count, deleted_at IS NULL FROM document ORDER BY 1, 2",
+        "document_revision": "SELECT entity_type, mbid, hash, doc FROM document_revision ORDER BY 1, 2, 3",
+    }
+    with db.session() as s:
+        return {name: [tuple(r) for r in s.execute(text(q)).all()] for name, q in queries.items()}
+
+
+@pytest.fixture
+def db2(pg_server):
+    name = pg_server.create()
+    database = Database(pg_server.url_for(name))
+    yield database
+    database.dispose()
+    pg_server.drop(name)
+
+
+@pytest.fixture
+def cli(database_url, tmp_path):
+    """Runs the real `mbindex` console script in a subprocess."""
+    env = dict(os.environ, MBINDEX_DATABASE_URL=database_url, XDG_CONFIG_HOME=str(tmp_path / "xdg"))
+    exe = Path(sys.executable).with_name("mbindex")
+
+    def run(*args, **kw):
+        return subprocess.run([str(exe), "-q", *args], env=env, capture_output=True, text=True, timeout=120, **kw)
+
+    run.env = env
+    run.exe = exe
+    return run
+
+
+# --- pure parts -------------------------------------------------------------------
+
+
+def test_orjson_canonical_form_is_the_stdlib_one():
+    docs = [release_doc(mbid) for mbid in RELEASES]
+    docs += [json.loads(x) for x in (FIXTURES / "dump" / "recording").read_text().splitlines()[:20]]
+    docs.append({"big": 2**70, "ü": "é\u2028\x01\"\\", "f": 4.5, "n": None, "e": [], "z": {"b": 1, "a": 2}})
+    for doc in docs:
+        assert canonical_json_bytes(doc) == canonical_json(doc).encode("utf-8")
+
+
+def test_entity_names_and_dump_time():
+    assert entity_from_name("release") == "release"
+    assert entity_from_name("release-group.jsonl") == "release-group"
+    assert entity_from_name("release.tar.xz") == "release"
+    assert entity_from_name("test2") is None
+    when = parse_dump_time(TIMESTAMP)
+    assert (when.year, when.month, when.day, when.utcoffset().total_seconds()) == (2025, 11, 22, 0)
+    assert parse_dump_time("garbage") is None
+
+
+def test_copy_text_escapes_what_copy_would_misread():
+    assert dump_mod.copy_line(["a\tb\\c\nd", None, True, False, 3, ["x", 'y"z', None], []]) == \
+        'a\\tb\\\\c\\nd\t\\N\tt\tf\t3\t{"x","y\\\\"z",NULL}\t{}\n'
+
+
+# --- imports ----------------------------------------------------------------------------
+
+
+def test_dump_import_stores_exactly_what_the_api_path_stores(db, db2, tmp_path):
+    docs = [release_doc(mbid) for mbid in RELEASES]
+    with db.session() as s, s.begin():
+        for doc in docs:
+            save_release(s, map_release(doc, includes=asked_includes(doc)), doc, source="api")
+    # a small batch so that documents sharing artists/recordings meet in and across batches
+    res = import_dump(db2, write_lines(tmp_path / "release.jsonl", [line(d) for d in docs]), batch=5,
+                      parallel=False)
+    assert (res.status, res.inserted, res.quarantined) == ("ok", len(docs), 0)
+    a, b = snapshot(db), snapshot(db2)
+    for table in a:
+        assert a[table] == b[table], table
+    assert len(a["track"]) > 80 and len(a["url_relation"]) > 5 and len(a["artist_credit"]) > 20
+
+
+def test_archive_import_with_bad_lines_quarantines_and_goes_on(db, cli, tmp_path):
+    good = release_lines()
+    bad = ['{"id": "0f5a0e43-', "not json at all", "[1, 2]", '{"title": "no id"}',
+           '{"id": "not-a-uuid", "title": "x"}', json.dumps({"id": str(uuid.uuid4()), "title": "NUL \u0000 here"})]
+    lines = good[:5] + bad[:3] + good[5:] + bad[3:]
+    archive = write_archive(tmp_path / "release.tar.xz", lines)
+    res = cli("import-dump", str(archive))
+    assert res.returncode == 5, res.stderr
+    assert f"inserted {len(good)}" in res.stdout and f"quarantined {len(bad)}" in res.stdout
+    assert count(db, "SELECT count(*) FROM release") == len(good)
+    with db.session() as s:
+        rows = s.execute(text("SELECT line_no, error, raw FROM quarantine ORDER BY line_no")).all()
+    assert [r.line_no for r in rows] == [6, 7, 8] + list(range(len(good) + 4, len(lines) + 1))
+    assert [r.raw for r in rows[:3]] == bad[:3]  # kept verbatim
+    assert "not valid JSON" in rows[0].error and "no valid id" in rows[4].error
+    assert "cannot store release" in rows[-1].error  # PostgreSQL refuses NUL: found line by line
+    assert count(db, "SELECT count(*) FROM dump_import WHERE status = 'done' AND member = 'mbdump/release'") == 1
+    # the same archive again: recognised, nothing done
+    again = cli("import-dump", str(archive))
+    assert again.returncode == 0 and "already imported" in again.stderr
+    assert count(db, "SELECT count(*) FROM quarantine") == len(bad)
+
+
+def test_plain_file_and_directory_of_real_dump_lines(db, cli, tmp_path):
+    (tmp_path / "d").mkdir()
+    for name in ("label", "recording"):
+        (tmp_path / "d" / name).write_bytes((FIXTURES / "dump" / name).read_bytes())
+    res = cli("import-dump", str(tmp_path / "d"))
+    assert res.returncode == 0, res.stderr
+    assert count(db, "SELECT count(*) FROM document WHERE entity_type = 'label'") == 75
+    assert count(db, "SELECT count(*) FROM document WHERE entity_type = 'recording'") == 100
+    assert count(db, "SELECT count(*) FROM label") == 75
+    with db.session() as s:
+        name, code = s.execute(text("SELECT name, label_code FROM label WHERE mbid = :m"),
+                               {"m": "6c6c3bbb-76aa-4260-b842-f04936573c71"}).one()
+        assert name == "Abstract Logix"
+        links = s.execute(text("SELECT url FROM url_relation WHERE entity_mbid = :m"),
+                          {"m": "6c6c3bbb-76aa-4260-b842-f04936573c71"}).scalars().all()
+        assert "https://abstractlogix.bandcamp.com/" in links
+        first = json.loads((FIXTURES / "dump" / "recording").read_text().splitlines()[0])
+        rec = s.execute(text("SELECT title, length_ms, artist_credit FROM recording WHERE mbid = :m"),
+                        {"m": first["id"]}).one()
+        assert rec.title == first["title"] and rec.length_ms == first["length"]
+        assert rec.artist_credit == "".join(c["name"] + c["joinphrase"] for c in first["artist-credit"])
+        assert s.execute(text("SELECT count(*) FROM artist_credit WHERE entity_type = 'recording' "
+                              "AND entity_mbid = :m"), {"m": first["id"]}).scalar_one() == len(first["artist-credit"])
+
+
+def test_unknown_entity_and_missing_path_are_usage_errors(db, cli, tmp_path):
+    odd = write_lines(tmp_path / "test2", release_lines()[:1])
+    res = cli("import-dump", str(odd))
+    assert res.returncode == 2 and "--entity" in res.stderr and "Traceback" not in res.stderr
+    assert cli("import-dump", str(tmp_path / "nope.tar.xz")).returncode == 2
+    assert cli("import-dump", "--entity", "place", str(odd)).returncode == 2
+    ok = cli("import-dump", "--entity", "release", str(odd))
+    assert ok.returncode == 0, ok.stderr
+    assert count(db, "SELECT count(*) FROM release") == 1
+
+
+def test_newer_dump_updates_keeps_revisions_and_tombstones_vanished(db, tmp_path):
+    first = write_archive(tmp_path / "release-1.tar.xz", release_lines())
+    assert import_dump(db, first).inserted == len(RELEASES)
+    changed, gone = RELEASES[0], RELEASES[1]
+    docs = []
+    for mbid in RELEASES:
+        if mbid == gone:
+            continue
+        doc = release_doc(mbid)
+        if mbid == changed:
+            doc["title"] = "Retitled upstream"
+        docs.append(line(doc))
+    second = write_archive(tmp_path / "release-2.tar.xz", docs, timestamp="2030-11-22 00:00:00.000000+00")
+    res = import_dump(db, second)
+    assert (res.updated, res.unchanged, res.tombstoned) == (1, len(RELEASES) - 2, 1)
+    with db.session() as s:
+        assert s.execute(text("SELECT title FROM release WHERE mbid = :m"), {"m": changed}).scalar_one() == \
+            "Retitled upstream"
+        assert s.execute(text("SELECT revision_count FROM document WHERE mbid = :m"), {"m": changed}).scalar_one() == 2
+        titles = s.execute(text("SELECT doc->>'title' FROM document_revision WHERE mbid = :m ORDER BY id"),
+                           {"m": changed}).scalars().all()
+        assert titles[0] != "Retitled upstream" and titles[1] == "Retitled upstream"
+        dead = s.execute(text("SELECT deleted_at IS NOT NULL, deleted_reason, needs_score FROM release "
+                              "WHERE mbid = :m"), {"m": gone}).one()
+        assert dead[0] and "absent from complete dump" in dead[1] and dead[2]
+        assert s.execute(text("SELECT count(*) FROM track WHERE release_mbid = :m"), {"m": gone}).scalar_one() > 0
+
+
+def test_partial_file_never_tombstones_and_releases_newer_than_the_dump_survive(db, tmp_path):
+    import_dump(db, write_lines(tmp_path / "release.jsonl", release_lines()))
+    res = import_dump(db, write_lines(tmp_path / "release-part.jsonl", release_lines()[:3]))
+    assert res.tombstoned == 0 and res.unchanged == 3
+    # a complete archive made *before* we first saw these releases does not prove them gone
+    res = import_dump(db, write_archive(tmp_path / "old.tar.xz", release_lines()[:3],
+                                        timestamp="2001-01-01 00:00:00.000000+00"))
+    assert res.tombstoned == 0
+    assert count(db, "SELECT count(*) FROM release WHERE deleted_at IS NOT NULL") == 0
+
+
+def test_a_tombstoned_release_seen_again_comes_back(db, tmp_path):
+    import_dump(db, write_archive(tmp_path / "a.tar.xz", release_lines()))
+    import_dump(db, write_archive(tmp_path / "b.tar.xz", release_lines()[1:], timestamp="2030-01-01 00:00:00+00"))
+    assert count(db, "SELECT count(*) FROM release WHERE deleted_at IS NOT NULL") == 1
+    res = import_dump(db, write_archive(tmp_path / "c.tar.xz", release_lines(), timestamp="2030-02-01 00:00:00+00"))
+    assert res.updated == 1
+    assert count(db, "SELECT count(*) FROM release WHERE deleted_at IS NOT NULL") == 0
+    assert count(db, "SELECT count(*) FROM document WHERE deleted_at IS NOT NULL") == 0
+
+
+def test_truncated_archive_fails_clearly_keeps_what_was_read(db, cli, tmp_path):
+    lines = release_lines() * 1  # real documents, then cut the compressed file
+    archive = write_archive(tmp_path / "release.tar.xz", lines)
+    data = archive.read_bytes()
+    cut = tmp_path / "cut" / "release.tar.xz"
+    cut.parent.mkdir()
+    cut.write_bytes(data[: int(len(data) * 0.8)])
+    res = cli("import-dump", "--batch", "2", str(cut))
+    assert res.returncode == 1, res.stderr
+    assert "truncated or corrupt" in res.stderr and "Traceback" not in res.stderr
+    stored = count(db, "SELECT count(*) FROM release")
+    assert stored == count(db, "SELECT lines_done FROM dump_import")
+    assert count(db, "SELECT count(*) FROM sync_run WHERE kind = 'import' AND status = 'failed'") == 1
+    # the whole archive afterwards: everything, nothing twice, no tombstone from the broken one
+    full = cli("import-dump", str(archive))
+    assert full.returncode == 0, full.stderr
+    assert count(db, "SELECT count(*) FROM release") == len(RELEASES)
+    assert count(db, "SELECT count(*) FROM document_revision") == len(RELEASES)
+
+
+class Crash(Exception):
+    pass
+
+
+def test_interrupted_import_resumes_at_its_checkpoint(db, db2, tmp_path, monkeypatch):
+    archive = write_archive(tmp_path / "release.tar.xz", release_lines())
+    import_dump(db2, archive, batch=3, parallel=False)  # uninterrupted, for comparison
+
+    real_load = dump_mod.Loader.load
+    calls = {"n": 0}
+
+    def crashing_load(self, *a, **kw):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise Crash("power cut")
+        return real_load(self, *a, **kw)
+
+    monkeypatch.setattr(dump_mod.Loader, "load", crashing_load)
+    with pytest.raises(Crash):
+        import_dump(db, archive, batch=3, parallel=False)
+    assert count(db, "SELECT lines_done FROM dump_import") == 6
+    assert count(db, "SELECT count(*) FROM release") == 6
+    monkeypatch.setattr(dump_mod.Loader, "load", real_load)
+    logs = []
+    res = import_dump(db, archive, batch=3, parallel=False, log=logs.append)
+    assert any("resuming after line 6" in x for x in logs)
+    assert res.lines == len(RELEASES) - 6 and res.tombstoned == 0
+    assert snapshot(db) == snapshot(db2)
+
+
+def test_kill9_during_import_then_rerun_converges(db, db2, cli, tmp_path):
+    """Real kill -9 of the importer (and its reader) at varying moments."""
+    lines = []
+    for i in range(40):  # 480 real-shaped releases with fresh ids
+        for mbid in RELEASES:
+            doc = release_doc(mbid)
+            doc["id"] = str(uuid.UUID(int=uuid.UUID(mbid).int ^ (i + 1)))
+            lines.append(line(doc))
+    archive = write_archive(tmp_path / "release.tar.xz", lines)
+    import_dump(db2, archive, batch=20)
+    kills = 0
+    for delay in (0.6, 1.2, 1.8, 2.5):
+        proc = subprocess.Popen([str(cli.exe), "-q", "import-dump", "--batch", "20", str(archive)], env=cli.env,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        time.sleep(delay)
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            kills += 1
+        proc.wait()
+    assert kills >= 1
+    res = cli("import-dump", "--batch", "20", str(archive))
+    assert res.returncode == 0, res.stderr
+    assert snapshot(db) == snapshot(db2)
+
+
+def test_second_import_is_refused_while_one_runs(db, cli, tmp_path):
+    archive = write_archive(tmp_path / "release.tar.xz", release_lines())
+    with db.writer_lock("test"):
+        res = cli("import-dump", str(archive))
+    assert res.returncode == 4 and "another mbindex" in res.stderr
+    assert count(db, "SELECT count(*) FROM release") == 0
+
+
+def test_import_marks_releases_for_scoring_and_scores(db, cli, tmp_path):
+    cli("import-dump", str(write_archive(tmp_path / "release.tar.xz", release_lines())))
+    assert count(db, "SELECT count(*) FROM release WHERE needs_score") == len(RELEASES)
+    res = cli("score", "--changed")
+    assert res.returncode == 0, res.stderr
+    assert count(db, "SELECT count(*) FROM risk_score") == len(RELEASES)
+    assert count(db, "SELECT count(*) FROM release WHERE needs_score") == 0
+
+
+def test_reader_is_lazy_so_memory_stays_flat(tmp_path):
+    """The reader holds a bounded number of batches, whatever the input size."""
+    doc = release_doc(RELEASES[0])
+    path = tmp_path / "release.jsonl"
+    with open(path, "w") as f:
+        for i in range(3000):
+            doc["id"] = str(uuid.UUID(int=i + 1))
+            f.write(line(doc) + "\n")
+    plan = dump_mod.ReadPlan(sources=[(str(path), "fp")], entity=None, resume={}, skip_done=set(), batch=100)
+    msgs = dump_mod.read_batches(plan)
+    kinds = [next(msgs)[0] for _ in range(3)]
+    assert kinds == ["member", "batch", "batch"]  # a generator: lines are read as batches are taken
+    msgs.close()
