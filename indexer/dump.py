@@ -80,7 +80,8 @@ def _stage(name: str, extra: list[tuple[str, str]], model, row_cls, skip=()) -> 
 STAGES: dict[str, Stage] = {
     s.name: s
     for s in [
-        Stage("stg_doc", ["ord", "mbid", "hash", "doc"], ["bigint", "uuid", "text", "jsonb"]),
+        # the raw line stays text here: only new or changed documents are parsed into jsonb
+        Stage("stg_doc", ["ord", "mbid", "hash", "doc"], ["bigint", "uuid", "text", "text"]),
         _stage("stg_release", [("ord", "bigint")], m.Release, mp.ReleaseRow),
         _stage("stg_medium", [("ord", "bigint"), ("release_mbid", "uuid")], m.Medium, mp.MediumRow, ("tracks",)),
         _stage("stg_track", [("ord", "bigint"), ("release_mbid", "uuid"), ("medium_position", "integer")],
@@ -107,12 +108,19 @@ def _staging_ddl() -> list[str]:
         if st.name == "stg_doc":
             cols += ", changed boolean NOT NULL DEFAULT true, existed boolean NOT NULL DEFAULT false"
         out.append(f"CREATE TEMP TABLE IF NOT EXISTS {st.name} ({cols}) ON COMMIT DELETE ROWS")
+    out.append("ALTER TABLE stg_doc ALTER COLUMN doc SET STORAGE EXTERNAL")  # no compressing what we drop
     return out
 
 
 # --- COPY text formatting (in the reader process, so the loader only ships bytes) ---
 
-_ESC = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+def _esc(v: str) -> str:
+    """COPY text escaping; str.replace runs in C, str.translate with a dict does not."""
+    if "\\" in v:
+        v = v.replace("\\", "\\\\")
+    if "\t" in v or "\n" in v or "\r" in v:
+        v = v.replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
+    return v
 
 
 def _array(values) -> str:
@@ -126,16 +134,15 @@ def _array(values) -> str:
 
 
 def _copy_value(v) -> str:
+    t = type(v)
+    if t is str:
+        return _esc(v) if ("\\" in v or "\t" in v or "\n" in v or "\r" in v) else v
     if v is None:
         return "\\N"
-    if v is True:
-        return "t"
-    if v is False:
-        return "f"
-    if isinstance(v, str):
-        return v.translate(_ESC)
-    if isinstance(v, (list, tuple)):
-        return _array(v).translate(_ESC)
+    if t is bool:
+        return "t" if v else "f"
+    if t is list or t is tuple:
+        return _esc(_array(v))
     return str(v)
 
 
@@ -503,7 +510,7 @@ def _merge_sql(entity: str) -> list[str]:
         f"UPDATE {top} t SET last_seen = %(seen)s FROM stg_doc s WHERE NOT s.changed AND t.mbid = s.mbid",
         # every distinct version is kept; an older version seen again keeps its first_seen
         "INSERT INTO document_revision (entity_type, mbid, hash, doc, source, first_seen, last_seen, sync_run_id) "
-        "SELECT %(et)s, mbid, hash, doc, %(source)s, %(seen)s, %(seen)s, %(run)s FROM stg_doc WHERE changed "
+        "SELECT %(et)s, mbid, hash, doc::jsonb, %(source)s, %(seen)s, %(seen)s, %(run)s FROM stg_doc WHERE changed "
         "ON CONFLICT ON CONSTRAINT uq_document_revision_entity_hash DO UPDATE SET last_seen = EXCLUDED.last_seen",
         "INSERT INTO document (entity_type, mbid, revision_id, hash, revision_count, first_seen, last_seen) "
         "SELECT %(et)s, s.mbid, r.id, s.hash, "
@@ -644,6 +651,11 @@ class Loader:
         self.pg = self.conn.driver_connection
         self.pg.autocommit = False
         with self.pg.cursor() as cur:
+            # lz4 compresses the stored documents several times faster than the default pglz
+            cur.execute("SELECT setting FROM pg_settings WHERE name = 'default_toast_compression' "
+                        "AND 'lz4' = ANY(enumvals)")
+            if cur.fetchone():
+                cur.execute("SET default_toast_compression = 'lz4'")
             for ddl in _staging_ddl():
                 cur.execute(ddl)
         self.pg.commit()

@@ -1,0 +1,152 @@
+"""Benchmark: import a generated release dump, against a raw COPY of the same rows.
+
+    .venv/bin/python bench/bench_dump.py [--url postgresql://postgres@127.0.0.1:5432/postgres]
+                                         [--releases 100000] [--small 20000] [--batch 1000]
+
+1. Generates `release.tar.xz` dumps of --small and --releases releases from the
+   real corpus documents (bench/make_dump.py), unless they already exist in bench/out/.
+2. Imports each with the real `mbindex import-dump` in a subprocess into a fresh
+   scratch database, and reads the peak RSS of that process tree (the loader,
+   the reader process and xz) from RUSAGE_CHILDREN: the small and the large
+   dump should need the same memory.
+3. Baseline, same run: COPY every row the large import stored (documents,
+   revisions, releases, media, tracks, labels, credits, links, tags) out, then
+   raw `COPY FROM` into an empty migrated database with the same indexes; the
+   ratio import time / COPY time is the importer's overhead over the fastest
+   possible load.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import psycopg
+from sqlalchemy.engine import make_url
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+sys.path.insert(0, str(HERE))
+
+from indexer.db import Database, normalise_url  # noqa: E402
+
+TABLES = ["document_revision", "document", "artist", "label", "recording", "release_group", "release", "medium",
+          "track", "release_label", "artist_credit", "url_relation", "tag"]
+
+
+def conninfo(url: str) -> str:
+    return make_url(normalise_url(url)).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+def fresh_db(admin_url: str, name: str) -> str:
+    with psycopg.connect(conninfo(admin_url), autocommit=True) as c:
+        c.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        c.execute(f'CREATE DATABASE "{name}"')
+    url = make_url(normalise_url(admin_url)).set(database=name).render_as_string(hide_password=False)
+    db = Database(url)
+    db.upgrade("head")
+    db.dispose()
+    return url
+
+
+def drop_db(admin_url: str, name: str) -> None:
+    with psycopg.connect(conninfo(admin_url), autocommit=True) as c:
+        c.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def make(path: Path, n: int) -> None:
+    if path.exists():
+        print(f"using existing {path} ({path.stat().st_size / 1e6:.1f} MB)")
+        return
+    import make_dump
+
+    t = time.perf_counter()
+    make_dump.write_dump(str(path), n, seed=1)
+    print(f"generated {path.name}: {n} releases, {path.stat().st_size / 1e6:.1f} MB xz, "
+          f"{time.perf_counter() - t:.1f}s")
+
+
+_MEASURE = ("import resource, subprocess, sys; p = subprocess.run(sys.argv[1:]); "
+            "print(p.returncode, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)")
+
+
+def run_import(url: str, path: Path, batch: int) -> tuple[float, float, str]:
+    """Seconds and peak RSS (MB) of `mbindex import-dump`, measured by a fresh
+    parent process whose only descendants are the import's (loader, reader, xz)."""
+    exe = Path(sys.executable).with_name("mbindex")
+    env = dict(os.environ, MBINDEX_DATABASE_URL=url)
+    t = time.perf_counter()
+    proc = subprocess.run([sys.executable, "-c", _MEASURE, str(exe), "-q", "import-dump", "--batch", str(batch),
+                           str(path)], env=env, capture_output=True, text=True)
+    seconds = time.perf_counter() - t
+    *summary, last = proc.stdout.strip().splitlines()
+    code, peak_kb = (int(x) for x in last.split())
+    if code not in (0, 5):
+        sys.exit(f"import failed ({code}): {proc.stderr}")
+    return seconds, peak_kb / 1024, " ".join(summary)
+
+
+def raw_copy(src_url: str, admin_url: str, name: str) -> tuple[float, int]:
+    """COPY the stored rows out, then time COPY FROM into an empty migrated database."""
+    dst_url = fresh_db(admin_url, name)
+    rows = 0
+    with tempfile.TemporaryDirectory(prefix="mbxbench") as tmp:
+        with psycopg.connect(conninfo(src_url)) as src:
+            for table in TABLES:
+                with open(Path(tmp) / table, "wb") as f, src.cursor().copy(f"COPY {table} TO STDOUT") as cp:
+                    for chunk in cp:
+                        f.write(chunk)
+            rows = sum(src.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in TABLES)
+        with psycopg.connect(conninfo(dst_url)) as dst:
+            t = time.perf_counter()
+            for table in TABLES:
+                with open(Path(tmp) / table, "rb") as f, dst.cursor().copy(f"COPY {table} FROM STDIN") as cp:
+                    while chunk := f.read(1 << 20):
+                        cp.write(chunk)
+            dst.commit()
+            seconds = time.perf_counter() - t
+    drop_db(admin_url, name)
+    return seconds, rows
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--url", default=os.environ.get("MBINDEX_BENCH_URL", "postgresql://postgres@127.0.0.1:5432/postgres"))
+    ap.add_argument("--releases", type=int, default=100_000)
+    ap.add_argument("--small", type=int, default=20_000)
+    ap.add_argument("--batch", type=int, default=1000)
+    ap.add_argument("--keep", action="store_true", help="keep the scratch database")
+    args = ap.parse_args()
+
+    out = HERE / "out"
+    out.mkdir(exist_ok=True)
+    results = {}
+    for n in (args.small, args.releases):
+        path = out / f"release-{n}.tar.xz"
+        make(path, n)
+        name = f"mbindex_bench_dump_{n}"
+        url = fresh_db(args.url, name)
+        seconds, peak, summary = run_import(url, path, args.batch)
+        results[n] = (seconds, peak, url, name)
+        print(f"import {n:>8} releases: {seconds:7.1f}s  {n / seconds:7.0f} releases/s  peak RSS {peak:6.0f} MB"
+              f"  [{summary}]")
+
+    seconds, peak, url, name = results[args.releases]
+    copy_seconds, rows = raw_copy(url, args.url, "mbindex_bench_dump_copy")
+    print(f"baseline raw COPY of the same {rows} rows into an empty indexed schema: {copy_seconds:.1f}s")
+    print(f"ratio import / raw COPY: {seconds / copy_seconds:.2f}x  (target <= 3x)")
+    print(f"releases/s: {args.releases / seconds:.0f}  (target >= 2000)")
+    print(f"peak RSS: {results[args.small][1]:.0f} MB at {args.small}, {peak:.0f} MB at {args.releases}"
+          "  (target < 500 MB, flat)")
+    for n, (_, _, _, dbname) in results.items():
+        if not args.keep:
+            drop_db(args.url, dbname)
+
+
+if __name__ == "__main__":
+    main()
