@@ -19,7 +19,7 @@ import click
 
 from . import __version__
 from .config import ConfigError, Settings, load_settings
-from .db import Database, DatabaseError, open_database
+from .db import BadDatabaseURL, Database, DatabaseError, open_database
 from .output import FORMATS, render
 from .pgembed import EmbeddedError
 
@@ -63,6 +63,8 @@ class App:
         if self._db is None:
             try:
                 self._db = open_database(self.settings(), echo=self.note, migrate=migrate)
+            except BadDatabaseURL as exc:
+                raise UserError(str(exc), EXIT_USAGE) from None
             except (DatabaseError, EmbeddedError) as exc:
                 raise UserError(str(exc)) from None
         return self._db
@@ -76,6 +78,29 @@ class App:
 
 
 pass_app = click.make_pass_decorator(App)
+
+#: PostgreSQL's LIMIT is a bigint: a larger --limit would fail in the database
+MAX_ROWS = 2**63 - 1
+
+
+class _Text(click.ParamType):
+    """Free text that goes to the database or ws/2: refuse what cannot get there (a
+    non-UTF-8 byte in argv arrives as a lone surrogate; PostgreSQL text has no NUL)."""
+
+    name = "text"
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, str):
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError:
+                self.fail(f"{value.encode('utf-8', 'backslashreplace').decode()!r} is not valid UTF-8 text", param, ctx)
+            if "\x00" in value:
+                self.fail("text must not contain NUL characters", param, ctx)
+        return value
+
+
+TEXT = _Text()
 
 
 def output_option(fn):
@@ -334,13 +359,15 @@ for _scope in ("artist", "label", "release-group", "collection"):
 
 
 @sync.command("query")
-@click.argument("query")
+@click.argument("query", type=TEXT)
 @ws_options
 @pass_app
 def sync_query_cmd(app: App, query):
     """Search releases (Lucene syntax) and fetch every hit (public search stops at 500)."""
     from .sync import sync_query
 
+    if not query.strip():
+        raise UserError("give a search query, e.g. mbindex sync query 'format:Cassette AND country:GB'", EXIT_USAGE)
     client = _client(app, **getattr(app, "sync_budget", {}))
     database = app.db()
     try:
@@ -361,7 +388,7 @@ def watch():
 @watch.command("add")
 @click.argument("scope", type=click.Choice(["artist", "label", "release-group", "collection"]))
 @click.argument("mbid")
-@click.option("--note", help="Why it is watched.")
+@click.option("--note", type=TEXT, help="Why it is watched.")
 @pass_app
 def watch_add(app: App, scope, mbid, note):
     from .watch import add_watch
@@ -495,7 +522,7 @@ def _bytes_progress(app: App):
 
 
 @cli.command("runs")
-@click.option("--limit", type=click.IntRange(1), default=20, show_default=True)
+@click.option("--limit", type=click.IntRange(1, MAX_ROWS), default=20, show_default=True)
 @output_option
 @pass_app
 def runs(app: App, limit, output):
@@ -604,23 +631,23 @@ def _filter_options(fn):
     from .curate import CURATION_STATES, SORTS
 
     @click.option("--min-score", type=click.IntRange(0, 100), help="Only releases scoring at least N.")
-    @click.option("--format", "formats", multiple=True, help='Medium format, e.g. Cassette (repeatable).')
-    @click.option("--country", help="Release country code, e.g. GB.")
+    @click.option("--format", "formats", type=TEXT, multiple=True, help='Medium format, e.g. Cassette (repeatable).')
+    @click.option("--country", type=TEXT, help="Release country code, e.g. GB.")
     @click.option("--year-from", type=int, help="Released in or after this year.")
     @click.option("--year-to", type=int, help="Released in or before this year.")
     @click.option("--label", help="Label MBID.")
     @click.option("--artist", help="Artist MBID.")
-    @click.option("--status", "statuses", multiple=True, help="Release status, e.g. Bootleg (repeatable).")
+    @click.option("--status", "statuses", type=TEXT, multiple=True, help="Release status, e.g. Bootleg (repeatable).")
     @click.option("--curation", multiple=True, type=click.Choice(CURATION_STATES),
                   help="Curation state (repeatable); default: all but ignored and preserved.")
-    @click.option("--limit", type=click.IntRange(1), default=50, show_default=True)
+    @click.option("--limit", type=click.IntRange(1, MAX_ROWS), default=50, show_default=True)
     @click.option("--sort", type=click.Choice(SORTS), default="score", show_default=True)
     @functools.wraps(fn)
     def wrapper(*args, min_score, formats, country, year_from, year_to, label, artist, statuses, curation,
                 limit, sort, **kwargs):
         from .curate import Filters
 
-        label_id, artist_id = (_validate_mbids([v])[0] if v else None for v in (label, artist))
+        label_id, artist_id = (_validate_mbids([v])[0] if v is not None else None for v in (label, artist))
         filters = Filters(min_score=min_score, formats=formats, country=country, year_from=year_from,
                           year_to=year_to, label=label_id, artist=artist_id, statuses=statuses,
                           curation=curation, limit=limit, sort=sort)
@@ -684,8 +711,8 @@ def show_cmd(app: App, mbid, policy_file, output):
 @cli.command("mark")
 @click.argument("mbids", nargs=-1, required=True)
 @click.option("--status", required=True, type=click.Choice(("open", "in-progress", "preserved", "ignored")))
-@click.option("--note", help="Free text kept with the mark.")
-@click.option("--by", "marked_by", help="Who marks (default: $USER).")
+@click.option("--note", type=TEXT, help="Free text kept with the mark.")
+@click.option("--by", "marked_by", type=TEXT, help="Who marks (default: $USER).")
 @pass_app
 def mark_cmd(app: App, mbids, status, note, marked_by):
     """Record a curation mark on releases (history is kept)."""
@@ -709,15 +736,15 @@ def mark_cmd(app: App, mbids, status, note, marked_by):
 @click.option("--format", "fmt", type=click.Choice(("csv", "json")), default="csv", show_default=True)
 @click.option("--output", "out_file", type=click.Path(dir_okay=False, writable=True), help="File (default: stdout).")
 @click.option("--min-score", type=click.IntRange(0, 100))
-@click.option("--medium-format", "formats", multiple=True, help="Medium format, e.g. Cassette (repeatable).")
-@click.option("--country")
+@click.option("--medium-format", "formats", type=TEXT, multiple=True, help="Medium format, e.g. Cassette (repeatable).")
+@click.option("--country", type=TEXT)
 @click.option("--year-from", type=int)
 @click.option("--year-to", type=int)
 @click.option("--label", help="Label MBID.")
 @click.option("--artist", help="Artist MBID.")
-@click.option("--status", "statuses", multiple=True)
+@click.option("--status", "statuses", type=TEXT, multiple=True)
 @click.option("--curation", multiple=True, type=click.Choice(("open", "in-progress", "preserved", "ignored")))
-@click.option("--limit", type=click.IntRange(1), default=None, help="Default: no limit.")
+@click.option("--limit", type=click.IntRange(1, MAX_ROWS), default=None, help="Default: no limit.")
 @click.option("--sort", type=click.Choice(("score", "date", "title")), default="score", show_default=True)
 @pass_app
 def export_cmd(app: App, fmt, out_file, min_score, formats, country, year_from, year_to, label, artist, statuses,
@@ -725,7 +752,7 @@ def export_cmd(app: App, fmt, out_file, min_score, formats, country, year_from, 
     """Write the worklist to a CSV or JSON file to share, with MusicBrainz links."""
     from .curate import Filters, export_rows
 
-    label_id, artist_id = (_validate_mbids([v])[0] if v else None for v in (label, artist))
+    label_id, artist_id = (_validate_mbids([v])[0] if v is not None else None for v in (label, artist))
     filters = Filters(min_score=min_score, formats=formats, country=country, year_from=year_from, year_to=year_to,
                       label=label_id, artist=artist_id, statuses=statuses, curation=curation, limit=limit, sort=sort)
     with app.db().session() as s:
@@ -733,7 +760,7 @@ def export_cmd(app: App, fmt, out_file, min_score, formats, country, year_from, 
     cols = ["mbid", "url", "score", "title", "artist", "date", "country", "formats", "status", "curation", "signals"]
     text_out = render(rows, fmt, columns=cols) + "\n"
     if out_file:
-        Path(out_file).write_text(text_out, encoding="utf-8")
+        _write(out_file, text_out)
         app.note(f"wrote {len(rows)} release(s) to {out_file}")
     else:
         click.echo(text_out, nl=False)
@@ -741,7 +768,7 @@ def export_cmd(app: App, fmt, out_file, min_score, formats, country, year_from, 
 
 @cli.command("report")
 @click.option("--html", "html_file", type=click.Path(dir_okay=False, writable=True), help="Write an HTML report here.")
-@click.option("--top", type=click.IntRange(1), default=10, show_default=True)
+@click.option("--top", type=click.IntRange(1, MAX_ROWS), default=10, show_default=True)
 @pass_app
 def report_cmd(app: App, html_file, top):
     """Summary of the mirror and its risks; --html adds a self-contained page with charts."""
@@ -751,8 +778,15 @@ def report_cmd(app: App, html_file, top):
         data = collect(s, top=top)
     click.echo(render_text(data))
     if html_file:
-        Path(html_file).write_text(render_html(data), encoding="utf-8")
+        _write(html_file, render_html(data))
         app.note(f"wrote {html_file}")
+
+
+def _write(path: str, text_out: str) -> None:
+    try:
+        Path(path).write_text(text_out, encoding="utf-8")
+    except OSError as exc:
+        raise UserError(f"cannot write {path}: {exc.strerror or exc}", EXIT_USAGE) from None
 
 
 def main(argv=None):

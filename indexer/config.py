@@ -124,6 +124,10 @@ def _coerce(name: str, raw, origin: str):
         raise ConfigError(f"timeout from {origin} must be > 0 seconds, got {raw!r}")
     if name == "retries" and value < 0:
         raise ConfigError(f"retries from {origin} must be >= 0, got {raw!r}")
+    if name == "contact" and any(not (" " <= ch <= "~" or "\xa0" <= ch <= "\xff") for ch in value):
+        # it is sent in the User-Agent header, which carries Latin-1 text without line breaks
+        raise ConfigError(f"contact from {origin} must be an e-mail address or URL on one line, "
+                          f"without control or non-Latin-1 characters, got {raw!r}")
     if name == "ws_url":
         parts = urlsplit(value)
         if parts.scheme not in ("http", "https") or not parts.netloc:

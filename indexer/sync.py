@@ -168,6 +168,19 @@ def _have_release(db: Database, mbid: uuid.UUID) -> bool:
         return s.execute(select(m.Release.mbid).where(m.Release.mbid == mbid)).first() is not None
 
 
+def _browse_changed(db: Database, mbid: uuid.UUID, doc: dict) -> bool:
+    """True when this browse document differs from the one last noted (or none was)."""
+    from sqlalchemy import select
+
+    from .mapping import doc_hash
+
+    with db.session() as s:
+        current = s.execute(
+            select(m.Document.hash).where(m.Document.entity_type == "release-browse", m.Document.mbid == mbid)
+        ).scalar_one_or_none()
+    return current != doc_hash(doc)
+
+
 def _note_browse(db: Database, scope: str, target: str, doc: dict, run: Run) -> tuple[uuid.UUID, bool]:
     """Store the browse document and scope membership; True when a lookup is needed."""
     from sqlalchemy.dialects.postgresql import insert
@@ -210,11 +223,14 @@ def walk_scope(db: Database, client: Client, scope: str, target: str, run: Run, 
         items = data.get("releases") or []
         total = data.get("release-count", total)
         for doc in items:
-            mbid, changed = _note_browse(db, scope, target, doc, run)
-            if changed or not _have_release(db, mbid):
+            mbid = parse_mbid(doc["id"])
+            # look up *before* the browse document is noted: a lookup that fails
+            # (outage, budget, kill -9) must be tried again by the next run
+            if _browse_changed(db, mbid, doc) or not _have_release(db, mbid):
                 sync_release(db, client, mbid, run)
             else:
                 run.counts.unchanged += 1
+            _note_browse(db, scope, target, doc, run)
         offset += len(items)
         run.save(requests=client.stats.requests, checkpoint={"scope": scope, "target": target, "offset": offset})
         if on_page:
