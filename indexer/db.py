@@ -31,14 +31,18 @@ class DatabaseError(RuntimeError):
     """A database problem the user can act on; the message says how."""
 
 
+class BadDatabaseURL(DatabaseError):
+    """The configured URL itself is wrong (a configuration error, exit 2)."""
+
+
 def normalise_url(url: str) -> str:
     """Accept plain postgresql:// URLs and use the psycopg 3 driver."""
     try:
         parsed = make_url(url)
     except Exception:
-        raise DatabaseError(f"database URL is not valid: {mask_url(url)}") from None
+        raise BadDatabaseURL(f"database URL is not valid: {mask_url(url)}") from None
     if parsed.get_backend_name() != "postgresql":
-        raise DatabaseError(f"only PostgreSQL is supported, got {parsed.get_backend_name()!r}")
+        raise BadDatabaseURL(f"only PostgreSQL is supported, got {parsed.get_backend_name()!r}")
     return parsed.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
 
 
@@ -128,6 +132,14 @@ class Database:
                 raise DatabaseError(
                     f"another mbindex sync or import is running on this database; {what} not started"
                 )
+            # whoever held the lock before us is gone: a run it left "running"
+            # was killed (kill -9, power cut) and will never finish
+            conn.execute(
+                text("UPDATE sync_run SET status = 'interrupted', finished_at = now(), "
+                     "error = coalesce(error || '; ', '') || 'the process ended without finishing (killed?)' "
+                     "WHERE status = 'running' AND kind IN ('sync', 'import')")
+            )
+            conn.commit()
             try:
                 yield
             finally:
