@@ -161,24 +161,42 @@ def _browse_page(client: Client, scope: str, target: str, offset: int):
     return client.browse_releases(scope, target, offset, PAGE)
 
 
-def _have_release(db: Database, mbid: uuid.UUID) -> bool:
-    from sqlalchemy import select
-
-    with db.session() as s:
-        return s.execute(select(m.Release.mbid).where(m.Release.mbid == mbid)).first() is not None
-
-
-def _browse_changed(db: Database, mbid: uuid.UUID, doc: dict) -> bool:
-    """True when this browse document differs from the one last noted (or none was)."""
+def _page_state(db: Database, docs: list[dict]) -> dict[uuid.UUID, tuple[bool, bool]]:
+    """For every release of a browse page, in one query: (browse document
+    changed or never seen, release stored)."""
     from sqlalchemy import select
 
     from .mapping import doc_hash
 
+    hashes = {parse_mbid(d["id"]): doc_hash(d) for d in docs}
     with db.session() as s:
-        current = s.execute(
-            select(m.Document.hash).where(m.Document.entity_type == "release-browse", m.Document.mbid == mbid)
-        ).scalar_one_or_none()
-    return current != doc_hash(doc)
+        known = dict(s.execute(
+            select(m.Document.mbid, m.Document.hash).where(
+                m.Document.entity_type == "release-browse", m.Document.mbid.in_(list(hashes)))
+        ).all())
+        stored = set(s.execute(select(m.Release.mbid).where(m.Release.mbid.in_(list(hashes)))).scalars())
+    return {mbid: (known.get(mbid) != h, mbid in stored) for mbid, h in hashes.items()}
+
+
+def _note_unchanged(db: Database, scope: str, target: str, mbids: list[uuid.UUID], run: Run) -> None:
+    """Seen again, unchanged: touch the browse documents and the scope
+    membership of a whole page in one transaction (the nightly common case)."""
+    from sqlalchemy import text as sql
+
+    if not mbids:
+        return
+    now = _now()
+    with db.session() as s, s.begin():
+        params = {"ids": mbids, "now": now, "scope": scope, "target": target, "run": run.id}
+        s.execute(sql("UPDATE document SET last_seen = :now WHERE entity_type = 'release-browse' "
+                      "AND mbid = ANY(:ids)"), params)
+        s.execute(sql("UPDATE document_revision r SET last_seen = :now FROM document d "
+                      "WHERE d.entity_type = 'release-browse' AND d.mbid = ANY(:ids) AND r.id = d.revision_id"),
+                  params)
+        s.execute(sql("INSERT INTO scope_member (scope, target, release_mbid, first_seen, last_seen, last_run_id) "
+                      "SELECT :scope, :target, x, :now, :now, :run FROM unnest(CAST(:ids AS uuid[])) AS x "
+                      "ON CONFLICT (scope, target, release_mbid) DO UPDATE "
+                      "SET last_seen = EXCLUDED.last_seen, last_run_id = EXCLUDED.last_run_id"), params)
 
 
 def _note_browse(db: Database, scope: str, target: str, doc: dict, run: Run) -> tuple[uuid.UUID, bool]:
@@ -222,14 +240,18 @@ def walk_scope(db: Database, client: Client, scope: str, target: str, run: Run, 
         data = resp.data or {}
         items = data.get("releases") or []
         total = data.get("release-count", total)
+        state = _page_state(db, items)
+        unchanged = [mbid for mbid, (changed, stored) in state.items() if stored and not changed]
+        _note_unchanged(db, scope, target, unchanged, run)
+        run.counts.unchanged += len(unchanged)
         for doc in items:
             mbid = parse_mbid(doc["id"])
+            changed, stored = state[mbid]
+            if stored and not changed:
+                continue
             # look up *before* the browse document is noted: a lookup that fails
             # (outage, budget, kill -9) must be tried again by the next run
-            if _browse_changed(db, mbid, doc) or not _have_release(db, mbid):
-                sync_release(db, client, mbid, run)
-            else:
-                run.counts.unchanged += 1
+            sync_release(db, client, mbid, run)
             _note_browse(db, scope, target, doc, run)
         offset += len(items)
         run.save(requests=client.stats.requests, checkpoint={"scope": scope, "target": target, "offset": offset})
