@@ -80,8 +80,9 @@ def _stage(name: str, extra: list[tuple[str, str]], model, row_cls, skip=()) -> 
 STAGES: dict[str, Stage] = {
     s.name: s
     for s in [
-        # the raw line stays text here: only new or changed documents are parsed into jsonb
-        Stage("stg_doc", ["ord", "mbid", "hash", "doc"], ["bigint", "uuid", "text", "text"]),
+        # ids and hashes only: the documents themselves go straight into
+        # document_revision, and only when new (see Loader._merge)
+        Stage("stg_doc", ["ord", "mbid", "hash"], ["bigint", "uuid", "text"]),
         _stage("stg_release", [("ord", "bigint")], m.Release, mp.ReleaseRow),
         _stage("stg_medium", [("ord", "bigint"), ("release_mbid", "uuid")], m.Medium, mp.MediumRow, ("tracks",)),
         _stage("stg_track", [("ord", "bigint"), ("release_mbid", "uuid"), ("medium_position", "integer")],
@@ -106,9 +107,9 @@ def _staging_ddl() -> list[str]:
     for st in STAGES.values():
         cols = ", ".join(f'"{c}" {t}' for c, t in zip(st.columns, st.types))
         if st.name == "stg_doc":
-            cols += ", changed boolean NOT NULL DEFAULT true, existed boolean NOT NULL DEFAULT false"
+            cols += (", changed boolean NOT NULL DEFAULT true, existed boolean NOT NULL DEFAULT false,"
+                     " known_rev bigint")
         out.append(f"CREATE TEMP TABLE IF NOT EXISTS {st.name} ({cols}) ON COMMIT DELETE ROWS")
-    out.append("ALTER TABLE stg_doc ALTER COLUMN doc SET STORAGE EXTERNAL")  # no compressing what we drop
     return out
 
 
@@ -219,6 +220,9 @@ class Item:
     tables: dict[str, list[str]] = field(default_factory=dict)  # staging table -> COPY lines
     error: str | None = None
     raw: str | None = None
+    doc: str | None = None  # the raw line, COPY-escaped
+    hash: str | None = None
+    ord: int = -1  # place in its batch
 
 
 def prepare_line(entity: str, raw: bytes, line_no: int, ord_: int) -> Item:
@@ -234,8 +238,8 @@ def prepare_line(entity: str, raw: bytes, line_no: int, ord_: int) -> Item:
         return Item(line_no, error=f"cannot map {entity}: {exc}", raw=text_)
     mbid = str(uuid.UUID(doc["id"]))
     digest = hashlib.sha256(mp.canonical_json_bytes(doc)).hexdigest()
-    tables["stg_doc"] = [copy_line((ord_, mbid, digest, text_))]
-    return Item(line_no, mbid=mbid, tables=tables, raw=text_)
+    tables["stg_doc"] = [copy_line((ord_, mbid, digest))]
+    return Item(line_no, mbid=mbid, tables=tables, raw=text_, doc=_esc(text_), hash=digest, ord=ord_)
 
 
 # --- reading sources -----------------------------------------------------------------
@@ -494,24 +498,32 @@ def _names(cols: list[str], alias: str | None = None) -> str:
     return ", ".join(f'{pre}"{c}"' for c in cols)
 
 
+# which documents are new or changed (a tombstoned one seen again counts as
+# changed), and which changed ones are an older version coming back
+_CLASSIFY_SQL = [
+    "UPDATE stg_doc s SET existed = true, changed = (d.hash <> s.hash OR d.deleted_at IS NOT NULL) "
+    "FROM document d WHERE d.entity_type = %(et)s AND d.mbid = s.mbid",
+    "UPDATE stg_doc s SET known_rev = r.id FROM document_revision r "
+    "WHERE s.changed AND r.entity_type = %(et)s AND r.mbid = s.mbid AND r.hash = s.hash",
+]
+_NEW_DOCS_SQL = "SELECT ord FROM stg_doc WHERE changed AND known_rev IS NULL"
+_REVISION_COLS = "entity_type, mbid, hash, doc, source, first_seen, last_seen, sync_run_id"
+
+
 def _merge_sql(entity: str) -> list[str]:
-    """The statements that merge one staged batch (params: et, seen, source, run)."""
+    """The statements that merge one staged batch once its new documents are
+    in document_revision (params: et, seen, source, run)."""
     top = TOP_TABLE[entity]
     changed = "JOIN stg_doc s USING (ord) WHERE s.changed"
     sql = [
-        # which documents are new or changed (a tombstoned one seen again counts as changed)
-        "UPDATE stg_doc s SET existed = true, changed = (d.hash <> s.hash OR d.deleted_at IS NOT NULL) "
-        "FROM document d WHERE d.entity_type = %(et)s AND d.mbid = s.mbid",
+        # an older version seen again keeps its first_seen
+        "UPDATE document_revision r SET last_seen = %(seen)s FROM stg_doc s WHERE r.id = s.known_rev",
         # unchanged: only seen again
         "UPDATE document d SET last_seen = %(seen)s FROM stg_doc s "
         "WHERE NOT s.changed AND d.entity_type = %(et)s AND d.mbid = s.mbid",
         "UPDATE document_revision r SET last_seen = %(seen)s FROM document d JOIN stg_doc s ON d.mbid = s.mbid "
         "WHERE NOT s.changed AND d.entity_type = %(et)s AND r.id = d.revision_id",
         f"UPDATE {top} t SET last_seen = %(seen)s FROM stg_doc s WHERE NOT s.changed AND t.mbid = s.mbid",
-        # every distinct version is kept; an older version seen again keeps its first_seen
-        "INSERT INTO document_revision (entity_type, mbid, hash, doc, source, first_seen, last_seen, sync_run_id) "
-        "SELECT %(et)s, mbid, hash, doc::jsonb, %(source)s, %(seen)s, %(seen)s, %(run)s FROM stg_doc WHERE changed "
-        "ON CONFLICT ON CONSTRAINT uq_document_revision_entity_hash DO UPDATE SET last_seen = EXCLUDED.last_seen",
         "INSERT INTO document (entity_type, mbid, revision_id, hash, revision_count, first_seen, last_seen) "
         "SELECT %(et)s, s.mbid, r.id, s.hash, "
         " (SELECT count(*) FROM document_revision c WHERE c.entity_type = %(et)s AND c.mbid = s.mbid), "
@@ -599,6 +611,8 @@ def _merge_sql(entity: str) -> list[str]:
     return sql
 
 
+_ANALYZE_SQL = "ANALYZE " + ", ".join(STAGES)
+
 _DATA_ERRORS = (psycopg.DataError, psycopg.IntegrityError)
 
 _COUNT_SQL = ("SELECT count(*) FILTER (WHERE changed AND NOT existed), count(*) FILTER (WHERE changed AND existed), "
@@ -678,6 +692,23 @@ class Loader:
 
     def _merge(self, cur, entity: str, items: list[Item], params: dict) -> tuple[int, int, int]:
         self._copy(cur, items)
+        # temp tables have no statistics: without them the planner may join a
+        # batch to a table of millions by scanning it instead of by its index
+        cur.execute(_ANALYZE_SQL)
+        for stmt in _CLASSIFY_SQL:
+            cur.execute(stmt, params)
+        # every distinct version is kept: new ones are COPYed straight in, parsed once
+        cur.execute(_NEW_DOCS_SQL)
+        new = {row[0] for row in cur.fetchall()}
+        if new:
+            tail = "\t".join(_copy_value(v) for v in (params["source"], str(params["seen"]), str(params["seen"]),
+                                                        params["run"]))
+            head = _esc(params["et"]) + "\t"
+            with cur.copy(f"COPY document_revision ({_REVISION_COLS}) FROM STDIN") as cp:
+                cp.write("".join(
+                    f"{head}{it.mbid}\t{it.hash}\t{it.doc}\t{tail}\n"
+                    for it in items if it.ord in new
+                ).encode("utf-8"))
         for stmt in self._sql.setdefault(entity, _merge_sql(entity)):
             cur.execute(stmt, params)
         cur.execute(_COUNT_SQL)
