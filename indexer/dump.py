@@ -220,7 +220,6 @@ class Item:
     tables: dict[str, list[str]] = field(default_factory=dict)  # staging table -> COPY lines
     error: str | None = None
     raw: str | None = None
-    doc: str | None = None  # the raw line, COPY-escaped
     hash: str | None = None
     ord: int = -1  # place in its batch
 
@@ -239,7 +238,7 @@ def prepare_line(entity: str, raw: bytes, line_no: int, ord_: int) -> Item:
     mbid = str(uuid.UUID(doc["id"]))
     digest = hashlib.sha256(mp.canonical_json_bytes(doc)).hexdigest()
     tables["stg_doc"] = [copy_line((ord_, mbid, digest))]
-    return Item(line_no, mbid=mbid, tables=tables, raw=text_, doc=_esc(text_), hash=digest, ord=ord_)
+    return Item(line_no, mbid=mbid, tables=tables, raw=text_, hash=digest, ord=ord_)
 
 
 # --- reading sources -----------------------------------------------------------------
@@ -468,7 +467,7 @@ def reader_messages(plan: ReadPlan, parallel: bool = True) -> Iterator[tuple]:
             yield ("error", str(exc))
         return
     ctx = multiprocessing.get_context("fork")
-    q = ctx.Queue(maxsize=4)  # bounded: memory stays flat however large the dump
+    q = ctx.Queue(maxsize=2)  # bounded: memory stays flat however large the dump
     proc = ctx.Process(target=_reader_main, args=(plan, q, os.getpid()), daemon=True)
     proc.start()
     try:
@@ -705,10 +704,9 @@ class Loader:
                                                         params["run"]))
             head = _esc(params["et"]) + "\t"
             with cur.copy(f"COPY document_revision ({_REVISION_COLS}) FROM STDIN") as cp:
-                cp.write("".join(
-                    f"{head}{it.mbid}\t{it.hash}\t{it.doc}\t{tail}\n"
-                    for it in items if it.ord in new
-                ).encode("utf-8"))
+                for it in items:
+                    if it.ord in new:
+                        cp.write(f"{head}{it.mbid}\t{it.hash}\t{_esc(it.raw)}\t{tail}\n".encode("utf-8"))
         for stmt in self._sql.setdefault(entity, _merge_sql(entity)):
             cur.execute(stmt, params)
         cur.execute(_COUNT_SQL)
