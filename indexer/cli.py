@@ -584,7 +584,19 @@ def demo(app: App, rate):
         with database.writer_lock("demo"):
             result = sync_releases(database, client, ids)
     _report_demo(database, ids)
-    _report_sync(app, result)
+    _report_sync(app, result, exit_on_problem=False)
+    # then what the mirror is for: score and show the at-risk worklist
+    from .curate import Filters, flagged
+    from .risk import load_policy, run_score
+
+    scored = run_score(database, load_policy(None), changed_only=True)
+    click.echo(f"\nscored {scored.scored} release(s) with policy {scored.policy_version}; the worklist "
+               "(`mbindex flagged`, `mbindex show MBID` explains each signal):")
+    with database.session() as s:
+        rows = flagged(s, Filters(limit=10))
+    click.echo(render(rows, "table", columns=["mbid", "score", "title", "formats", "signals"]))
+    if result.status != "ok":
+        _report_sync(app, result)
 
 
 def _report_demo(database: Database, ids: list[str]) -> None:

@@ -122,3 +122,28 @@ def test_runs_lists_the_run(run_cli):
     assert result.exit_code == 0
     (run,) = json.loads(result.output)
     assert run["status"] == "ok" and run["inserted"] == 1 and run["scope"] == "release"
+
+
+def test_demo_syncs_the_bundled_recordings_scores_and_lists_the_worklist(database_url, tmp_path):
+    from pathlib import Path
+
+    from click.testing import CliRunner
+
+    from indexer.cli import cli
+    from indexer.db import Database
+
+    bundled = sorted(p.stem for p in (Path(__file__).parents[1] / "indexer/demo/release").glob("*.json"))
+    env = {"MBINDEX_DATABASE_URL": database_url, "XDG_CONFIG_HOME": str(tmp_path / "xdg"), "MBINDEX_WS_URL": None,
+           "MBINDEX_CONTACT": None}
+    res = CliRunner().invoke(cli, ["-q", "demo"], env=env, catch_exceptions=False)
+    assert res.exit_code == 0, res.output
+    assert f"inserted {len(bundled)}" in res.output and "worklist" in res.output
+    db = Database(database_url)
+    try:
+        with db.session() as s:
+            stored = sorted(str(x) for x in s.execute(select(m.Release.mbid)).scalars())
+            scored = s.execute(select(func.count()).select_from(m.RiskScore)).scalar_one()
+    finally:
+        db.dispose()
+    assert stored == bundled and scored == len(bundled)
+    assert "942b9e7b-3a43-4f22-b200-ab69ee302d16" in res.output and "barcode_none" in res.output
