@@ -118,22 +118,33 @@ class SyncResult:
     error: str | None = None
 
 
+def _guarded(run: Run, client: Client, work: Callable[[], None]) -> tuple[str, str | None]:
+    """Run a sync's work: a used-up budget ends it as partial, ws/2 or mapping
+    trouble as failed; anything else (Ctrl-C, a bug) marks the run interrupted
+    and propagates."""
+    try:
+        work()
+    except RequestBudgetExhausted as exc:
+        return "partial", str(exc)
+    except (GiveUp, WSError, MappingError) as exc:
+        return "failed", str(exc)
+    except BaseException as exc:
+        run.finish("interrupted", requests=client.stats.requests, error=f"{type(exc).__name__}: {exc}")
+        raise
+    return "ok", None
+
+
 def sync_releases(db: Database, client: Client, mbids: list[str]) -> SyncResult:
     """`mbindex sync release MBID...`: each release looked up and stored."""
     ids = [str(parse_mbid(x)) for x in mbids]  # validate all before touching anything
     run = Run(db, "sync", "release", " ".join(ids))
-    status, error = "ok", None
-    try:
+
+    def work():
         for mbid in ids:
             sync_release(db, client, mbid, run)
             run.save(requests=client.stats.requests)
-    except RequestBudgetExhausted as exc:
-        status, error = "partial", str(exc)
-    except (GiveUp, WSError, MappingError) as exc:
-        status, error = "failed", str(exc)
-    except BaseException as exc:
-        run.finish("interrupted", requests=client.stats.requests, error=f"{type(exc).__name__}: {exc}")
-        raise
+
+    status, error = _guarded(run, client, work)
     if status == "ok" and run.counts.missing:
         status = "partial"
         error = "not found upstream: " + ", ".join(run.counts.missing)
@@ -306,16 +317,8 @@ def sync_scope(db: Database, client: Client, scope: str, target: str, *, on_page
     target = str(parse_mbid(target))
     start = _resume_offset(db, scope, target)
     run = Run(db, "sync", scope, target, options={"resumed_from": start} if start else None)
-    status, error = "ok", None
-    try:
-        walk_scope(db, client, scope, target, run, start_offset=start, on_page=on_page)
-    except RequestBudgetExhausted as exc:
-        status, error = "partial", str(exc)
-    except (GiveUp, WSError, MappingError) as exc:
-        status, error = "failed", str(exc)
-    except BaseException as exc:
-        run.finish("interrupted", requests=client.stats.requests, error=f"{type(exc).__name__}: {exc}")
-        raise
+    status, error = _guarded(
+        run, client, lambda: walk_scope(db, client, scope, target, run, start_offset=start, on_page=on_page))
     if status == "ok" and run.counts.missing:
         error = "not found upstream (tombstoned): " + ", ".join(run.counts.missing)
     run.finish(status, requests=client.stats.requests, error=error)
@@ -335,13 +338,14 @@ def sync_query(db: Database, client: Client, query: str, *, on_page=None) -> Syn
     SEARCH_CAP results: the run's error field says so when the cap was hit.
     """
     run = Run(db, "sync", "query", query)
-    status, error, capped = "ok", None, False
-    offset = 0
-    try:
+    walked = {"capped": False, "total": 0}
+
+    def work():
+        offset = 0
         while True:
             data = client.search_releases(query, offset, PAGE).data or {}
             items = data.get("releases") or []
-            total = int(data.get("count", data.get("release-count", 0)) or 0)
+            total = walked["total"] = int(data.get("count", data.get("release-count", 0)) or 0)
             for hit in items:
                 sync_release(db, client, hit["id"], run)
             offset += len(items)
@@ -349,20 +353,15 @@ def sync_query(db: Database, client: Client, query: str, *, on_page=None) -> Syn
             if on_page:
                 on_page(offset, min(total, SEARCH_CAP))
             if not items or offset >= total:
-                break
+                return
             if offset >= SEARCH_CAP:
-                capped = True
-                break
-    except RequestBudgetExhausted as exc:
-        status, error = "partial", str(exc)
-    except (GiveUp, WSError, MappingError) as exc:
-        status, error = "failed", str(exc)
-    except BaseException as exc:
-        run.finish("interrupted", requests=client.stats.requests, error=f"{type(exc).__name__}: {exc}")
-        raise
-    if capped and status == "ok":
+                walked["capped"] = True
+                return
+
+    status, error = _guarded(run, client, work)
+    if walked["capped"] and status == "ok":
         status = "partial"
-        error = (f"the search matched {total} releases but MusicBrainz search stops at {SEARCH_CAP}; "
+        error = (f"the search matched {walked['total']} releases but MusicBrainz search stops at {SEARCH_CAP}; "
                  "narrow the query (e.g. add date: or country:) to get the rest")
     run.finish(status, requests=client.stats.requests, error=error)
     return SyncResult(run.id, status, run.counts, client.stats.requests, error)
