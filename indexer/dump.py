@@ -98,6 +98,8 @@ STAGES: dict[str, Stage] = {
         _stage("stg_tag", [("ord", "bigint")], m.Tag, mp.TagRow),
         # whose artist credits an item replaces (the entity, its release group, its recordings)
         Stage("stg_replaced", ["ord", "entity_type", "entity_mbid"], ["bigint", "text", "uuid"]),
+        # which credit owners of the batch were already in the mirror (filled by the upserts)
+        Stage("stg_existing", ["entity_type", "entity_mbid"], ["text", "uuid"]),
     ]
 }
 
@@ -231,6 +233,8 @@ def prepare_line(entity: str, raw: bytes, line_no: int, ord_: int) -> Item:
     except orjson.JSONDecodeError as exc:
         return Item(line_no, error=f"not valid JSON: {exc}", raw=raw.decode("utf-8", "replace").rstrip("\r\n"))
     text_ = raw.decode("utf-8", "replace").rstrip("\r\n")
+    if not isinstance(doc, dict):
+        return Item(line_no, error=f"not a {entity} document: a JSON {type(doc).__name__}, not an object", raw=text_)
     try:
         tables = rows_of(entity, doc, ord_)
     except (mp.MappingError, ValueError, TypeError, AttributeError, KeyError) as exc:
@@ -504,7 +508,22 @@ _CLASSIFY_SQL = [
     "FROM document d WHERE d.entity_type = %(et)s AND d.mbid = s.mbid",
     "UPDATE stg_doc s SET known_rev = r.id FROM document_revision r "
     "WHERE s.changed AND r.entity_type = %(et)s AND r.mbid = s.mbid AND r.hash = s.hash",
+    # the planner must know how many are new: for new ones nothing is deleted,
+    # and it then probes big tables by index instead of scanning them
+    "ANALYZE stg_doc",
 ]
+# entities whose artist credits a document replaces
+_CREDIT_OWNER = {"release": "release", "release_group": "release-group", "recording": "recording"}
+
+
+def _noting_existing(table: str, upsert: str) -> str:
+    """Wrap an upsert so that the rows it updated (rather than inserted) are
+    noted in stg_existing: only those can have artist credits to replace."""
+    if table not in _CREDIT_OWNER:
+        return upsert
+    return (f"WITH up AS ({upsert} RETURNING mbid, NOT (xmax = 0) AS was) "
+            f"INSERT INTO stg_existing (entity_type, entity_mbid) SELECT '{_CREDIT_OWNER[table]}', mbid FROM up "
+            "WHERE was")
 _NEW_DOCS_SQL = "SELECT ord FROM stg_doc WHERE changed AND known_rev IS NULL"
 _REVISION_COLS = "entity_type, mbid, hash, doc, source, first_seen, last_seen, sync_run_id"
 
@@ -548,12 +567,12 @@ def _merge_sql(entity: str) -> list[str]:
             else:
                 picks.append(f'(array_agg(x."{c}" ORDER BY x.ord DESC) FILTER (WHERE x."{c}" IS NOT NULL))[1]')
         sets = ", ".join(f'"{c}" = coalesce(EXCLUDED."{c}", {table}."{c}")' for c in cols)
-        sql.append(
+        sql.append(_noting_existing(table,
             f"INSERT INTO {table} (mbid, {_names(cols)}, first_seen, last_seen) "
             f"SELECT x.mbid, {', '.join(picks)}, %(seen)s, %(seen)s "
             f"FROM stg_{table} x {changed} AND NOT x.top GROUP BY x.mbid "
             f"ON CONFLICT (mbid) DO UPDATE SET {sets}, last_seen = EXCLUDED.last_seen, deleted_at = NULL"
-        )
+        ))
     # the document's own entity reflects exactly its latest version
     st = STAGES["stg_" + top]
     cols = [c for c in st.columns if c not in ("ord", "top")]
@@ -563,24 +582,27 @@ def _merge_sql(entity: str) -> list[str]:
         extra_cols, extra_vals = ", needs_score, deleted_reason", ", true, NULL"
         extra_sets = ", needs_score = true, deleted_reason = NULL"
     where_top = "" if entity == "release" else " AND x.top"
-    sql.append(
+    sql.append(_noting_existing(top,
         f"INSERT INTO {top} ({_names(cols)}, first_seen, last_seen{extra_cols}) "
         f"SELECT {_names(cols, 'x')}, %(seen)s, %(seen)s{extra_vals} "
         f"FROM stg_{top} x {changed}{where_top} "
         f"ON CONFLICT (mbid) DO UPDATE SET {sets}, last_seen = EXCLUDED.last_seen, deleted_at = NULL{extra_sets}"
-    )
+    ))
+    sql.append("ANALYZE stg_existing")
     # children are replaced wholesale by the new version
     if entity == "release":
         sql += [
-            "DELETE FROM medium x USING stg_doc s WHERE s.changed AND x.release_mbid = s.mbid",  # tracks cascade
-            "DELETE FROM release_label x USING stg_doc s WHERE s.changed AND x.release_mbid = s.mbid",
+            # a document seen for the first time has no children yet
+            "DELETE FROM medium x USING stg_doc s WHERE s.changed AND s.existed AND x.release_mbid = s.mbid",
+            "DELETE FROM release_label x USING stg_doc s WHERE s.changed AND s.existed AND x.release_mbid = s.mbid",
         ]
     sql += [
-        "DELETE FROM url_relation x USING stg_doc s WHERE s.changed AND x.entity_type = %(et)s "
+        "DELETE FROM url_relation x USING stg_doc s WHERE s.changed AND s.existed AND x.entity_type = %(et)s "
         "AND x.entity_mbid = s.mbid",
-        "DELETE FROM tag x USING stg_doc s WHERE s.changed AND x.entity_type = %(et)s AND x.entity_mbid = s.mbid",
-        "DELETE FROM artist_credit x USING stg_replaced p JOIN stg_doc s USING (ord) "
-        "WHERE s.changed AND x.entity_type = p.entity_type AND x.entity_mbid = p.entity_mbid",
+        "DELETE FROM tag x USING stg_doc s WHERE s.changed AND s.existed AND x.entity_type = %(et)s "
+        "AND x.entity_mbid = s.mbid",
+        "DELETE FROM artist_credit x USING stg_existing e "
+        "WHERE x.entity_type = e.entity_type AND x.entity_mbid = e.entity_mbid",
     ]
     if entity == "release":
         mcols = [c for c in STAGES["stg_medium"].columns if c != "ord"]
@@ -669,6 +691,10 @@ class Loader:
                         "AND 'lz4' = ANY(enumvals)")
             if cur.fetchone():
                 cur.execute("SET default_toast_compression = 'lz4'")
+            # a batch touches a few thousand rows of tables that grow to millions,
+            # mostly cached: index probes beat scans far earlier than the
+            # default cost model (made for spinning disks) believes
+            cur.execute("SET random_page_cost = 1.1")
             for ddl in _staging_ddl():
                 cur.execute(ddl)
         self.pg.commit()

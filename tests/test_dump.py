@@ -172,6 +172,7 @@ def test_archive_import_with_bad_lines_quarantines_and_goes_on(db, cli, tmp_path
     assert [r.line_no for r in rows] == [6, 7, 8] + list(range(len(good) + 4, len(lines) + 1))
     assert [r.raw for r in rows[:3]] == bad[:3]  # kept verbatim
     assert "not valid JSON" in rows[0].error and "no valid id" in rows[4].error
+    assert "a JSON list, not an object" in rows[2].error
     assert "cannot store release" in rows[-1].error  # PostgreSQL refuses NUL: found line by line
     assert count(db, "SELECT count(*) FROM dump_import WHERE status = 'done' AND member = 'mbdump/release'") == 1
     # the same archive again: recognised, nothing done
@@ -390,3 +391,62 @@ def test_reader_is_lazy_so_memory_stays_flat(tmp_path):
     kinds = [next(msgs)[0] for _ in range(3)]
     assert kinds == ["member", "batch", "batch"]  # a generator: lines are read as batches are taken
     msgs.close()
+
+
+def test_generated_benchmark_dump_imports_with_its_bad_lines_quarantined(db, tmp_path):
+    """bench/make_dump.py (the benchmark's generator) makes valid real-shaped dumps."""
+    sys.path.insert(0, str(Path(__file__).parents[1] / "bench"))
+    try:
+        import make_dump
+    finally:
+        sys.path.pop(0)
+    path = tmp_path / "release.tar.xz"
+    make_dump.write_dump(str(path), 300, seed=3, bad_lines=5)
+    res = import_dump(db, path)
+    assert (res.lines, res.inserted, res.quarantined) == (300, 295, 5)
+    with db.session() as s:
+        bad = s.execute(text("SELECT line_no FROM quarantine ORDER BY line_no")).scalars().all()
+        assert [n - 1 for n in bad] == make_dump.bad_line_positions(300, 5, seed=3)
+        assert s.execute(text("SELECT count(*) FROM release WHERE mbid = :m"),
+                         {"m": make_dump.release_id(3, 294)}).scalar_one() == 1
+        assert s.execute(text("SELECT count(DISTINCT f) FROM release, unnest(formats) f")).scalar_one() >= 3
+
+
+def _variant(doc: dict, n: int, credit_name: str) -> dict:
+    """Another release sharing the release group and recordings, crediting them differently."""
+    v = copy.deepcopy(doc)
+    v["id"] = str(uuid.UUID(int=uuid.UUID(doc["id"]).int ^ n))
+    for medium in v.get("media") or []:
+        for track in medium.get("tracks") or []:
+            for credit in (track.get("recording") or {}).get("artist-credit") or []:
+                credit["name"] = credit_name
+    return v
+
+
+def test_shared_recordings_and_newer_versions_match_the_api_path(db, db2, tmp_path):
+    """Documents that share recordings and release groups, inside and across
+    batches, then newer versions of some: both paths keep the same rows."""
+    base = [release_doc(mbid) for mbid in RELEASES]
+    round1 = []
+    for i, doc in enumerate(base):
+        round1.append(doc)
+        if i % 3 == 0:
+            round1.append(_variant(doc, i + 1, f"Credited {i}"))
+    round2 = []
+    for i, doc in enumerate(round1[::2]):
+        newer = _variant(doc, 0, f"Recredited {i}")  # same id, new recording credits
+        newer["title"] = doc["title"] + " (remaster)"
+        round2.append(newer)
+    for n, docs in enumerate((round1, round2)):
+        with db.session() as s, s.begin():
+            for doc in docs:
+                save_release(s, map_release(doc, includes=asked_includes(doc)), doc, source="api")
+        import_dump(db2, write_lines(tmp_path / f"release-{n}.jsonl", [line(d) for d in docs]), batch=4,
+                    parallel=False)
+        a, b = snapshot(db), snapshot(db2)
+        for table in a:
+            assert a[table] == b[table], (n, table)
+    with db2.session() as s:
+        names = s.execute(text("SELECT DISTINCT name FROM artist_credit WHERE entity_type = 'recording' "
+                               "AND name LIKE 'Recredited%'")).scalars().all()
+    assert names  # the newer credits replaced the older ones
