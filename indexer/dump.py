@@ -695,6 +695,9 @@ class Loader:
             # mostly cached: index probes beat scans far earlier than the
             # default cost model (made for spinning disks) believes
             cur.execute("SET random_page_cost = 1.1")
+            # a batch lost in a server crash is lost with its checkpoint, and
+            # simply loaded again by the next run: no need to wait for the flush
+            cur.execute("SET synchronous_commit = off")
             for ddl in _staging_ddl():
                 cur.execute(ddl)
         self.pg.commit()
