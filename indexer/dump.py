@@ -704,10 +704,12 @@ class Loader:
         self._sql: dict[str, list[str]] = {}
 
     def close(self) -> None:
+        """Discard the connection: its session settings and temp tables must
+        not follow it back into the pool."""
         try:
             self.pg.rollback()
         finally:
-            self.conn.close()
+            self.conn.invalidate()
 
     def _copy(self, cur, items: list[Item]) -> None:
         for name, st in STAGES.items():
