@@ -31,6 +31,7 @@ import shutil
 import signal
 import subprocess
 import tarfile
+import threading
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -226,6 +227,26 @@ class Item:
     raw: str | None = None
     hash: str | None = None
     ord: int = -1  # place in its batch
+    doc_bytes: bytes | None = None  # "mbid<TAB>hash<TAB>document" as COPY text, made ahead of time
+
+
+def stage_payload(items: list[Item]) -> dict[str, bytes]:
+    """The COPY data of a batch, per staging table."""
+    out = {}
+    for name in STAGES:
+        chunks = [line for it in items for line in it.tables.get(name, ())]
+        if chunks:
+            out[name] = "".join(chunks).encode("utf-8")
+    return out
+
+
+def encode_for_copy(items: list[Item]) -> dict[str, bytes]:
+    """Everything the loader will send for a batch, encoded beforehand (by the
+    thread that receives batches, while the loader waits on PostgreSQL)."""
+    for it in items:
+        if it.error is None:
+            it.doc_bytes = f"{it.mbid}\t{it.hash}\t{_esc(it.raw)}".encode("utf-8")
+    return stage_payload(items)
 
 
 def prepare_line(entity: str, raw: bytes, line_no: int, ord_: int) -> Item:
@@ -476,19 +497,40 @@ def reader_messages(plan: ReadPlan, parallel: bool = True) -> Iterator[tuple]:
     q = ctx.Queue(maxsize=2)  # bounded: memory stays flat however large the dump
     proc = ctx.Process(target=_reader_main, args=(plan, q, os.getpid()), daemon=True)
     proc.start()
+    ready: queue.Queue = queue.Queue(maxsize=1)
+    stop = threading.Event()
+
+    def pump() -> None:
+        """Takes (unpickles) the next batch while the loader waits on PostgreSQL."""
+        while not stop.is_set():
+            try:
+                msg = q.get(timeout=1.0)
+            except queue.Empty:
+                if proc.is_alive():
+                    continue
+                msg = ("error", f"the reader process died (exit code {proc.exitcode})")
+            if msg[0] == "batch":
+                msg = msg + (encode_for_copy(msg[4]),)
+            while not stop.is_set():
+                try:
+                    ready.put(msg, timeout=1.0)
+                    break
+                except queue.Full:
+                    continue
+            if msg[0] in ("done", "error"):
+                return
+
+    taker = threading.Thread(target=pump, name="dump-pump", daemon=True)
+    taker.start()
     try:
         while True:
-            try:
-                msg = q.get(timeout=5.0)
-            except queue.Empty:
-                if not proc.is_alive():
-                    yield ("error", f"the reader process died (exit code {proc.exitcode})")
-                    return
-                continue
+            msg = ready.get()
             yield msg
             if msg[0] in ("done", "error"):
                 return
     finally:
+        stop.set()
+        taker.join(5)
         if proc.is_alive():
             proc.terminate()
         proc.join(5)
@@ -713,17 +755,15 @@ class Loader:
         finally:
             self.conn.invalidate()
 
-    def _copy(self, cur, items: list[Item]) -> None:
-        for name, st in STAGES.items():
-            chunks = [line for it in items for line in it.tables.get(name, ())]
-            if not chunks:
-                continue
-            cols = ", ".join(f'"{c}"' for c in st.columns)
+    def _copy(self, cur, payload: dict[str, bytes]) -> None:
+        for name, data in payload.items():
+            cols = ", ".join(f'"{c}"' for c in STAGES[name].columns)
             with cur.copy(f"COPY {name} ({cols}) FROM STDIN") as cp:
-                cp.write("".join(chunks).encode("utf-8"))
+                cp.write(data)
 
-    def _merge(self, cur, entity: str, items: list[Item], params: dict) -> tuple[int, int, int]:
-        self._copy(cur, items)
+    def _merge(self, cur, entity: str, items: list[Item], params: dict,
+               payload: dict[str, bytes] | None = None) -> tuple[int, int, int]:
+        self._copy(cur, payload if payload is not None else stage_payload(items))
         # temp tables have no statistics: without them the planner may join a
         # batch to a table of millions by scanning it instead of by its index
         cur.execute(_ANALYZE_SQL)
@@ -733,13 +773,14 @@ class Loader:
         cur.execute(_NEW_DOCS_SQL)
         new = {row[0] for row in cur.fetchall()}
         if new:
-            tail = "\t".join(_copy_value(v) for v in (params["source"], str(params["seen"]), str(params["seen"]),
-                                                        params["run"]))
-            head = _esc(params["et"]) + "\t"
+            tail = ("\t" + "\t".join(_copy_value(v) for v in (params["source"], str(params["seen"]),
+                                                                str(params["seen"]), params["run"])) + "\n").encode()
+            head = (_esc(params["et"]) + "\t").encode()
             with cur.copy(f"COPY document_revision ({_REVISION_COLS}) FROM STDIN") as cp:
                 for it in items:
                     if it.ord in new:
-                        cp.write(f"{head}{it.mbid}\t{it.hash}\t{_esc(it.raw)}\t{tail}\n".encode("utf-8"))
+                        doc = it.doc_bytes or f"{it.mbid}\t{it.hash}\t{_esc(it.raw)}".encode("utf-8")
+                        cp.write(head + doc + tail)
         for stmt in self._sql.setdefault(entity, _merge_sql(entity)):
             cur.execute(stmt, params)
         cur.execute(_COUNT_SQL)
@@ -748,7 +789,7 @@ class Loader:
         return counts
 
     def load(self, entity: str, items: list[Item], *, source: str, seen: dt.datetime, import_id: int,
-             lines_done: int) -> dict:
+             lines_done: int, payload: dict[str, bytes] | None = None) -> dict:
         """Merge one batch and move the checkpoint; returns its counts."""
         params = {"et": entity, "seen": seen, "source": source, "run": self.run_id}
         good = [it for it in items if it.error is None]
@@ -757,7 +798,7 @@ class Loader:
         with self.pg.cursor() as cur:
             try:
                 if good:
-                    counts = list(self._merge(cur, entity, good, params))
+                    counts = list(self._merge(cur, entity, good, params, payload))
             except _DATA_ERRORS:  # a line the database refuses: find it, line by line
                 self.pg.rollback()
                 counts = [0, 0, 0]
@@ -875,9 +916,10 @@ def import_dump(
                 if start:
                     log(f"{current['label']}: resuming after line {start}")
             elif kind == "batch":
-                _, src, member, ent, items, last_line, pos, size = msg
+                src, member, ent, items, last_line, pos, size = msg[1:8]
                 counts = loader.load(ent, items, source=f"dump:{current['label']}", seen=current["seen"],
-                                     import_id=current["id"], lines_done=last_line)
+                                     import_id=current["id"], lines_done=last_line,
+                                     payload=msg[8] if len(msg) > 8 else None)
                 result.lines += len(items)
                 for k, v in counts.items():
                     setattr(result, k, getattr(result, k) + v)
