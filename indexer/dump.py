@@ -762,7 +762,9 @@ class Loader:
                 cp.write(data)
 
     def _merge(self, cur, entity: str, items: list[Item], params: dict,
-               payload: dict[str, bytes] | None = None) -> tuple[int, int, int]:
+               payload: dict[str, bytes] | None = None, clear: bool = False) -> tuple[int, int, int]:
+        """COPY and merge; the staging tables empty themselves at commit, or
+        here when `clear` (several merges in one transaction)."""
         self._copy(cur, payload if payload is not None else stage_payload(items))
         # temp tables have no statistics: without them the planner may join a
         # batch to a table of millions by scanning it instead of by its index
@@ -785,7 +787,8 @@ class Loader:
             cur.execute(stmt, params)
         cur.execute(_COUNT_SQL)
         counts = cur.fetchone()
-        cur.execute("TRUNCATE " + ", ".join(STAGES))
+        if clear:
+            cur.execute("TRUNCATE " + ", ".join(STAGES))
         return counts
 
     def load(self, entity: str, items: list[Item], *, source: str, seen: dt.datetime, import_id: int,
@@ -805,7 +808,7 @@ class Loader:
                 for it in good:
                     cur.execute("SAVEPOINT one")
                     try:
-                        c = self._merge(cur, entity, [it], params)
+                        c = self._merge(cur, entity, [it], params, clear=True)
                         counts = [a + b for a, b in zip(counts, c)]
                         cur.execute("RELEASE SAVEPOINT one")
                     except _DATA_ERRORS as one_exc:
