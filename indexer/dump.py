@@ -97,8 +97,6 @@ STAGES: dict[str, Stage] = {
         _stage("stg_credit", [("ord", "bigint")], m.ArtistCredit, mp.CreditRow),
         _stage("stg_url", [("ord", "bigint")], m.UrlRelation, mp.UrlRelRow),
         _stage("stg_tag", [("ord", "bigint")], m.Tag, mp.TagRow),
-        # whose artist credits an item replaces (the entity, its release group, its recordings)
-        Stage("stg_replaced", ["ord", "entity_type", "entity_mbid"], ["bigint", "text", "uuid"]),
         # which credit owners of the batch were already in the mirror (filled by the upserts)
         Stage("stg_existing", ["entity_type", "entity_mbid"], ["text", "uuid"]),
     ]
@@ -175,12 +173,10 @@ def rows_of(entity: str, doc: dict, ord_: int) -> dict[str, list[str]]:
     def add(table, *values):
         out.setdefault(table, []).append(copy_line(values))
 
-    replaced: set[tuple[str, uuid.UUID]] = set()
     if entity == "release":
         mapped = mp.map_release(doc, includes=mp.asked_includes(doc))
         rel = mapped.release
         add("stg_release", ord_, *_fields_of(rel))
-        replaced.add(("release", rel.mbid))
         for medium in mapped.media:
             add("stg_medium", ord_, rel.mbid, *_fields_of(medium))
             for track in medium.tracks:
@@ -193,17 +189,14 @@ def rows_of(entity: str, doc: dict, ord_: int) -> dict[str, list[str]]:
             add("stg_label", ord_, False, *_fields_of(lb))
         for r in mapped.recordings:
             add("stg_recording", ord_, False, *_fields_of(r))
-            replaced.add(("recording", r.mbid))
         if mapped.release_group is not None:
             add("stg_release_group", ord_, False, *_fields_of(mapped.release_group))
-            replaced.add(("release-group", mapped.release_group.mbid))
         credits, urls, tags = mapped.credits, mapped.urls, mapped.tags
     else:
         mapped = mp.map_entity(entity, doc)
         add("stg_" + TOP_TABLE[entity], ord_, True, *_fields_of(mapped.row))
         for a in mapped.artists:
             add("stg_artist", ord_, False, *_fields_of(a))
-        replaced.add((entity, mapped.row.mbid))
         credits, urls, tags = mapped.credits, mapped.urls, mapped.tags
     for c in credits:
         add("stg_credit", ord_, *_fields_of(c))
@@ -211,8 +204,6 @@ def rows_of(entity: str, doc: dict, ord_: int) -> dict[str, list[str]]:
         add("stg_url", ord_, *_fields_of(u))
     for t in tags:
         add("stg_tag", ord_, *_fields_of(t))
-    for et, mbid in replaced:
-        add("stg_replaced", ord_, et, mbid)
     return out
 
 
@@ -588,7 +579,8 @@ def _merge_sql(entity: str) -> list[str]:
         f"UPDATE {top} t SET last_seen = %(seen)s FROM stg_doc s WHERE NOT s.changed AND t.mbid = s.mbid",
         "INSERT INTO document (entity_type, mbid, revision_id, hash, revision_count, first_seen, last_seen) "
         "SELECT %(et)s, s.mbid, r.id, s.hash, "
-        " (SELECT count(*) FROM document_revision c WHERE c.entity_type = %(et)s AND c.mbid = s.mbid), "
+        " CASE WHEN s.existed THEN (SELECT count(*) FROM document_revision c "
+        "  WHERE c.entity_type = %(et)s AND c.mbid = s.mbid) ELSE 1 END, "
         " %(seen)s, %(seen)s "
         "FROM stg_doc s JOIN document_revision r ON r.entity_type = %(et)s AND r.mbid = s.mbid AND r.hash = s.hash "
         "WHERE s.changed "
@@ -664,9 +656,14 @@ def _merge_sql(entity: str) -> list[str]:
     ucols = [c for c in STAGES["stg_url"].columns if c != "ord"]
     gcols = [c for c in STAGES["stg_tag"].columns if c != "ord"]
     sql += [
-        # a recording or release group named by several documents of a batch: the last one's credits
+        # a recording or release group named by several documents of a batch: the
+        # credits of the last one that names it (a document replaces the credits
+        # of its own entity, its release group and its recordings)
         f"INSERT INTO artist_credit ({_names(ccols)}) SELECT {_names(ccols, 'x')} FROM stg_credit x "
-        "JOIN (SELECT p.entity_type, p.entity_mbid, max(p.ord) AS ord FROM stg_replaced p "
+        "JOIN (SELECT p.entity_type, p.entity_mbid, max(p.ord) AS ord FROM ("
+        " SELECT %(et)s AS entity_type, mbid AS entity_mbid, ord FROM stg_doc"
+        " UNION ALL SELECT 'release-group', mbid, ord FROM stg_release_group"
+        " UNION ALL SELECT 'recording', mbid, ord FROM stg_recording) p "
         "JOIN stg_doc s USING (ord) WHERE s.changed GROUP BY 1, 2) w "
         "ON w.entity_type = x.entity_type AND w.entity_mbid = x.entity_mbid AND w.ord = x.ord",
         f"INSERT INTO url_relation ({_names(ucols)}) SELECT {_names(ucols, 'x')} FROM stg_url x {changed}",
