@@ -372,7 +372,7 @@ def iter_members(path: Path, entity: str | None) -> Iterator[tuple[str, str, obj
                         if base == "TIMESTAMP" and ti.isfile():
                             yield "TIMESTAMP", tar.extractfile(ti).read().decode().strip(), None, inp
                             continue
-                        ent = entity_from_name(base) if base in ENTITIES else None
+                        ent = base if base in ENTITIES else None
                         if not ti.isfile() or ent is None or "mbdump" not in ti.name.split("/")[:-1]:
                             continue
                         if entity is not None and ent != entity:

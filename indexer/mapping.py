@@ -288,6 +288,45 @@ def _artist_row(artist: dict) -> ArtistRow | None:
     )
 
 
+def _label_row(mbid: uuid.UUID, label: dict, name: str) -> LabelRow:
+    """A label, from a release's label-info or a label document."""
+    return LabelRow(
+        mbid=mbid,
+        name=name,
+        sort_name=_nonempty(label.get("sort-name")),
+        type=_nonempty(label.get("type")),
+        label_code=_int_or_none(label.get("label-code")),
+        country=_nonempty(label.get("country")),
+        disambiguation=_nonempty(label.get("disambiguation")),
+    )
+
+
+def _release_group_row(mbid: uuid.UUID, rg: dict, title: str) -> ReleaseGroupRow:
+    """A release group, embedded in a release or as its own document."""
+    return ReleaseGroupRow(
+        mbid=mbid,
+        title=title,
+        primary_type=_nonempty(rg.get("primary-type")),
+        secondary_types=list(rg.get("secondary-types") or []),
+        first_release_date=_nonempty(rg.get("first-release-date")),
+        artist_credit=credit_phrase(rg.get("artist-credit")),
+        disambiguation=_nonempty(rg.get("disambiguation")),
+    )
+
+
+def _recording_row(mbid: uuid.UUID, recording: dict, title: str) -> RecordingRow:
+    """A recording, from a track or as its own document."""
+    return RecordingRow(
+        mbid=mbid,
+        title=title,
+        length_ms=_int_or_none(recording.get("length")),
+        video=recording.get("video"),
+        artist_credit=credit_phrase(recording.get("artist-credit")),
+        disambiguation=_nonempty(recording.get("disambiguation")),
+        first_release_date=_nonempty(recording.get("first-release-date")),
+    )
+
+
 def _credit_rows(entity_type: str, mbid: uuid.UUID, credit: list | None, artists: dict) -> list[CreditRow]:
     rows = []
     for pos, item in enumerate(c for c in (credit or []) if isinstance(c, dict)):
@@ -351,15 +390,7 @@ def _track_row(track: dict, kind: str, sort_base: int, recordings: dict, artists
     track_credit = track.get("artist-credit") or recording.get("artist-credit")
     if rec_mbid is not None and rec_mbid not in recordings:
         rec_credit = recording.get("artist-credit")
-        recordings[rec_mbid] = RecordingRow(
-            mbid=rec_mbid,
-            title=recording.get("title") or track.get("title") or "",
-            length_ms=_int_or_none(recording.get("length")),
-            video=recording.get("video"),
-            artist_credit=credit_phrase(rec_credit),
-            disambiguation=_nonempty(recording.get("disambiguation")),
-            first_release_date=_nonempty(recording.get("first-release-date")),
-        )
+        recordings[rec_mbid] = _recording_row(rec_mbid, recording, recording.get("title") or track.get("title") or "")
         credits.extend(_credit_rows("recording", rec_mbid, rec_credit, artists))
     else:
         # credits of tracks still teach us who the artists are
@@ -437,15 +468,7 @@ def map_release(doc: dict, *, includes: list[str] | None = None) -> MappedReleas
     rg_row = None
     if isinstance(rg, dict) and _uuid_or_none(rg.get("id")):
         rg_mbid = uuid.UUID(rg["id"])
-        rg_row = ReleaseGroupRow(
-            mbid=rg_mbid,
-            title=rg.get("title") or "",
-            primary_type=_nonempty(rg.get("primary-type")),
-            secondary_types=list(rg.get("secondary-types") or []),
-            first_release_date=_nonempty(rg.get("first-release-date")),
-            artist_credit=credit_phrase(rg.get("artist-credit")),
-            disambiguation=_nonempty(rg.get("disambiguation")),
-        )
+        rg_row = _release_group_row(rg_mbid, rg, rg.get("title") or "")
         credits.extend(_credit_rows("release-group", rg_mbid, rg.get("artist-credit"), artists))
 
     # labels and catalogue numbers
@@ -458,15 +481,7 @@ def map_release(doc: dict, *, includes: list[str] | None = None) -> MappedReleas
             label_mbid = _uuid_or_none(label.get("id"))
             label_name = _nonempty(label.get("name"))
             if label_mbid is not None and label_mbid not in labels:
-                labels[label_mbid] = LabelRow(
-                    mbid=label_mbid,
-                    name=label.get("name") or "",
-                    sort_name=_nonempty(label.get("sort-name")),
-                    type=_nonempty(label.get("type")),
-                    label_code=_int_or_none(label.get("label-code")),
-                    country=_nonempty(label.get("country")),
-                    disambiguation=_nonempty(label.get("disambiguation")),
-                )
+                labels[label_mbid] = _label_row(label_mbid, label, label.get("name") or "")
         release_labels.append(
             ReleaseLabelRow(
                 position=pos,
@@ -581,46 +596,17 @@ def map_entity(entity_type: str, doc: dict) -> MappedEntity:
     artists: dict[uuid.UUID, ArtistRow] = {}
     credits = _credit_rows(entity_type, mbid, doc.get("artist-credit"), artists)
     if entity_type == "artist":
+        row = _artist_row(doc)
+        row.name = str(doc["name"])
         area = doc.get("area") if isinstance(doc.get("area"), dict) else {}
         codes = area.get("iso-3166-1-codes") or []
-        row = ArtistRow(
-            mbid=mbid,
-            name=str(doc["name"]),
-            sort_name=_nonempty(doc.get("sort-name")),
-            type=_nonempty(doc.get("type")),
-            country=_nonempty(doc.get("country")) or (codes[0] if codes else None),
-            disambiguation=_nonempty(doc.get("disambiguation")),
-        )
+        row.country = row.country or (codes[0] if codes else None)
     elif entity_type == "label":
-        row = LabelRow(
-            mbid=mbid,
-            name=str(doc["name"]),
-            sort_name=_nonempty(doc.get("sort-name")),
-            type=_nonempty(doc.get("type")),
-            label_code=_int_or_none(doc.get("label-code")),
-            country=_nonempty(doc.get("country")),
-            disambiguation=_nonempty(doc.get("disambiguation")),
-        )
+        row = _label_row(mbid, doc, str(doc["name"]))
     elif entity_type == "recording":
-        row = RecordingRow(
-            mbid=mbid,
-            title=str(doc["title"]),
-            length_ms=_int_or_none(doc.get("length")),
-            video=doc.get("video"),
-            artist_credit=credit_phrase(doc.get("artist-credit")),
-            disambiguation=_nonempty(doc.get("disambiguation")),
-            first_release_date=_nonempty(doc.get("first-release-date")),
-        )
+        row = _recording_row(mbid, doc, str(doc["title"]))
     elif entity_type == "release-group":
-        row = ReleaseGroupRow(
-            mbid=mbid,
-            title=str(doc["title"]),
-            primary_type=_nonempty(doc.get("primary-type")),
-            secondary_types=list(doc.get("secondary-types") or []),
-            first_release_date=_nonempty(doc.get("first-release-date")),
-            artist_credit=credit_phrase(doc.get("artist-credit")),
-            disambiguation=_nonempty(doc.get("disambiguation")),
-        )
+        row = _release_group_row(mbid, doc, str(doc["title"]))
     else:
         raise MappingError(f"unknown entity type {entity_type!r}")
     return MappedEntity(
