@@ -31,7 +31,7 @@ from sqlalchemy import (
     func,
     text,
 )
-from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
+from sqlalchemy.dialects.postgresql import ARRAY, JSON, JSONB, UUID
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 NAMING = {
@@ -240,7 +240,9 @@ class DocumentRevision(Base):
     entity_type: Mapped[str]
     mbid: Mapped[uuid.UUID]
     hash: Mapped[str]  # sha256 of the canonical JSON (sorted keys, compact)
-    doc: Mapped[dict]
+    # json, not jsonb: the text is kept as it came (key order, spacing and
+    # all), and validating it costs a fraction of building a jsonb tree
+    doc: Mapped[dict] = mapped_column(JSON)
     source: Mapped[str]  # "api" or "dump:<archive>"
     first_seen: Mapped[dt.datetime] = mapped_column(server_default=func.now())
     last_seen: Mapped[dt.datetime] = mapped_column(server_default=func.now())

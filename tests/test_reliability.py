@@ -154,7 +154,7 @@ CONSISTENCY = {
         SELECT r.mbid FROM release r
         JOIN document d ON d.entity_type = 'release' AND d.mbid = r.mbid
         JOIN document_revision v ON v.id = d.revision_id
-        WHERE v.doc->>'title' <> r.title OR coalesce(jsonb_array_length(v.doc->'media'), 0) <> r.medium_count""",
+        WHERE v.doc->>'title' <> r.title OR coalesce(json_array_length(v.doc->'media'), 0) <> r.medium_count""",
     "tombstone on release but not on document (or back)": """
         SELECT r.mbid FROM release r JOIN document d ON d.entity_type = 'release' AND d.mbid = r.mbid
         WHERE (r.deleted_at IS NULL) <> (d.deleted_at IS NULL)""",
