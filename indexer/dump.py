@@ -343,6 +343,22 @@ class _Input:
                 err = self._proc.stderr.read().decode("utf-8", "replace").strip()
                 raise DumpError(f"{self.path.name}: archive is truncated or corrupt (xz: {err or 'exit ' + str(rc)})")
 
+    def _keep_stats(self, inserted: int) -> None:
+        """ANALYZE the mirror each time it has doubled since the planner last
+        looked.  A seed grows tables from nothing faster than autovacuum
+        follows, and a planner that believes a table is tiny scans it whole
+        for every batch; doubling keeps its belief within 2x at the cost of a
+        few dozen ANALYZEs over a whole seed."""
+        self._new_since_stats += inserted
+        if self._new_since_stats < max(self._rows_at_stats, STATS_MIN_ROWS):
+            return
+        with self.pg.cursor() as cur:
+            for table in STATS_TABLES:
+                cur.execute(f"ANALYZE {table}")
+        self.pg.commit()
+        self._rows_at_stats += self._new_since_stats
+        self._new_since_stats = 0
+
     def close(self) -> None:
         if self._proc is not None and self._proc.poll() is None:
             self._proc.kill()
@@ -536,16 +552,25 @@ def _names(cols: list[str], alias: str | None = None) -> str:
     return ", ".join(f'{pre}"{c}"' for c in cols)
 
 
+# Every statement that reaches a table of millions from a staged batch does so
+# through `= ANY(ARRAY(subquery))` or a correlated subquery: both are index
+# probes whatever the statistics say.  A join would leave it to the planner, and
+# while a table grows fast its statistics lag far behind (an empty mirror
+# "holds" 156 documents when it holds 75,000), so the planner hashes the whole
+# table for every batch and a seed slows down as it goes.
+def _any(subquery: str) -> str:
+    return f"ANY(ARRAY({subquery}))"
+
+
 # which documents are new or changed (a tombstoned one seen again counts as
 # changed), and which changed ones are an older version coming back
 _CLASSIFY_SQL = [
-    "UPDATE stg_doc s SET existed = true, changed = (d.hash <> s.hash OR d.deleted_at IS NOT NULL) "
-    "FROM document d WHERE d.entity_type = %(et)s AND d.mbid = s.mbid",
-    "UPDATE stg_doc s SET known_rev = r.id FROM document_revision r "
-    "WHERE s.changed AND r.entity_type = %(et)s AND r.mbid = s.mbid AND r.hash = s.hash",
-    # the planner must know how many are new: for new ones nothing is deleted,
-    # and it then probes big tables by index instead of scanning them
-    "ANALYZE stg_doc",
+    "UPDATE stg_doc s SET (existed, changed) = (SELECT count(*) > 0, "
+    " coalesce(bool_or(d.hash <> s.hash OR d.deleted_at IS NOT NULL), true) "
+    " FROM document d WHERE d.entity_type = %(et)s AND d.mbid = s.mbid)",
+    # a document seen for the first time has no older versions
+    "UPDATE stg_doc s SET known_rev = (SELECT r.id FROM document_revision r "
+    " WHERE r.entity_type = %(et)s AND r.mbid = s.mbid AND r.hash = s.hash) WHERE s.changed AND s.existed",
 ]
 # entities whose artist credits a document replaces
 _CREDIT_OWNER = {"release": "release", "release_group": "release-group", "recording": "recording"}
@@ -563,27 +588,34 @@ _NEW_DOCS_SQL = "SELECT ord FROM stg_doc WHERE changed AND known_rev IS NULL"
 _REVISION_COLS = "entity_type, mbid, hash, doc, source, first_seen, last_seen, sync_run_id"
 
 
-def _merge_sql(entity: str) -> list[str]:
+def _merge_sql(entity: str) -> list[tuple[str | None, str]]:
     """The statements that merge one staged batch once its new documents are
-    in document_revision (params: et, seen, source, run)."""
+    in document_revision (params: et, seen, source, run), each with the kind of
+    document it needs ("unchanged", "updated", "changed"; None: always run): a
+    statement with nothing to do is not sent, so a fresh seed skips the
+    bookkeeping of re-imports."""
     top = TOP_TABLE[entity]
     changed = "JOIN stg_doc s USING (ord) WHERE s.changed"
-    sql = [
+    unchanged = _any("SELECT mbid FROM stg_doc WHERE NOT changed")
+    replaced = _any("SELECT mbid FROM stg_doc WHERE changed AND existed")  # only these can have old children
+    sql: list = [
         # an older version seen again keeps its first_seen
-        "UPDATE document_revision r SET last_seen = %(seen)s FROM stg_doc s WHERE r.id = s.known_rev",
+        ("updated", "UPDATE document_revision r SET last_seen = %(seen)s "
+         f"WHERE r.id = {_any('SELECT known_rev FROM stg_doc WHERE known_rev IS NOT NULL')}"),
         # unchanged: only seen again
-        "UPDATE document d SET last_seen = %(seen)s FROM stg_doc s "
-        "WHERE NOT s.changed AND d.entity_type = %(et)s AND d.mbid = s.mbid",
-        "UPDATE document_revision r SET last_seen = %(seen)s FROM document d JOIN stg_doc s ON d.mbid = s.mbid "
-        "WHERE NOT s.changed AND d.entity_type = %(et)s AND r.id = d.revision_id",
-        f"UPDATE {top} t SET last_seen = %(seen)s FROM stg_doc s WHERE NOT s.changed AND t.mbid = s.mbid",
+        ("unchanged",
+         f"UPDATE document d SET last_seen = %(seen)s WHERE d.entity_type = %(et)s AND d.mbid = {unchanged}"),
+        ("unchanged", "UPDATE document_revision r SET last_seen = %(seen)s WHERE r.id = "
+         + _any(f"SELECT d.revision_id FROM document d WHERE d.entity_type = %(et)s AND d.mbid = {unchanged}")),
+        ("unchanged", f"UPDATE {top} t SET last_seen = %(seen)s WHERE t.mbid = {unchanged}"),
         "INSERT INTO document (entity_type, mbid, revision_id, hash, revision_count, first_seen, last_seen) "
-        "SELECT %(et)s, s.mbid, r.id, s.hash, "
+        "SELECT %(et)s, s.mbid, "
+        " (SELECT r.id FROM document_revision r WHERE r.entity_type = %(et)s AND r.mbid = s.mbid AND r.hash = s.hash), "
+        " s.hash, "
         " CASE WHEN s.existed THEN (SELECT count(*) FROM document_revision c "
         "  WHERE c.entity_type = %(et)s AND c.mbid = s.mbid) ELSE 1 END, "
         " %(seen)s, %(seen)s "
-        "FROM stg_doc s JOIN document_revision r ON r.entity_type = %(et)s AND r.mbid = s.mbid AND r.hash = s.hash "
-        "WHERE s.changed "
+        "FROM stg_doc s WHERE s.changed "
         "ON CONFLICT (entity_type, mbid) DO UPDATE SET revision_id = EXCLUDED.revision_id, hash = EXCLUDED.hash, "
         "revision_count = EXCLUDED.revision_count, last_seen = EXCLUDED.last_seen, deleted_at = NULL",
     ]
@@ -597,9 +629,9 @@ def _merge_sql(entity: str) -> list[str]:
         for c, typ in zip(st.columns, st.types):
             if c not in cols:
                 continue
-            if "[]" in typ:  # array_agg cannot stack arrays of different lengths
-                picks.append(f'(SELECT y."{c}" FROM stg_{table} y JOIN stg_doc s2 USING (ord) WHERE s2.changed '
-                             f'AND NOT y.top AND y.mbid = x.mbid AND y."{c}" IS NOT NULL ORDER BY y.ord DESC LIMIT 1)')
+            if "[]" in typ:  # array_agg cannot stack arrays of different lengths: as text, and back
+                picks.append(f'((array_agg(x."{c}"::text ORDER BY x.ord DESC) FILTER (WHERE x."{c}" IS NOT NULL))[1])'
+                             f'::{typ}')
             else:
                 picks.append(f'(array_agg(x."{c}" ORDER BY x.ord DESC) FILTER (WHERE x."{c}" IS NOT NULL))[1]')
         sets = ", ".join(f'"{c}" = coalesce(EXCLUDED."{c}", {table}."{c}")' for c in cols)
@@ -624,21 +656,19 @@ def _merge_sql(entity: str) -> list[str]:
         f"FROM stg_{top} x {changed}{where_top} "
         f"ON CONFLICT (mbid) DO UPDATE SET {sets}, last_seen = EXCLUDED.last_seen, deleted_at = NULL{extra_sets}"
     ))
-    sql.append("ANALYZE stg_existing")
     # children are replaced wholesale by the new version
     if entity == "release":
         sql += [
-            # a document seen for the first time has no children yet
-            "DELETE FROM medium x USING stg_doc s WHERE s.changed AND s.existed AND x.release_mbid = s.mbid",
-            "DELETE FROM release_label x USING stg_doc s WHERE s.changed AND s.existed AND x.release_mbid = s.mbid",
+            ("updated", f"DELETE FROM medium x WHERE x.release_mbid = {replaced}"),
+            ("updated", f"DELETE FROM release_label x WHERE x.release_mbid = {replaced}"),
         ]
     sql += [
-        "DELETE FROM url_relation x USING stg_doc s WHERE s.changed AND s.existed AND x.entity_type = %(et)s "
-        "AND x.entity_mbid = s.mbid",
-        "DELETE FROM tag x USING stg_doc s WHERE s.changed AND s.existed AND x.entity_type = %(et)s "
-        "AND x.entity_mbid = s.mbid",
-        "DELETE FROM artist_credit x USING stg_existing e "
-        "WHERE x.entity_type = e.entity_type AND x.entity_mbid = e.entity_mbid",
+        ("updated", f"DELETE FROM url_relation x WHERE x.entity_type = %(et)s AND x.entity_mbid = {replaced}"),
+        ("updated", f"DELETE FROM tag x WHERE x.entity_type = %(et)s AND x.entity_mbid = {replaced}"),
+        # credit owners are of three types; each is probed by (type, mbid)
+        "DELETE FROM artist_credit x WHERE x.entity_type = ANY(ARRAY['release', 'release-group', 'recording']) "
+        f"AND x.entity_mbid = {_any('SELECT entity_mbid FROM stg_existing')} "
+        "AND (x.entity_type, x.entity_mbid) IN (SELECT entity_type, entity_mbid FROM stg_existing)",
     ]
     if entity == "release":
         mcols = [c for c in STAGES["stg_medium"].columns if c != "ord"]
@@ -670,9 +700,12 @@ def _merge_sql(entity: str) -> list[str]:
         f"INSERT INTO tag ({_names(gcols)}) SELECT {_names(gcols, 'x')} FROM stg_tag x {changed} "
         "ON CONFLICT DO NOTHING",
     ]
-    return sql
+    return [(None, stmt) if isinstance(stmt, str) else stmt for stmt in sql]
 
 
+STATS_MIN_ROWS = 5000
+STATS_TABLES = ["document", "document_revision", "release", "medium", "track", "release_label", "artist", "label",
+                "recording", "release_group", "artist_credit", "url_relation", "tag"]
 _ANALYZE_SQL = "ANALYZE stg_doc"  # the one staging table joined to big tables before the merge
 
 _DATA_ERRORS = (psycopg.DataError, psycopg.IntegrityError)
@@ -741,8 +774,28 @@ class Loader:
             cur.execute("SET synchronous_commit = off")
             for ddl in _staging_ddl():
                 cur.execute(ddl)
+            # what the planner believes the mirror holds, to know when that is out of date
+            cur.execute("SELECT greatest(reltuples, 0)::bigint FROM pg_class WHERE oid = 'document'::regclass")
+            self._rows_at_stats = cur.fetchone()[0]
         self.pg.commit()
-        self._sql: dict[str, list[str]] = {}
+        self._new_since_stats = 0
+        self._sql: dict[str, list[tuple[str | None, str]]] = {}
+
+    def _keep_stats(self, inserted: int) -> None:
+        """ANALYZE the mirror each time it has doubled since the planner last
+        looked.  A seed grows tables from nothing faster than autovacuum
+        follows, and a planner that believes a table is tiny scans it whole
+        for every batch; doubling keeps its belief within 2x at the cost of a
+        few dozen ANALYZEs over a whole seed."""
+        self._new_since_stats += inserted
+        if self._new_since_stats < max(self._rows_at_stats, STATS_MIN_ROWS):
+            return
+        with self.pg.cursor() as cur:
+            for table in STATS_TABLES:
+                cur.execute(f"ANALYZE {table}")
+        self.pg.commit()
+        self._rows_at_stats += self._new_since_stats
+        self._new_since_stats = 0
 
     def close(self) -> None:
         """Discard the connection: its session settings and temp tables must
@@ -763,11 +816,15 @@ class Loader:
         """COPY and merge; the staging tables empty themselves at commit, or
         here when `clear` (several merges in one transaction)."""
         self._copy(cur, payload if payload is not None else stage_payload(items))
-        # temp tables have no statistics: without them the planner may join a
-        # batch to a table of millions by scanning it instead of by its index
+        # temp tables have no statistics; the joins between staging tables
+        # are planned better with them
         cur.execute(_ANALYZE_SQL)
-        for stmt in _CLASSIFY_SQL:
-            cur.execute(stmt, params)
+        cur.execute(_CLASSIFY_SQL[0], params)
+        cur.execute(_COUNT_SQL)
+        counts = cur.fetchone()
+        present = {"changed": counts[0] + counts[1] > 0, "updated": counts[1] > 0, "unchanged": counts[2] > 0}
+        if present["updated"]:
+            cur.execute(_CLASSIFY_SQL[1], params)
         # every distinct version is kept: new ones are COPYed straight in, parsed once
         cur.execute(_NEW_DOCS_SQL)
         new = {row[0] for row in cur.fetchall()}
@@ -780,10 +837,9 @@ class Loader:
                     if it.ord in new:
                         doc = it.doc_bytes or f"{it.mbid}\t{it.hash}\t{_esc(it.raw)}".encode("utf-8")
                         cp.write(head + doc + tail)
-        for stmt in self._sql.setdefault(entity, _merge_sql(entity)):
-            cur.execute(stmt, params)
-        cur.execute(_COUNT_SQL)
-        counts = cur.fetchone()
+        for needs, stmt in self._sql.setdefault(entity, _merge_sql(entity)):
+            if needs is None or present[needs]:
+                cur.execute(stmt, params)
         if clear:
             cur.execute("TRUNCATE " + ", ".join(STAGES))
         return counts
@@ -828,6 +884,7 @@ class Loader:
                 (*counts, len(bad), self.run_id),
             )
         self.pg.commit()
+        self._keep_stats(counts[0])
         return {"inserted": counts[0], "updated": counts[1], "unchanged": counts[2], "quarantined": len(bad)}
 
 
