@@ -240,8 +240,8 @@ class DocumentRevision(Base):
     entity_type: Mapped[str]
     mbid: Mapped[uuid.UUID]
     hash: Mapped[str]  # sha256 of the canonical JSON (sorted keys, compact)
-    # json, not jsonb: the text is kept as it came (key order, spacing and
-    # all), and validating it costs a fraction of building a jsonb tree
+    # json, not jsonb: a dump line is kept byte for byte (key order, spacing
+    # and all), and validating it costs a fraction of building a jsonb tree
     doc: Mapped[dict] = mapped_column(JSON)
     source: Mapped[str]  # "api" or "dump:<archive>"
     first_seen: Mapped[dt.datetime] = mapped_column(server_default=func.now())
