@@ -92,3 +92,15 @@ def test_sparse_embedded_artist_does_not_erase_known_fields(db):
     save(db, sparse)
     with db.session() as s:
         assert s.get(m.Artist, artist_id).country == "US"
+
+
+def test_deleting_a_release_row_takes_its_media_and_tracks(db):
+    """mbindex never deletes releases (it tombstones them), but a database
+    administrator may: tracks go with their medium, which goes with its release."""
+    doc = release_doc(RICH["c9d52105"])
+    save(db, doc)
+    with db.session() as s, s.begin():
+        s.execute(m.Release.__table__.delete())
+    with db.session() as s:
+        left = counts(s)
+    assert (left["release"], left["medium"], left["track"], left["release_label"]) == (0, 0, 0, 0)
