@@ -150,6 +150,14 @@ def _copy_value(v) -> str:
     return str(v)
 
 
+def _esc_bytes(v: bytes) -> bytes:
+    if b"\\" in v:
+        v = v.replace(b"\\", b"\\\\")
+    if b"\t" in v or b"\n" in v or b"\r" in v:
+        v = v.replace(b"\t", b"\\t").replace(b"\n", b"\\n").replace(b"\r", b"\\r")
+    return v
+
+
 def copy_line(values) -> str:
     return "\t".join(map(_copy_value, values)) + "\n"
 
@@ -213,50 +221,62 @@ class Item:
 
     line_no: int
     mbid: str | None = None
-    tables: dict[str, list[str]] = field(default_factory=dict)  # staging table -> COPY lines
+    # staging table -> COPY lines; the reader's only: the loader gets the
+    # batch's COPY data joined (seal), which is far cheaper to pickle
+    tables: dict[str, list[str]] | None = None
     error: str | None = None
-    raw: str | None = None
+    raw: bytes = b""  # the line as read, without its end of line
     hash: str | None = None
     ord: int = -1  # place in its batch
     doc_bytes: bytes | None = None  # "mbid<TAB>hash<TAB>document" as COPY text, made ahead of time
+
+    @property
+    def text(self) -> str:
+        return self.raw.decode("utf-8", "replace")
 
 
 def stage_payload(items: list[Item]) -> dict[str, bytes]:
     """The COPY data of a batch, per staging table."""
     out = {}
     for name in STAGES:
-        chunks = [line for it in items for line in it.tables.get(name, ())]
+        chunks = [line for it in items if it.tables for line in it.tables.get(name, ())]
         if chunks:
             out[name] = "".join(chunks).encode("utf-8")
     return out
 
 
-def encode_for_copy(items: list[Item]) -> dict[str, bytes]:
-    """Everything the loader will send for a batch, encoded beforehand (by the
-    thread that receives batches, while the loader waits on PostgreSQL)."""
+def seal(items: list[Item]) -> dict[str, bytes]:
+    """The batch's COPY data; the items keep only what the loader needs."""
+    payload = stage_payload(items)
     for it in items:
-        if it.error is None:
-            it.doc_bytes = f"{it.mbid}\t{it.hash}\t{_esc(it.raw)}".encode("utf-8")
-    return stage_payload(items)
+        it.tables = None
+    return payload
+
+
+def doc_copy_bytes(it: Item) -> bytes:
+    """`mbid<TAB>hash<TAB>line` for COPY into document_revision: the line as it came."""
+    if it.doc_bytes is None:
+        it.doc_bytes = f"{it.mbid}\t{it.hash}\t".encode() + _esc_bytes(it.raw)
+    return it.doc_bytes
 
 
 def prepare_line(entity: str, raw: bytes, line_no: int, ord_: int) -> Item:
     """Parse, hash and map one dump line; a bad line becomes a quarantine item."""
+    raw = raw.rstrip(b"\r\n")
     try:
         doc = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
-        return Item(line_no, error=f"not valid JSON: {exc}", raw=raw.decode("utf-8", "replace").rstrip("\r\n"))
-    text_ = raw.decode("utf-8", "replace").rstrip("\r\n")
+        return Item(line_no, error=f"not valid JSON: {exc}", raw=raw)
     if not isinstance(doc, dict):
-        return Item(line_no, error=f"not a {entity} document: a JSON {type(doc).__name__}, not an object", raw=text_)
+        return Item(line_no, error=f"not a {entity} document: a JSON {type(doc).__name__}, not an object", raw=raw)
     try:
         tables = rows_of(entity, doc, ord_)
     except (mp.MappingError, ValueError, TypeError, AttributeError, KeyError) as exc:
-        return Item(line_no, error=f"cannot map {entity}: {exc}", raw=text_)
+        return Item(line_no, error=f"cannot map {entity}: {exc}", raw=raw)
     mbid = str(uuid.UUID(doc["id"]))
     digest = hashlib.sha256(mp.canonical_json_bytes(doc)).hexdigest()
     tables["stg_doc"] = [copy_line((ord_, mbid, digest))]
-    return Item(line_no, mbid=mbid, tables=tables, raw=text_, hash=digest, ord=ord_)
+    return Item(line_no, mbid=mbid, tables=tables, raw=raw, hash=digest, ord=ord_)
 
 
 # --- reading sources -----------------------------------------------------------------
@@ -441,6 +461,10 @@ def read_batches(plan: ReadPlan) -> Iterator[tuple]:
             items: list[Item] = []
             seen: set[str] = set()
             line_no = 0
+
+            def batch(lines_done: int) -> tuple:
+                return ("batch", src_index, member, ent, items, lines_done, inp.position(), inp.size, seal(items))
+
             try:
                 for raw in stream:
                     line_no += 1
@@ -450,23 +474,23 @@ def read_batches(plan: ReadPlan) -> Iterator[tuple]:
                         continue
                     item = prepare_line(ent, raw, line_no, len(items))
                     if item.mbid is not None and item.mbid in seen:  # same entity twice: next batch
-                        yield ("batch", src_index, member, ent, items, line_no - 1, inp.position(), inp.size)
+                        yield batch(line_no - 1)
                         items, seen = [], set()
                         item = prepare_line(ent, raw, line_no, 0)
                     items.append(item)
                     if item.mbid is not None:
                         seen.add(item.mbid)
                     if len(items) >= plan.batch:
-                        yield ("batch", src_index, member, ent, items, line_no, inp.position(), inp.size)
+                        yield batch(line_no)
                         items, seen = [], set()
             except (tarfile.TarError, EOFError, lzma.LZMAError, OSError) as exc:
                 if items:  # what was read whole is loaded, the checkpoint says where it broke
-                    yield ("batch", src_index, member, ent, items, line_no, inp.position(), inp.size)
+                    yield batch(line_no)
                 inp.check()
                 raise DumpError(f"{path.name}: archive is truncated or corrupt after line {line_no}: {exc}") \
                     from None
             if items:
-                yield ("batch", src_index, member, ent, items, line_no, inp.position(), inp.size)
+                yield batch(line_no)
             yield ("end", src_index, member, ent, line_no)
     yield ("done",)
 
@@ -517,7 +541,9 @@ def reader_messages(plan: ReadPlan, parallel: bool = True) -> Iterator[tuple]:
                     continue
                 msg = ("error", f"the reader process died (exit code {proc.exitcode})")
             if msg[0] == "batch":
-                msg = msg + (encode_for_copy(msg[4]),)
+                for it in msg[4]:
+                    if it.error is None:
+                        doc_copy_bytes(it)
             while not stop.is_set():
                 try:
                     ready.put(msg, timeout=1.0)
@@ -835,8 +861,7 @@ class Loader:
             with cur.copy(f"COPY document_revision ({_REVISION_COLS}) FROM STDIN") as cp:
                 for it in items:
                     if it.ord in new:
-                        doc = it.doc_bytes or f"{it.mbid}\t{it.hash}\t{_esc(it.raw)}".encode("utf-8")
-                        cp.write(head + doc + tail)
+                        cp.write(head + doc_copy_bytes(it) + tail)
         for needs, stmt in self._sql.setdefault(entity, _merge_sql(entity)):
             if needs is None or present[needs]:
                 cur.execute(stmt, params)
@@ -849,7 +874,7 @@ class Loader:
         """Merge one batch and move the checkpoint; returns its counts."""
         params = {"et": entity, "seen": seen, "source": source, "run": self.run_id}
         good = [it for it in items if it.error is None]
-        bad = [(it.line_no, it.error, it.raw) for it in items if it.error is not None]
+        bad = [(it.line_no, it.error, it.text) for it in items if it.error is not None]
         counts = [0, 0, 0]
         with self.pg.cursor() as cur:
             try:
@@ -859,15 +884,16 @@ class Loader:
                 self.pg.rollback()
                 counts = [0, 0, 0]
                 for it in good:
+                    one = prepare_line(entity, it.raw, it.line_no, 0)  # its rows, alone
                     cur.execute("SAVEPOINT one")
                     try:
-                        c = self._merge(cur, entity, [it], params, clear=True)
+                        c = self._merge(cur, entity, [one], params, clear=True)
                         counts = [a + b for a, b in zip(counts, c)]
                         cur.execute("RELEASE SAVEPOINT one")
                     except _DATA_ERRORS as one_exc:
                         cur.execute("ROLLBACK TO SAVEPOINT one")
                         msg = one_exc.diag.message_primary or str(one_exc)
-                        bad.append((it.line_no, f"cannot store {entity}: {msg}", it.raw))
+                        bad.append((it.line_no, f"cannot store {entity}: {msg}", it.text))
             if bad:
                 cur.executemany(
                     "INSERT INTO quarantine (source, line_no, error, raw, sync_run_id) VALUES (%s, %s, %s, %s, %s)",
@@ -976,7 +1002,7 @@ def import_dump(
                 src, member, ent, items, last_line, pos, size = msg[1:8]
                 counts = loader.load(ent, items, source=f"dump:{current['label']}", seen=current["seen"],
                                      import_id=current["id"], lines_done=last_line,
-                                     payload=msg[8] if len(msg) > 8 else None)
+                                     payload=msg[8])
                 result.lines += len(items)
                 for k, v in counts.items():
                     setattr(result, k, getattr(result, k) + v)
