@@ -168,8 +168,8 @@ class Track(Base):
     __tablename__ = "track"
     id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
     medium_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("medium.id", ondelete="CASCADE"), index=True)
-    # no foreign key of its own: the medium's cascades already, and the check
-    # per track was a tenth of what loading a track costs
+    # no foreign key of its own: the medium's cascades already, and it was
+    # checked once for every track loaded
     release_mbid: Mapped[uuid.UUID] = mapped_column(index=True)
     mbid: Mapped[uuid.UUID | None] = mapped_column(index=True)
     # "pregap" (hidden track before track 1), "audio", or "data" (enhanced CD data track)
