@@ -8,7 +8,9 @@
 2. Imports each with the real `mbindex import-dump` in a subprocess into a fresh
    scratch database, and reads the peak RSS of that process tree (the loader,
    the reader process and xz) from RUSAGE_CHILDREN: the small and the large
-   dump should need the same memory.
+   dump should need the same memory.  Its checkpoint, polled every half
+   second, gives the rate over each tenth of the dump: it should stay flat
+   as the mirror grows.
 3. Baseline, same run: COPY every row the large import stored (documents,
    revisions, releases, media, tracks, labels, credits, links, tags) out, then
    raw `COPY FROM` into an empty migrated database with the same indexes; the
@@ -75,20 +77,43 @@ _MEASURE = ("import resource, subprocess, sys; p = subprocess.run(sys.argv[1:]);
             "print(p.returncode, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)")
 
 
-def run_import(url: str, path: Path, batch: int) -> tuple[float, float, str]:
+def run_import(url: str, path: Path, batch: int) -> tuple[float, float, str, list[tuple[float, int]]]:
     """Seconds and peak RSS (MB) of `mbindex import-dump`, measured by a fresh
-    parent process whose only descendants are the import's (loader, reader, xz)."""
+    parent process whose only descendants are the import's (loader, reader, xz);
+    plus (seconds, lines loaded) read off its checkpoint every half second."""
     exe = Path(sys.executable).with_name("mbindex")
     env = dict(os.environ, MBINDEX_DATABASE_URL=url)
+    samples: list[tuple[float, int]] = []
     t = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-c", _MEASURE, str(exe), "-q", "import-dump", "--batch", str(batch),
-                           str(path)], env=env, capture_output=True, text=True)
+    proc = subprocess.Popen([sys.executable, "-c", _MEASURE, str(exe), "-q", "import-dump", "--batch", str(batch),
+                             str(path)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    with psycopg.connect(conninfo(url), autocommit=True) as watch:
+        while proc.poll() is None:
+            time.sleep(0.5)
+            done = watch.execute("SELECT coalesce(max(lines_done), 0) FROM dump_import").fetchone()[0]
+            samples.append((time.perf_counter() - t, done))
+    out, err = proc.communicate()
     seconds = time.perf_counter() - t
-    *summary, last = proc.stdout.strip().splitlines()
+    *summary, last = out.strip().splitlines()
     code, peak_kb = (int(x) for x in last.split())
     if code not in (0, 5):
-        sys.exit(f"import failed ({code}): {proc.stderr}")
-    return seconds, peak_kb / 1024, " ".join(summary)
+        sys.exit(f"import failed ({code}): {err}")
+    return seconds, peak_kb / 1024, " ".join(summary), samples
+
+
+def rate_by_tenth(samples: list[tuple[float, int]], total: int) -> list[float]:
+    """Releases/s over each tenth of the dump, from the checkpoint samples: flat
+    means per-batch work does not grow with the mirror."""
+    rates = []
+    for k in range(10):
+        lo, hi = total * k / 10, total * (k + 1) / 10
+        first = next(((t, n) for t, n in samples if n >= lo), None)
+        last = next(((t, n) for t, n in samples if n >= hi), None)
+        if first is None or last is None or last[0] <= first[0]:
+            rates.append(float("nan"))
+        else:
+            rates.append((last[1] - first[1]) / (last[0] - first[0]))
+    return rates
 
 
 def raw_copy(src_url: str, admin_url: str, name: str) -> tuple[float, int]:
@@ -131,10 +156,11 @@ def main() -> None:
         make(path, n)
         name = f"mbindex_bench_dump_{n}"
         url = fresh_db(args.url, name)
-        seconds, peak, summary = run_import(url, path, args.batch)
+        seconds, peak, summary, samples = run_import(url, path, args.batch)
         results[n] = (seconds, peak, url, name)
         print(f"import {n:>8} releases: {seconds:7.1f}s  {n / seconds:7.0f} releases/s  peak RSS {peak:6.0f} MB"
               f"  [{summary}]")
+        print("  releases/s by tenth of the dump: " + " ".join(f"{r:.0f}" for r in rate_by_tenth(samples, n)))
 
     seconds, peak, url, name = results[args.releases]
     copy_seconds, rows = raw_copy(url, args.url, "mbindex_bench_dump_copy")
