@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import uuid
 from dataclasses import dataclass, field
 
@@ -213,13 +214,12 @@ def parse_mbid(value) -> uuid.UUID:
     if not isinstance(value, str):
         raise ValueError(f"not an MBID: {value!r}")
     text = value.strip()
-    try:
-        parsed = uuid.UUID(text)
-    except ValueError:
-        raise ValueError(f"not an MBID: {value!r} (expected 36 characters like 8-4-4-4-12 hex digits)") from None
-    if len(text) != 36:
+    if not _MBID.fullmatch(text):  # uuid.UUID alone would take full-width digits, braces, no hyphens
         raise ValueError(f"not an MBID: {value!r} (expected 36 characters like 8-4-4-4-12 hex digits)")
-    return parsed
+    return uuid.UUID(text)
+
+
+_MBID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 
 
 def _uuid_or_none(value) -> uuid.UUID | None:

@@ -140,6 +140,7 @@ def test_helpers():
     assert year_of("2003-03-24") == 2003 and year_of("") is None and year_of(None) is None and year_of("????") is None
     assert credit_phrase([{"name": "A", "joinphrase": " feat. "}, {"name": "B", "joinphrase": ""}]) == "A feat. B"
     assert parse_mbid(" " + RICH["c9d52105"] + " ") == uuid.UUID(RICH["c9d52105"])
-    for bad in ["", "abc", RICH["c9d52105"][:-1], RICH["c9d52105"].replace("-", ""), None, "'; DROP TABLE release;--"]:
+    for bad in ["", "abc", RICH["c9d52105"][:-1], RICH["c9d52105"].replace("-", ""), None, "'; DROP TABLE release;--",
+                RICH["c9d52105"].replace("1", "\uff11")]:  # a full-width digit 1
         with pytest.raises(ValueError):
             parse_mbid(bad)
