@@ -66,6 +66,24 @@ def _is_postgres(pid: int) -> bool:
     return comm in ("postgres", "postmaster")
 
 
+def server_settings(ram_bytes: int | None = None) -> dict[str, str]:
+    """Settings for a mirror that is seeded with millions of rows, given at
+    each start (so they follow the machine).  PostgreSQL's defaults (128 MB of
+    buffers, a checkpoint every 1 GB of WAL) suit a small shared server: a
+    seed then spends ever more of its time evicting index pages and writing
+    whole pages again after each checkpoint.  A quarter of the memory for
+    buffers (at most 8 GB) and checkpoints every 8 GB or 15 minutes keep the
+    rate of a large seed near that of a small one (see bench/bench_dump.py);
+    the cost is up to 8 GB of WAL on disk and a longer recovery after a crash."""
+    if ram_bytes is None:
+        try:
+            ram_bytes = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+        except (ValueError, OSError):
+            ram_bytes = 0
+    mb = max(128, min(8192, ram_bytes // 4 // (1 << 20)))
+    return {"shared_buffers": f"{mb}MB", "max_wal_size": "8GB", "checkpoint_timeout": "15min"}
+
+
 class EmbeddedPostgres:
     def __init__(self, base_dir: Path, *, echo=None):
         self.base_dir = Path(base_dir).expanduser().absolute()
@@ -219,7 +237,8 @@ class EmbeddedPostgres:
             pidfile.unlink()
 
     def _start(self) -> None:
-        options = f"-h '' -k {self.data_dir} -p {PORT} -c max_connections=50 -c fsync=on"
+        settings = " ".join(f"-c {k}={v}" for k, v in server_settings().items())
+        options = f"-h '' -k {self.data_dir} -p {PORT} -c max_connections=50 -c fsync=on {settings}"
         self._run(
             [
                 str(bin_dir() / "pg_ctl"),

@@ -121,3 +121,23 @@ def test_stale_pidfile_of_a_killed_server(base):
             assert conn.execute("SELECT x FROM survivor").fetchone() == (42,)
     finally:
         server.release()
+
+
+def test_settings_for_a_mirror_follow_the_machine(base):
+    from indexer.pgembed import server_settings
+
+    assert server_settings(1 << 30)["shared_buffers"] == "256MB"
+    assert server_settings(256 << 20)["shared_buffers"] == "128MB"  # never below PostgreSQL's default
+    assert server_settings(256 << 30)["shared_buffers"] == "8192MB"
+    server = EmbeddedPostgres(base)
+    server.acquire()
+    try:
+        with _connect(server) as conn:
+            got = {k: conn.execute(f"SELECT setting || coalesce(unit, '') FROM pg_settings WHERE name = '{k}'")
+                   .fetchone()[0] for k in ("shared_buffers", "max_wal_size", "checkpoint_timeout")}
+        want = server_settings()
+        assert got["max_wal_size"] == "8192MB" and got["checkpoint_timeout"] == "900s"
+        blocks = int(want["shared_buffers"].removesuffix("MB")) * 1024 // 8
+        assert got["shared_buffers"] == f"{blocks}8kB"
+    finally:
+        server.release()
