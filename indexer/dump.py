@@ -363,22 +363,6 @@ class _Input:
                 err = self._proc.stderr.read().decode("utf-8", "replace").strip()
                 raise DumpError(f"{self.path.name}: archive is truncated or corrupt (xz: {err or 'exit ' + str(rc)})")
 
-    def _keep_stats(self, inserted: int) -> None:
-        """ANALYZE the mirror each time it has doubled since the planner last
-        looked.  A seed grows tables from nothing faster than autovacuum
-        follows, and a planner that believes a table is tiny scans it whole
-        for every batch; doubling keeps its belief within 2x at the cost of a
-        few dozen ANALYZEs over a whole seed."""
-        self._new_since_stats += inserted
-        if self._new_since_stats < max(self._rows_at_stats, STATS_MIN_ROWS):
-            return
-        with self.pg.cursor() as cur:
-            for table in STATS_TABLES:
-                cur.execute(f"ANALYZE {table}")
-        self.pg.commit()
-        self._rows_at_stats += self._new_since_stats
-        self._new_since_stats = 0
-
     def close(self) -> None:
         if self._proc is not None and self._proc.poll() is None:
             self._proc.kill()
@@ -776,6 +760,23 @@ def parse_dump_time(value: str | None) -> dt.datetime | None:
     return when if when.tzinfo else when.replace(tzinfo=dt.timezone.utc)
 
 
+BIG_DUMP_BYTES = 200 << 20  # compressed: about 300,000 releases
+
+
+def tuning_hint(settings: dict[str, int], compressed_bytes: int) -> str | None:
+    """A hint when a big dump meets PostgreSQL's small defaults, which slow a
+    seed down as its indexes outgrow the buffers (bench/bench_dump.py)."""
+    if compressed_bytes < BIG_DUMP_BYTES:
+        return None
+    small = [f"{name}={settings[name] >> 20}MB" for name, floor in (("shared_buffers", 1 << 30),
+                                                                      ("max_wal_size", 4 << 30))
+             if name in settings and settings[name] < floor]
+    if not small:
+        return None
+    return (f"PostgreSQL runs with {' and '.join(small)}: a dump this size loads faster with more (a quarter of "
+            "the memory for shared_buffers, max_wal_size=8GB); see 'Seeding from a dump' in the README")
+
+
 class Loader:
     """COPY + merge of batches on one connection, checkpoint in the same transaction."""
 
@@ -806,6 +807,15 @@ class Loader:
         self.pg.commit()
         self._new_since_stats = 0
         self._sql: dict[str, list[tuple[str | None, str]]] = {}
+
+    def server_settings(self) -> dict[str, int]:
+        """The server settings that decide how a big seed scales, in bytes."""
+        with self.pg.cursor() as cur:
+            cur.execute("SELECT pg_size_bytes(current_setting('shared_buffers')), "
+                        "pg_size_bytes(current_setting('max_wal_size'))")
+            shared, wal = cur.fetchone()
+        self.pg.commit()
+        return {"shared_buffers": shared, "max_wal_size": wal}
 
     def _keep_stats(self, inserted: int) -> None:
         """ANALYZE the mirror each time it has doubled since the planner last
@@ -980,6 +990,9 @@ def import_dump(
     current: dict = {}
     dump_times: dict[int, dt.datetime | None] = {}
     total_size = sum(p.stat().st_size for p in files)
+    hint = tuning_hint(loader.server_settings(), total_size)
+    if hint:
+        log(hint)
     done_size = 0
     messages = reader_messages(plan, parallel=parallel)
     try:

@@ -476,3 +476,16 @@ def test_planner_statistics_follow_a_growing_mirror(db, tmp_path, monkeypatch):
     assert actual == len(RELEASES) >= 8
     assert manual >= 2  # doubling from 3: after about 4 and 8 documents
     assert actual / 2 <= believed <= actual
+
+
+def test_tuning_hint_only_for_big_dumps_on_small_settings():
+    from indexer.dump import BIG_DUMP_BYTES, tuning_hint
+
+    defaults = {"shared_buffers": 128 << 20, "max_wal_size": 1 << 30}
+    tuned = {"shared_buffers": 6 << 30, "max_wal_size": 8 << 30}
+    assert tuning_hint(defaults, BIG_DUMP_BYTES - 1) is None  # a small dump: not worth a word
+    hint = tuning_hint(defaults, BIG_DUMP_BYTES)
+    assert "shared_buffers=128MB and max_wal_size=1024MB" in hint and "README" in hint
+    assert tuning_hint(tuned, 10 * BIG_DUMP_BYTES) is None
+    assert tuning_hint(dict(tuned, shared_buffers=512 << 20), BIG_DUMP_BYTES).startswith(
+        "PostgreSQL runs with shared_buffers=512MB: ")
