@@ -3,6 +3,8 @@
     .venv/bin/python bench/bench_dump.py [--url postgresql://postgres@127.0.0.1:5432/postgres]
                                          [--releases 100000] [--small 20000] [--batch 1000]
 
+    .venv/bin/python bench/bench_dump.py --embedded /tmp/mbxbench-pg    # on the zero-config default
+
 1. Generates `release.tar.xz` dumps of --small and --releases releases from the
    real corpus documents (bench/make_dump.py), unless they already exist in bench/out/.
 2. Imports each with the real `mbindex import-dump` in a subprocess into a fresh
@@ -146,7 +148,18 @@ def main() -> None:
     ap.add_argument("--small", type=int, default=20_000)
     ap.add_argument("--batch", type=int, default=1000)
     ap.add_argument("--keep", action="store_true", help="keep the scratch database")
+    ap.add_argument("--embedded", metavar="DIR", type=Path,
+                    help="run on mbindex's embedded PostgreSQL (the zero-config default) in DIR instead of --url")
     args = ap.parse_args()
+    if args.embedded:
+        from indexer.pgembed import EmbeddedPostgres
+
+        server = EmbeddedPostgres(args.embedded, echo=print)
+        args.url = server.acquire()  # released (and stopped) when this process exits
+        with psycopg.connect(conninfo(args.url)) as c:
+            print("embedded server: PostgreSQL", c.execute("SHOW server_version").fetchone()[0],
+                  ", ".join(f"{k}={c.execute(f'SHOW {k}').fetchone()[0]}"
+                            for k in ("shared_buffers", "max_wal_size", "checkpoint_timeout")))
 
     out = HERE / "out"
     out.mkdir(exist_ok=True)

@@ -574,14 +574,16 @@ def _any(subquery: str) -> str:
 
 # which documents are new or changed (a tombstoned one seen again counts as
 # changed), and which changed ones are an older version coming back
-_CLASSIFY_SQL = [
+_CLASSIFY_SQL = (
     "UPDATE stg_doc s SET (existed, changed) = (SELECT count(*) > 0, "
     " coalesce(bool_or(d.hash <> s.hash OR d.deleted_at IS NOT NULL), true) "
-    " FROM document d WHERE d.entity_type = %(et)s AND d.mbid = s.mbid)",
-    # a document seen for the first time has no older versions
+    " FROM document d WHERE d.entity_type = %(et)s AND d.mbid = s.mbid)"
+)
+# run only when some changed document existed: a new one has no older versions
+_KNOWN_REV_SQL = (
     "UPDATE stg_doc s SET known_rev = (SELECT r.id FROM document_revision r "
-    " WHERE r.entity_type = %(et)s AND r.mbid = s.mbid AND r.hash = s.hash) WHERE s.changed AND s.existed",
-]
+    " WHERE r.entity_type = %(et)s AND r.mbid = s.mbid AND r.hash = s.hash) WHERE s.changed AND s.existed"
+)
 # entities whose artist credits a document replaces
 _CREDIT_OWNER = {"release": "release", "release_group": "release-group", "recording": "recording"}
 
@@ -716,7 +718,7 @@ def _merge_sql(entity: str) -> list[tuple[str | None, str]]:
 STATS_MIN_ROWS = 5000
 STATS_TABLES = ["document", "document_revision", "release", "medium", "track", "release_label", "artist", "label",
                 "recording", "release_group", "artist_credit", "url_relation", "tag"]
-_ANALYZE_SQL = "ANALYZE stg_doc"  # the one staging table joined to big tables before the merge
+_ANALYZE_SQL = "ANALYZE stg_doc"  # joined to every other staging table
 
 _DATA_ERRORS = (psycopg.DataError, psycopg.IntegrityError)
 
@@ -855,12 +857,12 @@ class Loader:
         # temp tables have no statistics; the joins between staging tables
         # are planned better with them
         cur.execute(_ANALYZE_SQL)
-        cur.execute(_CLASSIFY_SQL[0], params)
+        cur.execute(_CLASSIFY_SQL, params)
         cur.execute(_COUNT_SQL)
         counts = cur.fetchone()
         present = {"changed": counts[0] + counts[1] > 0, "updated": counts[1] > 0, "unchanged": counts[2] > 0}
         if present["updated"]:
-            cur.execute(_CLASSIFY_SQL[1], params)
+            cur.execute(_KNOWN_REV_SQL, params)
         # every distinct version is kept: new ones are COPYed straight in, parsed once
         cur.execute(_NEW_DOCS_SQL)
         new = {row[0] for row in cur.fetchall()}
