@@ -128,12 +128,12 @@ def _single_attempt(opener, req, body=None, max_retries=None, retry_delay_delta=
             except ValueError:
                 retry_after = None
         if exc.code == 404:
-            raise NotFound(f"HTTP 404 for {req.full_url}") from None
+            raise NotFound(f"HTTP 404 for {_short(req.full_url)}") from None
         if exc.code == 400:
-            raise BadRequest(f"HTTP 400 for {req.full_url}: {_error_text(exc)}") from None
+            raise BadRequest(f"HTTP 400 for {_short(req.full_url)}: {_error_text(exc)}") from None
         if exc.code in (500, 502, 503, 504, 429):
             raise TransientError(f"HTTP {exc.code} from ws/2", retry_after) from None
-        raise WSError(f"HTTP {exc.code} for {req.full_url}: {_error_text(exc)}") from None
+        raise WSError(f"HTTP {exc.code} for {_short(req.full_url)}: {_error_text(exc)}") from None
     except (socket.timeout, TimeoutError):
         raise TransientError(f"no answer within {timeout:g}s") from None
     except (ConnectionError, HTTPException) as exc:
@@ -145,6 +145,12 @@ def _single_attempt(opener, req, body=None, max_retries=None, retry_delay_delta=
         raise TransientError(f"cannot reach ws/2: {reason}") from None
     except OSError as exc:
         raise TransientError(f"network error: {exc}") from None
+
+
+def _short(url: str, keep: int = 200) -> str:
+    """A URL fit for an error message: a 70,000-character query made the
+    server answer 414, and the message repeated all of it."""
+    return url if len(url) <= keep else f"{url[:keep]}… ({len(url)} characters)"
 
 
 def _error_text(exc: urllib.error.HTTPError) -> str:

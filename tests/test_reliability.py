@@ -728,6 +728,7 @@ def test_unusable_search_strings_are_clear_errors(replay, run_cli, database_url,
     result = run_cli("sync", "query", "--retries", "0", "y" * 70000)
     no_traceback(result)
     assert result.exit_code == 1 and "414" in result.output
+    assert len(result.output) < 2000 and len(runs(url)[-1]["error"]) < 2000  # the URL is not repeated whole
     assert runs(url)[-1]["status"] == "failed"
     TALLY["bad_input_query"] += 1
 
