@@ -1,5 +1,7 @@
 """Alembic migrations and the models agree, and the schema can go down and up."""
 
+import json
+
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import inspect
@@ -70,5 +72,29 @@ def test_foreign_tables_are_not_touched(empty_database_url):
             assert "refusing" in str(exc)
         else:
             raise AssertionError("a database with other tables must not be migrated silently")
+    finally:
+        database.dispose()
+
+
+def test_upgrading_a_mirror_keeps_its_documents(empty_database_url):
+    """0002 turns document_revision.doc from jsonb into json; the documents of
+    a mirror made before survive the upgrade and a downgrade, equal."""
+    from sqlalchemy import text
+
+    database = Database(empty_database_url)
+    doc = {"id": "8f8f5e21-0000-4000-8000-000000000001", "title": "Señal 日本", "media": [{"position": 1}],
+           "barcode": None, "nested": {"b": 2, "a": [1, 2.5, True]}}
+    try:
+        database.upgrade("0001")
+        with database.engine.begin() as conn:
+            conn.execute(text("INSERT INTO document_revision (entity_type, mbid, hash, doc, source) "
+                              "VALUES ('release', :m, 'h', CAST(:d AS jsonb), 'api')"),
+                         {"m": doc["id"], "d": json.dumps(doc)})
+        database.upgrade("head")
+        with database.engine.connect() as conn:
+            assert conn.execute(text("SELECT pg_typeof(doc)::text, doc FROM document_revision")).one() == ("json", doc)
+        database.downgrade("0001")
+        with database.engine.connect() as conn:
+            assert conn.execute(text("SELECT pg_typeof(doc)::text, doc FROM document_revision")).one() == ("jsonb", doc)
     finally:
         database.dispose()
