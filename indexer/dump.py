@@ -874,7 +874,9 @@ class Loader:
                 for it in items:
                     if it.ord in new:
                         cp.write(head + doc_copy_bytes(it) + tail)
-        for needs, stmt in self._sql.setdefault(entity, _merge_sql(entity)):
+        if entity not in self._sql:
+            self._sql[entity] = _merge_sql(entity)
+        for needs, stmt in self._sql[entity]:
             if needs is None or present[needs]:
                 cur.execute(stmt, params)
         if clear:
