@@ -66,6 +66,24 @@ def _is_postgres(pid: int) -> bool:
     return comm in ("postgres", "postmaster")
 
 
+def memory_bytes(cgroup: Path = Path("/sys/fs/cgroup")) -> int:
+    """The memory this process may use: the machine's, or a container's
+    limit when lower (a container sees the host's memory in sysconf, and
+    buffers sized from that would get the server killed)."""
+    try:
+        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError):
+        total = 0
+    for limit_file in (cgroup / "memory.max", cgroup / "memory" / "memory.limit_in_bytes"):  # v2, v1
+        try:
+            limit = int(limit_file.read_text().strip())
+        except (OSError, ValueError):  # absent, or "max"
+            continue
+        if 0 < limit < total or not total:
+            total = limit
+    return total
+
+
 def server_settings(ram_bytes: int | None = None) -> dict[str, str]:
     """Settings for a mirror that is seeded with millions of rows, given at
     each start (so they follow the machine).  PostgreSQL's defaults (128 MB of
@@ -76,10 +94,7 @@ def server_settings(ram_bytes: int | None = None) -> dict[str, str]:
     rate of a large seed near that of a small one (see bench/bench_dump.py);
     the cost is up to 8 GB of WAL on disk and a longer recovery after a crash."""
     if ram_bytes is None:
-        try:
-            ram_bytes = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-        except (ValueError, OSError):
-            ram_bytes = 0
+        ram_bytes = memory_bytes()
     mb = max(128, min(8192, ram_bytes // 4 // (1 << 20)))
     return {"shared_buffers": f"{mb}MB", "max_wal_size": "8GB", "checkpoint_timeout": "15min"}
 

@@ -123,6 +123,23 @@ def test_stale_pidfile_of_a_killed_server(base):
         server.release()
 
 
+def test_memory_is_the_containers_when_it_has_a_limit(tmp_path):
+    from indexer.pgembed import memory_bytes
+
+    machine = memory_bytes(tmp_path / "none")
+    assert machine > 0
+    v2 = tmp_path / "v2"
+    v2.mkdir()
+    (v2 / "memory.max").write_text("max\n")  # no limit
+    assert memory_bytes(v2) == machine
+    (v2 / "memory.max").write_text(f"{2 << 30}\n")
+    assert memory_bytes(v2) == min(machine, 2 << 30)
+    v1 = tmp_path / "v1" / "memory"
+    v1.mkdir(parents=True)
+    (v1 / "memory.limit_in_bytes").write_text(f"{1 << 30}\n")
+    assert memory_bytes(tmp_path / "v1") == min(machine, 1 << 30)
+
+
 def test_settings_for_a_mirror_follow_the_machine(base):
     from indexer.pgembed import server_settings
 
