@@ -199,18 +199,16 @@ def rows_of(entity: str, doc: dict, ord_: int) -> dict[str, list[str]]:
             add("stg_recording", ord_, False, *_fields_of(r))
         if mapped.release_group is not None:
             add("stg_release_group", ord_, False, *_fields_of(mapped.release_group))
-        credits, urls, tags = mapped.credits, mapped.urls, mapped.tags
     else:
         mapped = mp.map_entity(entity, doc)
         add("stg_" + TOP_TABLE[entity], ord_, True, *_fields_of(mapped.row))
         for a in mapped.artists:
             add("stg_artist", ord_, False, *_fields_of(a))
-        credits, urls, tags = mapped.credits, mapped.urls, mapped.tags
-    for c in credits:
+    for c in mapped.credits:
         add("stg_credit", ord_, *_fields_of(c))
-    for u in urls:
+    for u in mapped.urls:
         add("stg_url", ord_, *_fields_of(u))
-    for t in tags:
+    for t in mapped.tags:
         add("stg_tag", ord_, *_fields_of(t))
     return out
 
