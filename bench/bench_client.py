@@ -39,8 +39,11 @@ warnings.simplefilter("ignore")
 
 from indexer.config import load_settings  # noqa: E402
 from indexer.db import Database, normalise_url  # noqa: E402
-from indexer.mb import Client  # noqa: E402
-from indexer.sync import Run, _note_browse, store_release_doc, walk_scope  # noqa: E402
+from indexer.runs import Run  # noqa: E402
+from indexer.sources.ws2 import Client  # noqa: E402
+from indexer.store.scope import note_browse  # noqa: E402
+from indexer.sync.releases import store_release_doc  # noqa: E402
+from indexer.sync.scope import walk_scope  # noqa: E402
 
 
 def page_bytes(page: int) -> bytes:
@@ -105,18 +108,18 @@ def main() -> None:
         for p in range(args.pages):
             state["page"] = p
             base.append(timed(lambda: json.loads(urllib.request.urlopen(url + "/ws/2/release?artist=x").read())))
-            fetch.append(timed(lambda: client.browse_releases("artist", str(uuid.UUID(int=7)), 0)))
+            fetch.append(timed(lambda: client.browse_releases("artist", uuid.UUID(int=7), 0)))
 
             def store():
-                data = client.browse_releases("artist", str(uuid.UUID(int=7)), 0).data
+                data = client.browse_releases("artist", uuid.UUID(int=7), 0).data
                 for doc in data["releases"]:
                     store_release_doc(db, doc, run)
 
             full.append(timed(store))
 
-            target = str(uuid.UUID(int=7))
+            target = uuid.UUID(int=7)
             for doc in json.loads(pages[p])["releases"]:  # what an earlier night left behind
-                _note_browse(db, "artist", target, doc, run)
+                note_browse(db, "artist", target, doc, run.id)
 
             def nightly():  # the real walk of an unchanged one-page scope: no lookups
                 before = client.stats.requests

@@ -37,7 +37,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE))
 
-from indexer.db import Database, normalise_url  # noqa: E402
+from indexer.db import Database, EmbeddedPostgres, normalise_url  # noqa: E402
 
 TABLES = ["document_revision", "document", "artist", "label", "recording", "release_group", "release", "medium",
           "track", "release_label", "artist_credit", "url_relation", "tag"]
@@ -152,8 +152,6 @@ def main() -> None:
                     help="run on mbindex's embedded PostgreSQL (the zero-config default) in DIR instead of --url")
     args = ap.parse_args()
     if args.embedded:
-        from indexer.pgembed import EmbeddedPostgres
-
         server = EmbeddedPostgres(args.embedded, echo=print)
         args.url = server.acquire()  # released (and stopped) when this process exits
         with psycopg.connect(conninfo(args.url)) as c:

@@ -22,7 +22,8 @@ from sqlalchemy.engine import make_url
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from indexer import curate, risk  # noqa: E402
+from indexer.analysis import curation as curate  # noqa: E402
+from indexer.analysis import risk  # noqa: E402
 from indexer.db import Database, normalise_url  # noqa: E402
 
 GENERATE = [

@@ -37,7 +37,9 @@ class MappingError(ValueError):
 
 
 @dataclass(slots=True)
-class ArtistRow:
+class _NamedRow:
+    """What artists and labels have in common."""
+
     mbid: uuid.UUID
     name: str
     sort_name: str | None = None
@@ -47,36 +49,36 @@ class ArtistRow:
 
 
 @dataclass(slots=True)
-class LabelRow:
-    mbid: uuid.UUID
-    name: str
-    sort_name: str | None = None
-    type: str | None = None
+class ArtistRow(_NamedRow):
+    pass
+
+
+@dataclass(slots=True)
+class LabelRow(_NamedRow):
     label_code: int | None = None
-    country: str | None = None
-    disambiguation: str | None = None
 
 
 @dataclass(slots=True)
-class ReleaseGroupRow:
+class _TitledRow:
+    """What release groups and recordings have in common."""
+
     mbid: uuid.UUID
     title: str
+    artist_credit: str | None = None
+    disambiguation: str | None = None
+    first_release_date: str | None = None
+
+
+@dataclass(slots=True)
+class ReleaseGroupRow(_TitledRow):
     primary_type: str | None = None
     secondary_types: list[str] | None = None
-    first_release_date: str | None = None
-    artist_credit: str | None = None
-    disambiguation: str | None = None
 
 
 @dataclass(slots=True)
-class RecordingRow:
-    mbid: uuid.UUID
-    title: str
+class RecordingRow(_TitledRow):
     length_ms: int | None = None
     video: bool | None = None
-    artist_credit: str | None = None
-    disambiguation: str | None = None
-    first_release_date: str | None = None
 
 
 @dataclass(slots=True)
@@ -278,27 +280,26 @@ def _artist_row(artist: dict) -> ArtistRow | None:
     mbid = _uuid_or_none(artist.get("id"))
     if mbid is None:
         return None
-    return ArtistRow(
-        mbid=mbid,
-        name=artist.get("name") or "",
-        sort_name=_nonempty(artist.get("sort-name")),
-        type=_nonempty(artist.get("type")),
-        country=_nonempty(artist.get("country")),
-        disambiguation=_nonempty(artist.get("disambiguation")),
-    )
+    return ArtistRow(mbid=mbid, name=artist.get("name") or "", **_named_fields(artist))
+
+
+def _named_fields(obj: dict) -> dict:
+    """The optional fields every artist and label has."""
+    return {key.replace("-", "_"): _nonempty(obj.get(key)) for key in ("sort-name", "type", "country", "disambiguation")}
+
+
+def _titled_fields(obj: dict) -> dict:
+    """The optional fields every release group and recording has."""
+    return {
+        "artist_credit": credit_phrase(obj.get("artist-credit")),
+        "disambiguation": _nonempty(obj.get("disambiguation")),
+        "first_release_date": _nonempty(obj.get("first-release-date")),
+    }
 
 
 def _label_row(mbid: uuid.UUID, label: dict, name: str) -> LabelRow:
     """A label, from a release's label-info or a label document."""
-    return LabelRow(
-        mbid=mbid,
-        name=name,
-        sort_name=_nonempty(label.get("sort-name")),
-        type=_nonempty(label.get("type")),
-        label_code=_int_or_none(label.get("label-code")),
-        country=_nonempty(label.get("country")),
-        disambiguation=_nonempty(label.get("disambiguation")),
-    )
+    return LabelRow(mbid=mbid, name=name, label_code=_int_or_none(label.get("label-code")), **_named_fields(label))
 
 
 def _release_group_row(mbid: uuid.UUID, rg: dict, title: str) -> ReleaseGroupRow:
@@ -308,9 +309,7 @@ def _release_group_row(mbid: uuid.UUID, rg: dict, title: str) -> ReleaseGroupRow
         title=title,
         primary_type=_nonempty(rg.get("primary-type")),
         secondary_types=list(rg.get("secondary-types") or []),
-        first_release_date=_nonempty(rg.get("first-release-date")),
-        artist_credit=credit_phrase(rg.get("artist-credit")),
-        disambiguation=_nonempty(rg.get("disambiguation")),
+        **_titled_fields(rg),
     )
 
 
@@ -321,9 +320,7 @@ def _recording_row(mbid: uuid.UUID, recording: dict, title: str) -> RecordingRow
         title=title,
         length_ms=_int_or_none(recording.get("length")),
         video=recording.get("video"),
-        artist_credit=credit_phrase(recording.get("artist-credit")),
-        disambiguation=_nonempty(recording.get("disambiguation")),
-        first_release_date=_nonempty(recording.get("first-release-date")),
+        **_titled_fields(recording),
     )
 
 

@@ -9,7 +9,7 @@ server) are resolved here.
 from alembic import context
 from sqlalchemy import create_engine, pool
 
-from indexer.models import Base
+from indexer.db.models import Base
 
 config = context.config
 target_metadata = Base.metadata
@@ -19,6 +19,7 @@ def _url() -> str:
     url = config.attributes.get("database_url")
     if url:
         return url
+    # lazy: only the `alembic` command line needs mbindex's own settings
     from indexer.config import load_settings
     from indexer.db import normalise_url, open_database
 

@@ -9,7 +9,6 @@ session in a short private temporary directory.
 from __future__ import annotations
 
 import itertools
-import json
 import os
 import shutil
 import tempfile
@@ -21,17 +20,12 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy.engine import make_url
 
-from indexer.db import Database, normalise_url
-
-FIXTURES = Path(__file__).parent / "fixtures"
-WS2 = FIXTURES / "ws2"
-
-RICH = {
-    "c9d52105": "c9d52105-5c20-3216-bc1b-e54918f8f688",
-    "b84ee12a": "b84ee12a-09ef-421b-82de-0441a926375b",
-    "12195c41": "12195c41-6136-4dfd-acf1-9923dadc73e2",
-    "94ad3a58": "94ad3a58-a1cc-46a3-acf4-9cb6c1d6f032",
-}
+from helpers import WS2
+from indexer.cli import cli
+from indexer.config import load_settings
+from indexer.db import Database, EmbeddedPostgres, normalise_url
+from indexer.sources.replay import ReplayServer
+from indexer.sources.ws2 import Client
 
 
 def pytest_addoption(parser):
@@ -45,17 +39,6 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "slow" in item.keywords:
             item.add_marker(skip)
-
-
-def load_doc(path: str | Path) -> dict:
-    path = Path(path)
-    if not path.is_absolute():
-        path = WS2 / path
-    return json.loads(path.read_text(encoding="utf-8"))
-
-
-def release_doc(mbid: str) -> dict:
-    return load_doc(WS2 / "release" / f"{mbid}.json")
 
 
 # --- PostgreSQL ----------------------------------------------------------------
@@ -108,8 +91,6 @@ def pg_server():
     if external:
         server = PgServer(external)
     else:
-        from indexer.pgembed import EmbeddedPostgres
-
         tmp = tempfile.mkdtemp(prefix="mbxt", dir="/tmp")
         embedded = EmbeddedPostgres(Path(tmp))
         server = PgServer(embedded.acquire().replace("/mbindex?", "/postgres?"))
@@ -148,8 +129,6 @@ def db(database_url):
 
 @pytest.fixture
 def replay():
-    from indexer.replay import ReplayServer
-
     with ReplayServer() as server:
         server.load_dir(WS2)
         yield server
@@ -157,8 +136,6 @@ def replay():
 
 @pytest.fixture
 def settings(replay, database_url):
-    from indexer.config import load_settings
-
     return load_settings(
         {"ws_url": replay.url, "contact": "tests@example.org", "rate": 0, "database_url": database_url,
          "timeout": 2, "retries": 3},
@@ -168,8 +145,6 @@ def settings(replay, database_url):
 
 @pytest.fixture
 def client(settings):
-    from indexer.mb import Client
-
     return Client(settings, sleep=lambda s: None)
 
 
@@ -189,8 +164,6 @@ def cli_env(replay, database_url, tmp_path):
 
 @pytest.fixture
 def run_cli(cli_env):
-    from indexer.cli import cli
-
     def run(*args, env=None, input=None):
         runner = CliRunner()
         merged = dict(cli_env, **(env or {}))

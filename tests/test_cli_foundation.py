@@ -2,12 +2,16 @@
 
 import json
 import uuid
+from pathlib import Path
 
+from click.testing import CliRunner
 from sqlalchemy import func, select
 
-from conftest import RICH
+from helpers import RICH
 from indexer import __version__
-from indexer import models as m
+from indexer.cli import cli
+from indexer.db import Database
+from indexer.db import models as m
 
 TABLES = [m.Release, m.Medium, m.Track, m.Recording, m.Artist, m.Label, m.ReleaseGroup, m.ReleaseLabel,
           m.ArtistCredit, m.UrlRelation, m.Tag, m.Document, m.DocumentRevision]
@@ -125,13 +129,6 @@ def test_runs_lists_the_run(run_cli):
 
 
 def test_demo_syncs_the_bundled_recordings_scores_and_lists_the_worklist(database_url, tmp_path):
-    from pathlib import Path
-
-    from click.testing import CliRunner
-
-    from indexer.cli import cli
-    from indexer.db import Database
-
     bundled = sorted(p.stem for p in (Path(__file__).parents[1] / "indexer/demo/release").glob("*.json"))
     env = {"MBINDEX_DATABASE_URL": database_url, "XDG_CONFIG_HOME": str(tmp_path / "xdg"), "MBINDEX_WS_URL": None,
            "MBINDEX_CONTACT": None}

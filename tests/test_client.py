@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from indexer.config import load_settings
-from indexer.mb import Client, RateLimiter, WSError, backoff_delay
+from indexer.sources.ws2 import Client, RateLimiter, WSError, backoff_delay
 
 
 def test_refuses_musicbrainz_org_without_contact():

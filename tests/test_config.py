@@ -1,5 +1,7 @@
 """Settings precedence and masking."""
 
+import os
+
 import pytest
 
 from indexer.config import ConfigError, load_settings, mask_url
@@ -20,7 +22,6 @@ def test_precedence_cli_over_env_over_file(tmp_path):
 def test_default_config_file_location(tmp_path):
     (tmp_path / "mbindex").mkdir()
     (tmp_path / "mbindex" / "config.toml").write_text('[mbindex]\ncontact = "x@example.org"\n')
-    import os
 
     old = os.environ.get("XDG_CONFIG_HOME")
     os.environ["XDG_CONFIG_HOME"] = str(tmp_path)

@@ -13,12 +13,11 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import text
 
-from conftest import release_doc
+from helpers import CORPUS, release_doc, score_all, store
+from indexer.analysis.risk import load_policy
 from indexer.cli import cli
 from indexer.mapping import map_release
 from indexer.store import record_redirect, save_release, tombstone_release
-
-from test_risk import CORPUS, score_all, store
 
 METEORA = "c9d52105-5c20-3216-bc1b-e54918f8f688"
 RITA = "942b9e7b-3a43-4f22-b200-ab69ee302d16"  # JP 2003, barcode "" and no label
@@ -147,7 +146,6 @@ def test_marks_hide_and_persist_across_resync_and_rescore(db, mirror, cli_run):
 
 def test_show_explains_every_signal_and_follows_merges(db, mirror, cli_run):
     tape = mirror["tape"]
-    from indexer.risk import load_policy
 
     policy = load_policy()
     res = cli_run("show", tape)
@@ -186,6 +184,25 @@ def test_export_csv_and_json_with_links(db, mirror, cli_run, tmp_path):
     assert {r["mbid"] for r in rows} == {m for m, v in scores.items() if v >= 30}
     assert all(r["url"] == f"https://musicbrainz.org/release/{r['mbid']}" for r in rows)
     res = cli_run("export", "--format", "json", "--medium-format", "Cassette")
-    data = json.loads(res.output)
+    data = json.loads(res.stdout)  # the old spellings warn on stderr, the file stays clean
     assert [d["mbid"] for d in data] == [mirror["tape"]]
     assert data[0]["url"].endswith(mirror["tape"])
+    assert "`export --format json` is deprecated" in res.stderr and "`export --output FILE`" not in res.stderr
+
+
+def test_export_option_names_mean_the_same_as_everywhere(db, mirror, cli_run, tmp_path):
+    """-o is the output format, --to the destination, --format the medium format;
+    the old spellings still work and say what replaces them."""
+    new = tmp_path / "new.json"
+    res = cli_run("export", "-o", "json", "--to", str(new), "--format", "Cassette")
+    assert res.exit_code == 0 and "deprecated" not in res.stderr
+    assert [d["mbid"] for d in json.loads(new.read_text())] == [mirror["tape"]]
+    old = tmp_path / "old.json"
+    res = cli_run("export", "--format", "json", "--output", str(old), "--medium-format", "Cassette")
+    assert res.exit_code == 0
+    assert json.loads(old.read_text()) == json.loads(new.read_text())
+    for line in ("`export --format json`", "`export --output FILE`", "`export --medium-format F`"):
+        assert line in res.stderr
+    res = cli_run("export", "-o", "csv", "--format", "Cassette")
+    assert res.exit_code == 0 and list(csv.DictReader(io.StringIO(res.stdout)))[0]["mbid"] == mirror["tape"]
+    assert cli_run("export", "-o", "csv", "--format", "json").exit_code == 2  # two output formats

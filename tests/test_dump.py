@@ -18,12 +18,15 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
-from conftest import FIXTURES, WS2, release_doc
-from indexer import dump as dump_mod
+from helpers import FIXTURES, WS2, release_doc
 from indexer.db import Database
-from indexer.dump import DumpError, entity_from_name, import_dump, parse_dump_time
 from indexer.mapping import asked_includes, canonical_json, canonical_json_bytes, map_release
-from indexer.store import save_release
+from indexer.sources.dump_files import entity_from_name, parse_dump_time
+from indexer.store import bulk, save_release
+from indexer.store.bulk import BIG_DUMP_BYTES, tuning_hint
+from indexer.store.staging import copy_line
+from indexer.sync.dump import import_dump
+from indexer.sync.dump_batches import Batch, MemberStart, ReadPlan, read_batches
 
 RELEASES = sorted(p.stem for p in (WS2 / "release").glob("*.json"))
 TIMESTAMP = "2025-11-22 00:00:00.000000+00"
@@ -135,7 +138,7 @@ def test_entity_names_and_dump_time():
 
 
 def test_copy_text_escapes_what_copy_would_misread():
-    assert dump_mod.copy_line(["a\tb\\c\nd", None, True, False, 3, ["x", 'y"z', None], []]) == \
+    assert copy_line(["a\tb\\c\nd", None, True, False, 3, ["x", 'y"z', None], []]) == \
         'a\\tb\\\\c\\nd\t\\N\tt\tf\t3\t{"x","y\\\\"z",NULL}\t{}\n'
 
 
@@ -150,7 +153,7 @@ def test_dump_import_stores_exactly_what_the_api_path_stores(db, db2, tmp_path):
     # a small batch so that documents sharing artists/recordings meet in and across batches
     res = import_dump(db2, write_lines(tmp_path / "release.jsonl", [line(d) for d in docs]), batch=5,
                       parallel=False)
-    assert (res.status, res.inserted, res.quarantined) == ("ok", len(docs), 0)
+    assert (res.status, res.counts.inserted, res.counts.quarantined) == ("ok", len(docs), 0)
     a, b = snapshot(db), snapshot(db2)
     for table in a:
         assert a[table] == b[table], table
@@ -219,7 +222,7 @@ def test_unknown_entity_and_missing_path_are_usage_errors(db, cli, tmp_path):
 
 def test_newer_dump_updates_keeps_revisions_and_tombstones_vanished(db, tmp_path):
     first = write_archive(tmp_path / "release-1.tar.xz", release_lines())
-    assert import_dump(db, first).inserted == len(RELEASES)
+    assert import_dump(db, first).counts.inserted == len(RELEASES)
     changed, gone = RELEASES[0], RELEASES[1]
     docs = []
     for mbid in RELEASES:
@@ -231,7 +234,7 @@ def test_newer_dump_updates_keeps_revisions_and_tombstones_vanished(db, tmp_path
         docs.append(line(doc))
     second = write_archive(tmp_path / "release-2.tar.xz", docs, timestamp="2030-11-22 00:00:00.000000+00")
     res = import_dump(db, second)
-    assert (res.updated, res.unchanged, res.tombstoned) == (1, len(RELEASES) - 2, 1)
+    assert (res.counts.updated, res.counts.unchanged, res.counts.tombstoned) == (1, len(RELEASES) - 2, 1)
     with db.session() as s:
         assert s.execute(text("SELECT title FROM release WHERE mbid = :m"), {"m": changed}).scalar_one() == \
             "Retitled upstream"
@@ -248,11 +251,11 @@ def test_newer_dump_updates_keeps_revisions_and_tombstones_vanished(db, tmp_path
 def test_partial_file_never_tombstones_and_releases_newer_than_the_dump_survive(db, tmp_path):
     import_dump(db, write_lines(tmp_path / "release.jsonl", release_lines()))
     res = import_dump(db, write_lines(tmp_path / "release-part.jsonl", release_lines()[:3]))
-    assert res.tombstoned == 0 and res.unchanged == 3
+    assert res.counts.tombstoned == 0 and res.counts.unchanged == 3
     # a complete archive made *before* we first saw these releases does not prove them gone
     res = import_dump(db, write_archive(tmp_path / "old.tar.xz", release_lines()[:3],
                                         timestamp="2001-01-01 00:00:00.000000+00"))
-    assert res.tombstoned == 0
+    assert res.counts.tombstoned == 0
     assert count(db, "SELECT count(*) FROM release WHERE deleted_at IS NOT NULL") == 0
 
 
@@ -261,7 +264,7 @@ def test_a_tombstoned_release_seen_again_comes_back(db, tmp_path):
     import_dump(db, write_archive(tmp_path / "b.tar.xz", release_lines()[1:], timestamp="2030-01-01 00:00:00+00"))
     assert count(db, "SELECT count(*) FROM release WHERE deleted_at IS NOT NULL") == 1
     res = import_dump(db, write_archive(tmp_path / "c.tar.xz", release_lines(), timestamp="2030-02-01 00:00:00+00"))
-    assert res.updated == 1
+    assert res.counts.updated == 1
     assert count(db, "SELECT count(*) FROM release WHERE deleted_at IS NOT NULL") == 0
     assert count(db, "SELECT count(*) FROM document WHERE deleted_at IS NOT NULL") == 0
 
@@ -294,7 +297,7 @@ def test_interrupted_import_resumes_at_its_checkpoint(db, db2, tmp_path, monkeyp
     archive = write_archive(tmp_path / "release.tar.xz", release_lines())
     import_dump(db2, archive, batch=3, parallel=False)  # uninterrupted, for comparison
 
-    real_load = dump_mod.Loader.load
+    real_load = bulk.Loader.load
     calls = {"n": 0}
 
     def crashing_load(self, *a, **kw):
@@ -303,16 +306,16 @@ def test_interrupted_import_resumes_at_its_checkpoint(db, db2, tmp_path, monkeyp
             raise Crash("power cut")
         return real_load(self, *a, **kw)
 
-    monkeypatch.setattr(dump_mod.Loader, "load", crashing_load)
+    monkeypatch.setattr(bulk.Loader, "load", crashing_load)
     with pytest.raises(Crash):
         import_dump(db, archive, batch=3, parallel=False)
     assert count(db, "SELECT lines_done FROM dump_import") == 6
     assert count(db, "SELECT count(*) FROM release") == 6
-    monkeypatch.setattr(dump_mod.Loader, "load", real_load)
+    monkeypatch.setattr(bulk.Loader, "load", real_load)
     logs = []
     res = import_dump(db, archive, batch=3, parallel=False, log=logs.append)
     assert any("resuming after line 6" in x for x in logs)
-    assert res.lines == len(RELEASES) - 6 and res.tombstoned == 0
+    assert res.lines == len(RELEASES) - 6 and res.counts.tombstoned == 0
     assert snapshot(db) == snapshot(db2)
 
 
@@ -386,10 +389,10 @@ def test_reader_is_lazy_so_memory_stays_flat(tmp_path):
         for i in range(3000):
             doc["id"] = str(uuid.UUID(int=i + 1))
             f.write(line(doc) + "\n")
-    plan = dump_mod.ReadPlan(sources=[(str(path), "fp")], entity=None, resume={}, skip_done=set(), batch=100)
-    msgs = dump_mod.read_batches(plan)
-    kinds = [next(msgs)[0] for _ in range(3)]
-    assert kinds == ["member", "batch", "batch"]  # a generator: lines are read as batches are taken
+    plan = ReadPlan(sources=[(str(path), "fp")], entity=None, resume={}, skip_done=set(), batch=100)
+    msgs = read_batches(plan)
+    kinds = [type(next(msgs)) for _ in range(3)]
+    assert kinds == [MemberStart, Batch, Batch]  # a generator: lines are read as batches are taken
     msgs.close()
 
 
@@ -403,7 +406,7 @@ def test_generated_benchmark_dump_imports_with_its_bad_lines_quarantined(db, tmp
     path = tmp_path / "release.tar.xz"
     make_dump.write_dump(str(path), 300, seed=3, bad_lines=5)
     res = import_dump(db, path)
-    assert (res.lines, res.inserted, res.quarantined) == (300, 295, 5)
+    assert (res.lines, res.counts.inserted, res.counts.quarantined) == (300, 295, 5)
     with db.session() as s:
         bad = s.execute(text("SELECT line_no FROM quarantine ORDER BY line_no")).scalars().all()
         assert [n - 1 for n in bad] == make_dump.bad_line_positions(300, 5, seed=3)
@@ -467,7 +470,7 @@ def test_dump_lines_are_kept_byte_for_byte(db, tmp_path):
 def test_planner_statistics_follow_a_growing_mirror(db, tmp_path, monkeypatch):
     """While a seed grows the tables, the loader ANALYZEs them each time they
     double, so the planner never believes a big table is tiny."""
-    monkeypatch.setattr(dump_mod, "STATS_MIN_ROWS", 3)
+    monkeypatch.setattr(bulk, "STATS_MIN_ROWS", 3)
     import_dump(db, write_lines(tmp_path / "release.jsonl", release_lines()), batch=2, parallel=False)
     with db.session() as s:
         manual, = s.execute(text("SELECT analyze_count FROM pg_stat_user_tables WHERE relname = 'document'")).one()
@@ -479,8 +482,6 @@ def test_planner_statistics_follow_a_growing_mirror(db, tmp_path, monkeypatch):
 
 
 def test_tuning_hint_only_for_big_dumps_on_small_settings():
-    from indexer.dump import BIG_DUMP_BYTES, tuning_hint
-
     defaults = {"shared_buffers": 128 << 20, "max_wal_size": 1 << 30}
     tuned = {"shared_buffers": 6 << 30, "max_wal_size": 8 << 30}
     assert tuning_hint(defaults, BIG_DUMP_BYTES - 1) is None  # a small dump: not worth a word

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import pwd
 import shutil
 import signal
 import stat
@@ -16,7 +17,12 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from indexer.pgembed import SERVER_USER, EmbeddedPostgres
+from indexer.db.embedded import (
+    SERVER_USER,
+    EmbeddedPostgres,
+    memory_bytes,
+    server_settings,
+)
 
 
 @pytest.fixture(scope="module")
@@ -37,7 +43,7 @@ def _helper(base: Path, body: str) -> subprocess.Popen:
         f"""
         import sys, time
         from pathlib import Path
-        from indexer.pgembed import EmbeddedPostgres
+        from indexer.db.embedded import EmbeddedPostgres
         server = EmbeddedPostgres(Path({str(base)!r}))
         server.acquire()
         print("ready", flush=True)
@@ -57,7 +63,6 @@ def test_private_data_directory_and_no_tcp(base):
         assert mode == 0o700
         assert len(str(server.data_dir / ".s.PGSQL.5432")) < 100  # socket path fits
         if os.geteuid() == 0:
-            import pwd
 
             assert server.data_dir.stat().st_uid == pwd.getpwnam(SERVER_USER).pw_uid
             assert stat.S_IMODE(base.stat().st_mode) == 0o711  # traverse, not list
@@ -124,8 +129,6 @@ def test_stale_pidfile_of_a_killed_server(base):
 
 
 def test_memory_is_the_containers_when_it_has_a_limit(tmp_path):
-    from indexer.pgembed import memory_bytes
-
     machine = memory_bytes(tmp_path / "none")
     assert machine > 0
     v2 = tmp_path / "v2"
@@ -141,8 +144,6 @@ def test_memory_is_the_containers_when_it_has_a_limit(tmp_path):
 
 
 def test_settings_for_a_mirror_follow_the_machine(base):
-    from indexer.pgembed import server_settings
-
     assert server_settings(1 << 30)["shared_buffers"] == "256MB"
     assert server_settings(256 << 20)["shared_buffers"] == "128MB"  # never below PostgreSQL's default
     assert server_settings(256 << 30)["shared_buffers"] == "8192MB"

@@ -5,8 +5,15 @@ import uuid
 
 import pytest
 
-from conftest import RICH, load_doc, release_doc
-from indexer.mapping import MappingError, credit_phrase, doc_hash, map_release, parse_mbid, year_of
+from helpers import RICH, load_doc, release_doc
+from indexer.mapping import (
+    MappingError,
+    credit_phrase,
+    doc_hash,
+    map_release,
+    parse_mbid,
+    year_of,
+)
 
 
 def test_rich_release_c9d52105_every_part():

@@ -4,10 +4,11 @@ import json
 
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import inspect
+from alembic.script import ScriptDirectory
+from sqlalchemy import inspect, text
 
 from indexer.db import Database, DatabaseError
-from indexer.models import Base
+from indexer.db.models import Base
 
 
 def test_models_match_migrations(db):
@@ -18,8 +19,6 @@ def test_models_match_migrations(db):
 
 
 def test_linear_history_single_head(db):
-    from alembic.script import ScriptDirectory
-
     script = ScriptDirectory.from_config(db.alembic_config())
     assert len(script.get_heads()) == 1
     bases = script.get_bases()
@@ -47,8 +46,6 @@ def test_downgrade_to_base_and_up_again(db):
 
 
 def test_outdated_schema_is_refused(db):
-    from sqlalchemy import text
-
     with db.engine.begin() as conn:
         conn.execute(text("UPDATE alembic_version SET version_num = 'someoldrev'"))
     try:
@@ -60,8 +57,6 @@ def test_outdated_schema_is_refused(db):
 
 
 def test_foreign_tables_are_not_touched(empty_database_url):
-    from sqlalchemy import text
-
     database = Database(empty_database_url)
     try:
         with database.engine.begin() as conn:
@@ -79,7 +74,6 @@ def test_foreign_tables_are_not_touched(empty_database_url):
 def test_upgrading_a_mirror_keeps_its_documents(empty_database_url):
     """0002 turns document_revision.doc from jsonb into json; the documents of
     a mirror made before survive the upgrade and a downgrade, equal."""
-    from sqlalchemy import text
 
     database = Database(empty_database_url)
     doc = {"id": "8f8f5e21-0000-4000-8000-000000000001", "title": "Señal 日本", "media": [{"position": 1}],

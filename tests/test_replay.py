@@ -18,7 +18,7 @@ import musicbrainzngs
 import musicbrainzngs.musicbrainz as _ngs
 import pytest
 
-from indexer.replay import RATE_LIMITED, ReplayServer, track_count
+from indexer.sources.replay import RATE_LIMITED, ReplayServer, track_count
 
 WS2 = Path(__file__).parent / "fixtures" / "ws2"
 METEORA = "c9d52105-5c20-3216-bc1b-e54918f8f688"

@@ -12,9 +12,9 @@ import xml.etree.ElementTree as ET
 import pytest
 from click.testing import CliRunner
 
-from conftest import release_doc
-from indexer import report
-from test_risk import CORPUS, score_all, store
+from helpers import CORPUS, release_doc, score_all, store
+from indexer.analysis import report
+from indexer.cli import cli
 
 SVG = "{http://www.w3.org/2000/svg}"
 
@@ -79,8 +79,6 @@ def test_collect_on_real_releases(db):
 
 @pytest.mark.skipif(shutil.which("chromium") is None, reason="chromium is not installed (apt-get install chromium)")
 def test_html_report_renders_in_headless_chromium(db, database_url, tmp_path):
-    from indexer.cli import cli
-
     for mbid in CORPUS:
         store(db, release_doc(mbid))
     score_all(db)

@@ -11,26 +11,15 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import text
 
-from indexer import risk
-from indexer.curate import show
-from indexer.mapping import map_release
-from indexer.store import save_release, tombstone_release
-
-from conftest import release_doc
+from helpers import CORPUS, release_doc, score_all, store
+from indexer.analysis import risk
+from indexer.analysis.curation import show
+from indexer.cli import cli
+from indexer.db import Database
+from indexer.store import tombstone_release
 
 BASE = "c9d52105-5c20-3216-bc1b-e54918f8f688"  # Meteora: barcode, label, catno, cover art, links, tags, date
 NO_LABEL = "157afde4-4bf5-4039-8ad2-5a15acc85176"
-CORPUS = sorted(p.stem for p in (Path(__file__).parent / "fixtures/ws2/release").glob("*.json"))
-
-
-def store(db, doc, includes=None):
-    with db.session() as s, s.begin():
-        save_release(s, map_release(doc, includes=includes), doc)
-
-
-def score_all(db, policy=None, changed=False):
-    with db.session() as s, s.begin():
-        return risk.score(s, policy or risk.load_policy(), changed_only=changed)
 
 
 def signals(db, mbid) -> set[str]:
@@ -264,10 +253,6 @@ def test_bad_policies_are_rejected_clearly(tmp_path, content, message):
 
 
 def test_score_cli_records_a_score_run(database_url, tmp_path):
-    from indexer.cli import cli
-
-    from indexer.db import Database
-
     db = Database(database_url)
     try:
         store(db, release_doc(BASE))

@@ -4,8 +4,8 @@ import uuid
 
 from sqlalchemy import func, select
 
-from conftest import RICH, load_doc, release_doc
-from indexer import models as m
+from helpers import RICH, load_doc, release_doc
+from indexer.db import models as m
 from indexer.mapping import map_release
 from indexer.store import record_redirect, resolve_mbid, save_release, tombstone_release
 

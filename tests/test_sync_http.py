@@ -8,6 +8,10 @@ from __future__ import annotations
 
 import copy
 import json
+import os
+import signal
+import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -15,18 +19,23 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
+import psycopg
 import pytest
 from click.testing import CliRunner
 from sqlalchemy import func, select
+from sqlalchemy.engine import make_url
 
-from indexer import models as m
 from indexer.cli import cli
 from indexer.config import load_settings
-from indexer.mb import Client, GiveUp
-from indexer.sync import sync_scope
+from indexer.db import models as m
+from indexer.db import normalise_url
+from indexer.sources.ws2 import Client
+from indexer.store import resolve_mbid
+from indexer.sync.scope import sync_scope
 
 WS2 = Path(__file__).parent / "fixtures" / "ws2" / "release"
 ARTIST = "5b11f4ce-a62d-471e-81fc-a69a8278c7da"
+ARTIST_ID = uuid.UUID(ARTIST)
 
 
 def _docs(n):
@@ -123,9 +132,9 @@ def test_full_pages_store_many_releases_per_request(db, stub, database_url):
     stub.order = [d["id"] for d in docs]
     # second night: every release already there and unchanged
     c = _client(stub, database_url)
-    assert sync_scope(db, c, "artist", ARTIST).status == "ok"
+    assert sync_scope(db, c, "artist", ARTIST_ID).status == "ok"
     c2 = _client(stub, database_url)
-    res = sync_scope(db, c2, "artist", ARTIST)
+    res = sync_scope(db, c2, "artist", ARTIST_ID)
     assert res.status == "ok" and res.counts.unchanged == 200
     assert 200 / c2.stats.requests >= 95
     assert all(ua.startswith("mbindex/") and "tests@example.org" in ua for _, _, ua in stub.requests)
@@ -136,7 +145,7 @@ def test_rate_limit_respected(db, stub, database_url):
     stub.order = stub.order[:5]
     for i in list(stub.docs)[5:]:
         del stub.docs[i]
-    sync_scope(db, c, "artist", ARTIST)  # 1 browse + 5 lookups
+    sync_scope(db, c, "artist", ARTIST_ID)  # 1 browse + 5 lookups
     times = [t for t, _, _ in stub.requests]
     assert len(times) == 6
     gaps = [b - a for a, b in zip(times, times[1:])]
@@ -146,17 +155,17 @@ def test_rate_limit_respected(db, stub, database_url):
 def test_503_burst_retried_and_recovered(db, stub, database_url):
     stub.fail = 2
     c = _client(stub, database_url)
-    res = sync_scope(db, c, "artist", ARTIST)
+    res = sync_scope(db, c, "artist", ARTIST_ID)
     assert res.status == "ok" and c.stats.retries == 2
     assert _n(db, m.Release) == 130
 
 
 def test_permanent_outage_fails_keeps_data(db, stub, database_url):
     c = _client(stub, database_url)
-    sync_scope(db, c, "artist", ARTIST)
+    sync_scope(db, c, "artist", ARTIST_ID)
     stub.down = True
     c = _client(stub, database_url, retries=2)
-    res = sync_scope(db, c, "artist", ARTIST)
+    res = sync_scope(db, c, "artist", ARTIST_ID)
     assert res.status == "failed" and "giving up" in res.error
     assert _n(db, m.Release) == 130 and _n(db, m.Release, m.Release.deleted_at.is_not(None)) == 0
 
@@ -196,15 +205,13 @@ def test_concurrent_sync_refused(db, stub, database_url, tmp_path):
 
 
 def test_merge_in_scope_recorded_as_redirect(db, stub, database_url):
-    from indexer.store import resolve_mbid
-
     c = _client(stub, database_url)
-    sync_scope(db, c, "artist", ARTIST)
+    sync_scope(db, c, "artist", ARTIST_ID)
     old, new = stub.order[10], stub.order[11]
     stub.order.remove(old)  # merged upstream: gone from the scope, 301 on lookup
     stub.moved[old] = new
     del stub.docs[old]
-    res = sync_scope(db, _client(stub, database_url), "artist", ARTIST)
+    res = sync_scope(db, _client(stub, database_url), "artist", ARTIST_ID)
     assert res.status == "ok" and res.counts.redirected == 1 and res.counts.tombstoned == 0
     with db.session() as s:
         assert resolve_mbid(s, "release", uuid.UUID(old)) == uuid.UUID(new)
@@ -212,11 +219,6 @@ def test_merge_in_scope_recorded_as_redirect(db, stub, database_url):
 
 
 def _snapshot(url):
-    import psycopg
-
-    from indexer.db import normalise_url
-    from sqlalchemy.engine import make_url
-
     info = make_url(normalise_url(url)).set(drivername="postgresql").render_as_string(hide_password=False)
     with psycopg.connect(info) as c:
         return {
@@ -230,11 +232,6 @@ def _snapshot(url):
 
 
 def test_kill9_and_rerun_converges(db, stub, database_url, pg_server, tmp_path):
-    import os
-    import signal
-    import subprocess
-    import sys
-
     env = dict(os.environ, **_env(stub, database_url, tmp_path))
     cmd = [sys.executable, "-c", "from indexer.cli import main; main()", "sync", "artist", ARTIST]
     for kill_at in (5, 40, 90):  # releases stored when the process is killed

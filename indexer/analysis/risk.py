@@ -16,6 +16,8 @@ from pathlib import Path
 
 from sqlalchemy import text
 
+from ..runs import Run
+
 DEFAULT_POLICY = Path(__file__).with_name("risk_policy.toml")
 
 
@@ -228,8 +230,6 @@ def score(session, policy: Policy, *, changed_only: bool = False) -> int:
 
 def run_score(db, policy: Policy, *, changed_only: bool = False) -> ScoreResult:
     """Score with a `sync_run` row (kind "score") recording the outcome."""
-    from .sync import Run
-
     started = dt.datetime.now(dt.timezone.utc)
     run = Run(db, "score", "changed" if changed_only else "all", policy.version,
               options={"policy": policy.source, "policy_version": policy.version})

@@ -10,6 +10,8 @@ import uuid
 from typing import Iterable
 
 FORMATS = ("table", "csv", "json", "ndjson")
+#: what `export` writes to a file (the formats without the terminal table)
+EXPORT_FORMATS = ("csv", "json", "ndjson")
 
 
 def _plain(value):

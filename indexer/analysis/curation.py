@@ -8,15 +8,31 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 
-from sqlalchemy import text
+from sqlalchemy import func, select, text
 
-from . import models as m
-from .mapping import parse_mbid
-from .store import resolve_mbid
+from ..db import models as m
+from ..store import resolve_mbid
 
 CURATION_STATES = ("open", "in-progress", "preserved", "ignored")
 SORTS = ("score", "date", "title")
 MB_RELEASE_URL = "https://musicbrainz.org/release/{}"
+WORKLIST_COLUMNS = ["mbid", "score", "title", "artist", "date", "country", "formats", "status", "curation", "signals"]
+EXPORT_COLUMNS = ["mbid", "url", *WORKLIST_COLUMNS[1:]]
+
+
+#: each filter of `Filters` as a SQL predicate over release r / score s, its
+#: value bound under the same name (a tuple as an array)
+_FILTER_SQL = {
+    "min_score": "s.score >= :min_score",
+    "formats": "r.formats && CAST(:formats AS text[])",
+    "country": "r.country = :country",
+    "year_from": "r.year >= :year_from",
+    "year_to": "r.year <= :year_to",
+    "label": "EXISTS (SELECT 1 FROM release_label rl WHERE rl.release_mbid = r.mbid AND rl.label_mbid = :label)",
+    "artist": "EXISTS (SELECT 1 FROM artist_credit ac WHERE ac.entity_type = 'release'"
+              " AND ac.entity_mbid = r.mbid AND ac.artist_mbid = :artist)",
+    "statuses": "r.status = ANY(CAST(:statuses AS text[]))",
+}
 
 
 class NotFoundError(LookupError):
@@ -43,33 +59,12 @@ def flagged(session, f: Filters) -> list[dict]:
     """The worklist: scored releases matching the filters, most at risk first."""
     where = ["TRUE"]
     params: dict = {}
-    if f.min_score is not None:
-        where.append("s.score >= :min_score")
-        params["min_score"] = f.min_score
-    if f.formats:
-        where.append("r.formats && CAST(:formats AS text[])")
-        params["formats"] = list(f.formats)
-    if f.country:
-        where.append("r.country = :country")
-        params["country"] = f.country
-    if f.year_from is not None:
-        where.append("r.year >= :year_from")
-        params["year_from"] = f.year_from
-    if f.year_to is not None:
-        where.append("r.year <= :year_to")
-        params["year_to"] = f.year_to
-    if f.label is not None:
-        where.append("EXISTS (SELECT 1 FROM release_label rl WHERE rl.release_mbid = r.mbid AND rl.label_mbid = :label)")
-        params["label"] = f.label
-    if f.artist is not None:
-        where.append(
-            "EXISTS (SELECT 1 FROM artist_credit ac WHERE ac.entity_type = 'release'"
-            " AND ac.entity_mbid = r.mbid AND ac.artist_mbid = :artist)"
-        )
-        params["artist"] = f.artist
-    if f.statuses:
-        where.append("r.status = ANY(CAST(:statuses AS text[]))")
-        params["statuses"] = list(f.statuses)
+    for name, predicate in _FILTER_SQL.items():
+        value = getattr(f, name)
+        if value is None or (isinstance(value, (str, tuple, list)) and not value):
+            continue  # not asked for (an empty text or list filters nothing)
+        where.append(predicate)
+        params[name] = list(value) if isinstance(value, (tuple, list)) else value
     if f.curation:
         where.append("coalesce(c.status, 'open') = ANY(CAST(:curation AS text[]))")
         params["curation"] = list(f.curation)
@@ -130,9 +125,8 @@ def mark(session, mbids: list[uuid.UUID], status: str, note: str | None, by: str
     return out
 
 
-def show(session, mbid_text: str, policy) -> dict:
-    """Everything about one release. Raises ValueError (malformed) or NotFoundError."""
-    requested = parse_mbid(mbid_text)
+def show(session, requested: uuid.UUID, policy) -> dict:
+    """Everything about one release (following merges). Raises NotFoundError."""
     mbid = resolve_mbid(session, "release", requested)
     rel = session.get(m.Release, mbid)
     if rel is None:
@@ -237,3 +231,25 @@ def format_show(info: dict) -> str:
         lines.append(f"  #{rv['id']} {rv['source']} {rv['hash'][:12]} first seen {rv['first_seen']:%Y-%m-%d %H:%M}, "
                      f"last seen {rv['last_seen']:%Y-%m-%d %H:%M}")
     return "\n".join(lines)
+
+
+def release_summaries(session, mbids: list[uuid.UUID]) -> list[dict]:
+    """One line per stored release (in the order asked): what `demo` prints."""
+    rows = []
+    for mbid in mbids:
+        rel = session.get(m.Release, mbid)
+        if rel is None:
+            continue
+        rows.append(
+            {
+                "mbid": rel.mbid,
+                "title": rel.title,
+                "artist": rel.artist_credit,
+                "date": rel.date,
+                "formats": rel.formats,
+                "tracks": session.scalar(select(func.count()).select_from(m.Track).where(m.Track.release_mbid == rel.mbid)),
+                "catalog": [x.catalog_number for x in rel.labels if x.catalog_number],
+                "barcode": "(none)" if rel.barcode == "" else rel.barcode,
+            }
+        )
+    return rows

@@ -25,8 +25,8 @@ from typing import Callable
 import musicbrainzngs
 from musicbrainzngs import musicbrainz as _ngs
 
-from . import __version__
-from .config import Settings
+from .. import __version__
+from ..config import Settings
 
 RELEASE_INCLUDES = [
     "artists",
@@ -46,6 +46,10 @@ BROWSE_INCLUDES = ["artist-credits", "labels", "recordings", "release-groups", "
 
 class WSError(Exception):
     """Base of everything that can go wrong talking to ws/2."""
+
+
+class ClientSetupError(WSError):
+    """The client cannot be used as configured (e.g. no contact for musicbrainz.org)."""
 
 
 class NotFound(WSError):
@@ -193,7 +197,7 @@ class Client:
 
     def __post_init__(self):
         if self.settings.uses_public_server and not self.settings.contact:
-            raise WSError(
+            raise ClientSetupError(
                 "set a contact (MBINDEX_CONTACT or --contact, an e-mail or URL) before syncing from "
                 "musicbrainz.org: it goes into the User-Agent so MusicBrainz can reach you"
             )
@@ -240,19 +244,21 @@ class Client:
 
     # --- ws/2 calls --------------------------------------------------------
 
-    def get_release(self, mbid: str) -> Response:
+    def get_release(self, mbid: uuid.UUID) -> Response:
         return self.call(musicbrainzngs.get_release_by_id, str(mbid), includes=RELEASE_INCLUDES)
 
-    def browse_releases(self, scope: str, target: str, offset: int, limit: int = 100) -> Response:
+    def browse_releases(self, scope: str, target: uuid.UUID, offset: int, limit: int = 100) -> Response:
         key = {"artist": "artist", "label": "label", "release-group": "release_group"}[scope]
         return self.call(
-            musicbrainzngs.browse_releases, includes=BROWSE_INCLUDES, limit=limit, offset=offset, **{key: target}
+            musicbrainzngs.browse_releases, includes=BROWSE_INCLUDES, limit=limit, offset=offset,
+            **{key: str(target)}
         )
 
-    def collection_releases(self, target: str, offset: int, limit: int = 100) -> Response:
+    def collection_releases(self, target: uuid.UUID, offset: int, limit: int = 100) -> Response:
         # musicbrainzngs' browse has no collection filter; ws/2 has /release?collection=
         return self.call(
-            _ngs._do_mb_query, "release", "", BROWSE_INCLUDES, {"collection": target, "limit": limit, "offset": offset}
+            _ngs._do_mb_query, "release", "", BROWSE_INCLUDES,
+            {"collection": str(target), "limit": limit, "offset": offset}
         )
 
     def search_releases(self, query: str, offset: int, limit: int = 100) -> Response:

@@ -18,7 +18,6 @@ import uuid
 
 from sqlalchemy import (
     BigInteger,
-    Boolean,
     DateTime,
     ForeignKey,
     Identity,
@@ -63,8 +62,9 @@ class SeenMixin:
     deleted_at: Mapped[dt.datetime | None]  # tombstone: gone upstream, kept here
 
 
-class Artist(SeenMixin, Base):
-    __tablename__ = "artist"
+class NamedMixin(SeenMixin):
+    """Columns artists and labels share."""
+
     mbid: Mapped[uuid.UUID] = mapped_column(primary_key=True)
     name: Mapped[str]
     sort_name: Mapped[str | None]
@@ -73,37 +73,35 @@ class Artist(SeenMixin, Base):
     disambiguation: Mapped[str | None]
 
 
-class Label(SeenMixin, Base):
-    __tablename__ = "label"
-    mbid: Mapped[uuid.UUID] = mapped_column(primary_key=True)
-    name: Mapped[str]
-    sort_name: Mapped[str | None]
-    type: Mapped[str | None]
-    label_code: Mapped[int | None]
-    country: Mapped[str | None]
-    disambiguation: Mapped[str | None]
+class TitledMixin(SeenMixin):
+    """Columns release groups and recordings share."""
 
-
-class ReleaseGroup(SeenMixin, Base):
-    __tablename__ = "release_group"
     mbid: Mapped[uuid.UUID] = mapped_column(primary_key=True)
     title: Mapped[str]
+    artist_credit: Mapped[str | None]
+    disambiguation: Mapped[str | None]
+    first_release_date: Mapped[str | None]
+
+
+class Artist(NamedMixin, Base):
+    __tablename__ = "artist"
+
+
+class Label(NamedMixin, Base):
+    __tablename__ = "label"
+    label_code: Mapped[int | None]
+
+
+class ReleaseGroup(TitledMixin, Base):
+    __tablename__ = "release_group"
     primary_type: Mapped[str | None]
     secondary_types: Mapped[list[str] | None] = mapped_column(ARRAY(Text))
-    first_release_date: Mapped[str | None]
-    artist_credit: Mapped[str | None]
-    disambiguation: Mapped[str | None]
 
 
-class Recording(SeenMixin, Base):
+class Recording(TitledMixin, Base):
     __tablename__ = "recording"
-    mbid: Mapped[uuid.UUID] = mapped_column(primary_key=True)
-    title: Mapped[str]
     length_ms: Mapped[int | None]
     video: Mapped[bool | None]
-    artist_credit: Mapped[str | None]
-    disambiguation: Mapped[str | None]
-    first_release_date: Mapped[str | None]
 
 
 class Release(SeenMixin, Base):

@@ -11,17 +11,25 @@ from __future__ import annotations
 
 import contextlib
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine, inspect, text
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from .config import Settings, mask_url
-from .pgembed import EmbeddedPostgres
+from .. import migrations
+from ..config import Settings, mask_url
+from .embedded import EmbeddedPostgres
 
-MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
+# the top-level migrations/ folder of the source tree, installed as the
+# package indexer.migrations (setup.cfg's package_dir): found the same way
+# from a checkout, an editable install and a wheel
+MIGRATIONS_DIR = Path(migrations.__file__).resolve().parent
 
 # advisory lock keys (pg_try_advisory_lock bigint)
 SYNC_LOCK = 0x6D62_6978_0001  # "mbix" + 1: one writer (sync/import) at a time
@@ -33,6 +41,10 @@ class DatabaseError(RuntimeError):
 
 class BadDatabaseURL(DatabaseError):
     """The configured URL itself is wrong (a configuration error, exit 2)."""
+
+
+class WriterBusy(DatabaseError):
+    """Another mbindex process holds the writer lock (exit 4)."""
 
 
 def normalise_url(url: str) -> str:
@@ -67,33 +79,23 @@ class Database:
 
     # --- migrations ---------------------------------------------------------
 
-    def alembic_config(self):
-        from alembic.config import Config
-
+    def alembic_config(self) -> Config:
         cfg = Config()
         cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
         cfg.attributes["database_url"] = self.url
         return cfg
 
     def upgrade(self, revision: str = "head") -> None:
-        from alembic import command
-
         command.upgrade(self.alembic_config(), revision)
 
     def downgrade(self, revision: str) -> None:
-        from alembic import command
-
         command.downgrade(self.alembic_config(), revision)
 
     def current_revision(self) -> str | None:
-        from alembic.runtime.migration import MigrationContext
-
         with self.engine.connect() as conn:
             return MigrationContext.configure(conn).get_current_revision()
 
     def head_revision(self) -> str:
-        from alembic.script import ScriptDirectory
-
         return ScriptDirectory.from_config(self.alembic_config()).get_current_head()
 
     def ensure_schema(self) -> None:
@@ -122,24 +124,21 @@ class Database:
     # --- locks --------------------------------------------------------------
 
     @contextlib.contextmanager
-    def writer_lock(self, what: str) -> Iterator[None]:
-        """Only one sync/import writes at a time; a second one fails fast."""
+    def writer_lock(self, what: str, on_acquire: Callable[[Connection], None] | None = None) -> Iterator[None]:
+        """Only one sync/import writes at a time; a second one fails fast
+        with WriterBusy.  `on_acquire(conn)` runs once the lock is ours
+        (runs.writer uses it to close runs a killed holder left open)."""
         conn = self.engine.connect()
         try:
             got = conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": SYNC_LOCK}).scalar()
             conn.commit()
             if not got:
-                raise DatabaseError(
+                raise WriterBusy(
                     f"another mbindex sync or import is running on this database; {what} not started"
                 )
-            # whoever held the lock before us is gone: a run it left "running"
-            # was killed (kill -9, power cut) and will never finish
-            conn.execute(
-                text("UPDATE sync_run SET status = 'interrupted', finished_at = now(), "
-                     "error = coalesce(error || '; ', '') || 'the process ended without finishing (killed?)' "
-                     "WHERE status = 'running' AND kind IN ('sync', 'import')")
-            )
-            conn.commit()
+            if on_acquire is not None:
+                on_acquire(conn)
+                conn.commit()
             try:
                 yield
             finally:

@@ -1,8 +1,9 @@
-"""Writes mapped entities to the mirror, keeping every version and never deleting.
+"""Per-release writes (the ws/2 path): one release version in one transaction.
 
-`save_release` is the single write path for a release from any source.  It
-runs inside the caller's transaction, so a caller that commits per release
-gets atomic releases: either all rows of a release version are there, or none.
+`save_release` runs inside the caller's transaction, so a caller that commits
+per release gets atomic releases: either all rows of a release version are
+there, or none.  The revision rules it follows are stated once, in
+`indexer.store`; `store.bulk` applies the same rules to whole batches.
 """
 
 from __future__ import annotations
@@ -16,8 +17,10 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
-from . import models as m
-from .mapping import MappedRelease, doc_hash
+from ..clock import now as _now
+from ..db import Database
+from ..db import models as m
+from ..mapping import MappedRelease, doc_hash
 
 INSERTED, UPDATED, UNCHANGED = "inserted", "updated", "unchanged"
 
@@ -27,10 +30,6 @@ class SaveResult:
     mbid: uuid.UUID
     outcome: str  # inserted | updated | unchanged
     revision_id: int
-
-
-def _now() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
 
 
 def _row(obj, **extra) -> dict:
@@ -239,3 +238,22 @@ def resolve_mbid(session: Session, entity_type: str, mbid: uuid.UUID) -> uuid.UU
             return current
         seen.add(nxt)
         current = nxt
+
+
+def save_release_document(db: Database, mapped: MappedRelease, doc: dict, *, run_id: int | None,
+                          requested: uuid.UUID | None = None, source: str = "api") -> tuple[str, int]:
+    """Save one release version in its own transaction, recording a merge when
+    the release was asked for under another MBID; returns (outcome, redirects
+    recorded: 0 or 1)."""
+    with db.session() as s, s.begin():
+        redirected = 0
+        if requested is not None and requested != mapped.release.mbid:
+            redirected = int(record_redirect(s, "release", requested, mapped.release.mbid, run_id))
+        result = save_release(s, mapped, doc, source=source, run_id=run_id)
+    return result.outcome, redirected
+
+
+def tombstone(db: Database, mbid: uuid.UUID, reason: str) -> bool:
+    """`tombstone_release` in its own transaction."""
+    with db.session() as s, s.begin():
+        return tombstone_release(s, mbid, reason)

@@ -1,0 +1,3 @@
+"""What the mirror tells: at-risk scores (`risk`, from a versioned TOML
+policy compiled to one SQL statement), the archivist's worklist, release
+view and curation marks (`curation`), and the summary report (`report`)."""

@@ -1,0 +1,1 @@
+"""One module per command family; `indexer.cli` registers them."""

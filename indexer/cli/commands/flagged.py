@@ -1,0 +1,21 @@
+"""`mbindex flagged`: the worklist of at-risk releases."""
+
+from __future__ import annotations
+
+import click
+
+from ...analysis.curation import WORKLIST_COLUMNS, flagged
+from ...output.tables import render
+from ..app import App, pass_app
+from ..options import filter_options, output_option
+
+
+@click.command("flagged")
+@filter_options(default_limit=50)
+@output_option
+@pass_app
+def flagged_cmd(app: App, filters, output):
+    """The worklist of at-risk releases, most at risk first."""
+    with app.db().session() as s:
+        rows = flagged(s, filters)
+    click.echo(render(rows, output, columns=WORKLIST_COLUMNS))

@@ -1,0 +1,27 @@
+"""`mbindex mark MBID... --status S`: curation marks, with full history."""
+
+from __future__ import annotations
+
+import os
+
+import click
+
+from ...analysis.curation import CURATION_STATES, mark
+from ..app import App, pass_app
+from ..options import MBID, TEXT
+
+
+@click.command("mark")
+@click.argument("mbids", nargs=-1, required=True, type=MBID)
+@click.option("--status", required=True, type=click.Choice(CURATION_STATES))
+@click.option("--note", type=TEXT, help="Free text kept with the mark.")
+@click.option("--by", "marked_by", type=TEXT, help="Who marks (default: $USER).")
+@pass_app
+def mark_cmd(app: App, mbids, status, note, marked_by):
+    """Record a curation mark on releases (history is kept)."""
+    marked_by = marked_by or os.environ.get("USER") or None
+    with app.db().session() as s, s.begin():
+        done = mark(s, list(mbids), status, note, marked_by)
+    for row in done:
+        via = f" (merged from {row['requested']})" if row["requested"] != row["mbid"] else ""
+        click.echo(f"{row['mbid']}{via}: {status}")

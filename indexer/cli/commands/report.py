@@ -1,0 +1,24 @@
+"""`mbindex report [--html FILE]`: the mirror's summary."""
+
+from __future__ import annotations
+
+import click
+
+from ...analysis.report import collect, render_html, render_text
+from ..app import App, pass_app
+from ..options import MAX_ROWS
+from .export import write_file
+
+
+@click.command("report")
+@click.option("--html", "html_file", type=click.Path(dir_okay=False, writable=True), help="Write an HTML report here.")
+@click.option("--top", type=click.IntRange(1, MAX_ROWS), default=10, show_default=True)
+@pass_app
+def report_cmd(app: App, html_file, top):
+    """Summary of the mirror and its risks; --html adds a self-contained page with charts."""
+    with app.db().session() as s:
+        data = collect(s, top=top)
+    click.echo(render_text(data))
+    if html_file:
+        write_file(html_file, render_html(data))
+        app.note(f"wrote {html_file}")

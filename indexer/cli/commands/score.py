@@ -1,0 +1,20 @@
+"""`mbindex score`: compute every release's at-risk score."""
+
+from __future__ import annotations
+
+import click
+
+from ...analysis.risk import load_policy, run_score
+from ..app import App, pass_app
+
+
+@click.command("score")
+@click.option("--policy", "policy_file", type=click.Path(dir_okay=False), help="Scoring policy (TOML).")
+@click.option("--changed", is_flag=True, help="Only releases changed since they were last scored.")
+@pass_app
+def score_cmd(app: App, policy_file, changed):
+    """Compute the at-risk score of every release (set-based, in the database)."""
+    policy = load_policy(policy_file)
+    result = run_score(app.db(), policy, changed_only=changed)
+    click.echo(f"run {result.run_id}: scored {result.scored} release(s) with policy {result.policy_version} "
+               f"in {result.seconds:.1f}s")

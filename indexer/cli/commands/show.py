@@ -1,0 +1,24 @@
+"""`mbindex show MBID`: one release in full, with its score explained."""
+
+from __future__ import annotations
+
+import click
+
+from ...analysis.curation import format_show, show
+from ...analysis.risk import load_policy
+from ...output.tables import render
+from ..app import App, pass_app
+from ..options import MBID, output_option
+
+
+@click.command("show")
+@click.argument("mbid", type=MBID)
+@click.option("--policy", "policy_file", type=click.Path(dir_okay=False), help="Policy for the explanations.")
+@output_option
+@pass_app
+def show_cmd(app: App, mbid, policy_file, output):
+    """One release in full: media, tracks, labels, links, score with explanations, curation, revisions."""
+    policy = load_policy(policy_file)
+    with app.db().session() as s:
+        info = show(s, mbid, policy)
+    click.echo(format_show(info) if output == "table" else render([info], output))

@@ -1,0 +1,179 @@
+"""The official MusicBrainz JSON data dumps, as files: finding them, telling
+them apart, and streaming their lines.
+
+A dump (`release.tar.xz`, ...) holds `mbdump/<entity>`: one ws/2 JSON
+document per line, plus a `TIMESTAMP` saying when it was made.  A plain file
+(`release.jsonl`, optionally compressed) or a directory of them works too.
+Nothing here parses a document or touches the database.
+"""
+
+from __future__ import annotations
+
+import bz2
+import datetime as dt
+import gzip
+import hashlib
+import io
+import lzma
+import os
+import shutil
+import subprocess
+import tarfile
+from pathlib import Path
+from typing import Iterator
+
+from ..mapping import ENTITY_TYPES
+
+ENTITIES = ENTITY_TYPES
+
+
+class DumpError(RuntimeError):
+    """A dump that cannot be read as asked; the message says why."""
+
+
+_COMPRESSED = {".xz": "xz", ".gz": "gz", ".bz2": "bz2", ".tgz": "gz", ".txz": "xz"}
+
+
+def list_sources(path: Path) -> list[Path]:
+    """A file, or every visible file of a directory (sorted, not recursive)."""
+    if not path.exists():
+        raise DumpError(f"no such file or directory: {path}")
+    if path.is_dir():
+        files = sorted(p for p in path.iterdir() if p.is_file() and not p.name.startswith("."))
+        if not files:
+            raise DumpError(f"directory {path} holds no files")
+        return files
+    return [path]
+
+
+def fingerprint(path: Path) -> str:
+    """Size plus hashes of the head and tail: recognises the same dump file again."""
+    size = path.stat().st_size
+    h = hashlib.sha256(str(size).encode())
+    with open(path, "rb") as f:
+        h.update(f.read(1 << 20))
+        if size > (1 << 20):
+            f.seek(max(size - 65536, 1 << 20))
+            h.update(f.read())
+    return f"{size}:{h.hexdigest()[:32]}"
+
+
+def is_tar_name(name: str) -> bool:
+    """Named like a tar archive (compressed or not)."""
+    return any(name.endswith(s) for s in (".tar", ".tar.xz", ".tar.gz", ".tar.bz2", ".tgz", ".txz"))
+
+
+def entity_from_name(name: str) -> str | None:
+    """'release', 'release.jsonl', 'release.tar.xz' → 'release'."""
+    base = name.split("/")[-1]
+    for ent in sorted(ENTITIES, key=len, reverse=True):  # release-group before release
+        if base == ent or base[len(ent):len(ent) + 1] in (".", "-", "_") and base.startswith(ent):
+            return ent
+    return None
+
+
+def parse_dump_time(value: str | None) -> dt.datetime | None:
+    """The archive's TIMESTAMP, e.g. '2025-11-22 00:00:00.000000+00'."""
+    if not value:
+        return None
+    text_ = value.strip().replace(" ", "T", 1)
+    if text_.endswith("+00"):
+        text_ += ":00"
+    try:
+        when = dt.datetime.fromisoformat(text_)
+    except ValueError:
+        return None
+    return when if when.tzinfo else when.replace(tzinfo=dt.timezone.utc)
+
+
+class _Input:
+    """A source file opened for streaming, decompressed (by `xz` in its own
+    process when it can), with the compressed bytes read so far for progress."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.size = path.stat().st_size
+        self._fd = os.open(path, os.O_RDONLY)
+        self._proc = None
+        suffix = "." + path.name.rsplit(".", 1)[-1] if "." in path.name else ""
+        comp = _COMPRESSED.get(suffix)
+        raw = os.fdopen(os.dup(self._fd), "rb", buffering=0) if comp is None else None
+        if comp == "xz" and shutil.which("xz"):
+            # decompression in its own process: the second core's share of the work
+            self._proc = subprocess.Popen(["xz", "-dc"], stdin=self._fd, stdout=subprocess.PIPE,
+                                          stderr=subprocess.PIPE, bufsize=1 << 20)
+            self.stream = self._proc.stdout
+        elif comp is not None:
+            fobj = os.fdopen(os.dup(self._fd), "rb")
+            self._share = fobj
+            opener = {"xz": lzma.open, "gz": gzip.open, "bz2": bz2.open}[comp]
+            self.stream = io.BufferedReader(opener(fobj, "rb"), 1 << 20)
+        else:
+            self._share = raw
+            self.stream = io.BufferedReader(raw, 1 << 20)
+
+    def position(self) -> int:
+        """Compressed bytes consumed (the offset shared with the decompressor)."""
+        fd = self._fd if self._proc is not None else self._share.fileno()
+        try:
+            return os.lseek(fd, 0, os.SEEK_CUR)
+        except OSError:
+            return 0
+
+    def check(self) -> None:
+        """After the stream ended: did the decompressor complain?"""
+        if self._proc is not None:
+            rc = self._proc.wait()
+            if rc != 0:
+                err = self._proc.stderr.read().decode("utf-8", "replace").strip()
+                raise DumpError(f"{self.path.name}: archive is truncated or corrupt (xz: {err or 'exit ' + str(rc)})")
+
+    def close(self) -> None:
+        if self._proc is not None and self._proc.poll() is None:
+            self._proc.kill()
+            self._proc.wait()
+        try:
+            self.stream.close()
+        except Exception:
+            pass
+        os.close(self._fd)
+
+
+def _is_tar(path: Path, head: bytes) -> bool:
+    return is_tar_name(path.name) or (len(head) >= 262 and head[257:262] == b"ustar")
+
+
+def iter_members(path: Path, entity: str | None) -> Iterator[tuple[str, str, object, _Input]]:
+    """Yields (member, entity, line stream, input) for each dump file inside `path`;
+    `("TIMESTAMP", text, None, input)` when an archive carries its dump time."""
+    inp = _Input(path)
+    try:
+        head = inp.stream.peek(512)[:512] if hasattr(inp.stream, "peek") else b""
+        if _is_tar(path, head):
+            try:
+                with tarfile.open(fileobj=inp.stream, mode="r|") as tar:
+                    for ti in tar:
+                        base = ti.name.rsplit("/", 1)[-1]
+                        if base == "TIMESTAMP" and ti.isfile():
+                            yield "TIMESTAMP", tar.extractfile(ti).read().decode().strip(), None, inp
+                            continue
+                        ent = base if base in ENTITIES else None
+                        if not ti.isfile() or ent is None or "mbdump" not in ti.name.split("/")[:-1]:
+                            continue
+                        if entity is not None and ent != entity:
+                            continue
+                        yield ti.name, ent, tar.extractfile(ti), inp
+            except (tarfile.TarError, EOFError, lzma.LZMAError, OSError) as exc:
+                inp.check()
+                raise DumpError(f"{path.name}: archive is truncated or corrupt: {exc}") from None
+        else:
+            ent = entity or entity_from_name(path.name)
+            if ent is None:
+                raise DumpError(
+                    f"cannot tell which entity {path.name} holds: name the file after it (e.g. release.jsonl) "
+                    "or pass --entity"
+                )
+            yield "", ent, inp.stream, inp
+        inp.check()
+    finally:
+        inp.close()

@@ -1,0 +1,49 @@
+"""Writes to the mirror, under one set of revision rules.
+
+Two paths write releases: `store.release` (one release version per
+transaction, the ws/2 sync) and `store.bulk` (whole batches of dump lines with
+COPY and set-based merges).  Both keep these rules, and a test compares the
+rows they store for the same documents:
+
+1. Every distinct raw document of an entity is kept in `document_revision`,
+   identified by the SHA-256 of its canonical JSON (`mapping.doc_hash`); key
+   order and spacing never make a new revision.  A version seen again only
+   moves `last_seen`; an older version coming back keeps its `first_seen`.
+2. `document` points at the current revision with `revision_count`; a
+   tombstoned document seen again is live again.
+3. The flattened rows of the entity (`release`, `medium`, `track`,
+   `release_label`, `url_relation`, `tag`, its artist credits) reflect exactly
+   the latest version: children are replaced wholesale.  Entities named
+   inside a document (artists, labels, recordings, release groups) are
+   sparse: a NULL never erases what an earlier document told us.
+4. Nothing is deleted: upstream deletions set `deleted_at` (a tombstone),
+   merges add a `redirect` row.  A changed release is marked `needs_score`.
+"""
+
+from .release import (
+    INSERTED,
+    UNCHANGED,
+    UPDATED,
+    SaveResult,
+    record_redirect,
+    resolve_mbid,
+    save_release,
+    save_release_document,
+    store_document,
+    tombstone,
+    tombstone_release,
+)
+
+__all__ = [
+    "INSERTED",
+    "UNCHANGED",
+    "UPDATED",
+    "SaveResult",
+    "record_redirect",
+    "resolve_mbid",
+    "save_release",
+    "save_release_document",
+    "store_document",
+    "tombstone",
+    "tombstone_release",
+]

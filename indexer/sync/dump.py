@@ -1,0 +1,186 @@
+"""Seeds the mirror from the official MusicBrainz JSON data dumps.
+
+A dump (`release.tar.xz`, ...) holds `mbdump/<entity>`: one ws/2 JSON document
+per line, the shape `mapping` already knows.  Two processes share the work:
+
+* the reader (a child process, with `xz` decompressing in a third) parses,
+  hashes and maps each line and formats the rows as COPY text, in batches
+  (`sync.dump_batches`, reading files with `sources.dump_files`);
+* the loader (this process) COPYs a batch into temporary staging tables and
+  merges it into the mirror with a fixed set of set-based statements, under
+  the revision rules of `indexer.store` (the same as `store.save_release`),
+  then records the checkpoint (lines done) in the same transaction
+  (`store.bulk`).
+
+So a batch is in or out as a whole and the checkpoint says exactly which
+lines are in: an import killed at any point continues at the next batch with
+no duplicates and no partial release.  A line that cannot be parsed, mapped
+or stored is quarantined verbatim and the import goes on.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from ..db import Database
+from ..runs import FAILED, INTERRUPTED, OK, Run, RunCounts
+from ..sources.dump_files import (
+    ENTITIES,
+    DumpError,
+    entity_from_name,
+    fingerprint,
+    is_tar_name,
+    list_sources,
+    parse_dump_time,
+)
+from ..store.bulk import (
+    Loader,
+    mark_done,
+    open_import,
+    prior_imports,
+    quarantined_lines,
+    tombstone_absent,
+    tuning_hint,
+)
+from .dump_batches import (
+    BATCH,
+    Batch,
+    Done,
+    MemberEnd,
+    MemberStart,
+    ReaderError,
+    ReadPlan,
+    Skip,
+    Timestamp,
+    reader_messages,
+)
+
+
+@dataclass
+class ImportResult:
+    run_id: int
+    status: str  # ok | partial | failed | interrupted
+    lines: int = 0
+    counts: RunCounts = field(default_factory=RunCounts)  # the run's: inserted, updated, ... tombstoned
+    skipped: list[str] = field(default_factory=list)
+    error: str | None = None
+    seconds: float = 0.0
+
+
+@dataclass
+class _Member:
+    """The member being loaded: its dump_import row and when its import began."""
+
+    id: int
+    seen: dt.datetime
+    label: str
+
+
+def import_dump(
+    db: Database,
+    path: str | Path,
+    *,
+    entity: str | None = None,
+    complete: bool | None = None,
+    again: bool = False,
+    batch: int = BATCH,
+    parallel: bool = True,
+    on_progress: Callable[[int, int, int], None] | None = None,
+    log: Callable[[str], None] = lambda msg: None,
+) -> ImportResult:
+    """`mbindex import-dump PATH`.
+
+    `complete`: the dump holds every entity of its kind, so known releases it
+    lacks are tombstoned.  Default: yes for an archive, no for a plain file.
+    """
+    if entity is not None and entity not in ENTITIES:
+        raise DumpError(f"unknown entity {entity!r}; one of {', '.join(ENTITIES)}")
+    root = Path(path)
+    files = list_sources(root)
+    for p in files:  # say it now, not after a long read
+        if entity is None and not is_tar_name(p.name) and entity_from_name(p.name) is None:
+            raise DumpError(f"cannot tell which entity {p.name} holds: name the file after it "
+                            "(e.g. release.jsonl) or pass --entity")
+    started = time.monotonic()
+    prints = [(str(p.resolve()), fingerprint(p)) for p in files]
+
+    prior = prior_imports(db, [fp for _, fp in prints], again=again)
+    plan = ReadPlan(sources=prints, entity=entity, resume=prior.resume, skip_done=prior.done, batch=batch)
+
+    run = Run(db, "import", "dump", str(root), options={"entity": entity, "complete": complete, "again": again})
+    result = ImportResult(run.id, OK, counts=run.counts)
+    loader = Loader(db, run)  # adds each batch's counts to run.counts
+    current: _Member | None = None
+    dump_times: dict[int, dt.datetime | None] = {}
+    total_size = sum(p.stat().st_size for p in files)
+    hint = tuning_hint(loader.server_settings(), total_size)
+    if hint:
+        log(hint)
+    done_size = 0
+    messages = reader_messages(plan, parallel=parallel)
+    try:
+        for msg in messages:
+            if isinstance(msg, Timestamp):
+                dump_times[msg.source] = parse_dump_time(msg.text)
+            elif isinstance(msg, Skip):
+                result.skipped.append(_label(files[msg.source], msg.member))
+            elif isinstance(msg, MemberStart):
+                import_id, seen = open_import(db, prints[msg.source], msg.member, msg.entity, run.id, prior)
+                current = _Member(import_id, seen, _label(files[msg.source], msg.member))
+                if msg.start:
+                    log(f"{current.label}: resuming after line {msg.start}")
+            elif isinstance(msg, Batch):
+                loader.load(msg.entity, msg.items, source=f"dump:{current.label}", seen=current.seen,
+                            import_id=current.id, lines_done=msg.lines_done, payload=msg.payload)
+                result.lines += len(msg.items)
+                if on_progress:
+                    on_progress(done_size + msg.position, total_size, result.lines)
+            elif isinstance(msg, MemberEnd):
+                _finish_member(db, msg, current, files, complete, dump_times.get(msg.source), run.counts, log)
+                done_size += files[msg.source].stat().st_size
+            elif isinstance(msg, ReaderError):
+                result.status, result.error = FAILED, msg.message
+                break
+            elif isinstance(msg, Done):
+                break
+    except KeyboardInterrupt:
+        result.status, result.error = INTERRUPTED, "interrupted; run the same command again to continue"
+        raise
+    except Exception as exc:
+        result.status, result.error = FAILED, f"{type(exc).__name__}: {exc}"
+        raise
+    finally:
+        messages.close()
+        loader.close()
+        result.seconds = time.monotonic() - started
+        run.finish(result.status, error=result.error, checkpoint={"lines": result.lines})
+    return result
+
+
+def _finish_member(db: Database, msg: MemberEnd, current: _Member, files: list[Path], complete: bool | None,
+                   dump_time: dt.datetime | None, counts: RunCounts, log: Callable[[str], None]) -> None:
+    """A member read to its end: tombstone what a complete dump no longer
+    holds (unless some of its lines were quarantined), then mark it done, in
+    one transaction."""
+    is_archive = is_tar_name(files[msg.source].name) or msg.member != ""
+    whole = complete if complete is not None else is_archive
+    with db.session() as s, s.begin():
+        quarantined = quarantined_lines(s, current.id)
+        if whole and quarantined:
+            log(f"{current.label}: {quarantined} line(s) quarantined, so releases missing from it "
+                "are not tombstoned")
+        elif whole:
+            when = dump_time or current.seen
+            n = tombstone_absent(s, msg.entity, current.seen, when, current.label)
+            counts.tombstoned += n
+            if n:
+                log(f"{current.label}: {n} release(s) absent from this complete dump tombstoned")
+        mark_done(s, current.id, msg.lines)
+
+
+def _label(path: Path, member: str) -> str:
+    return f"{path.name}:{member}" if member else path.name

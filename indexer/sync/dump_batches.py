@@ -1,0 +1,297 @@
+"""The reader side of the dump import: dump lines in, batches of COPY text out.
+
+The reader runs in a child process (with `xz` decompressing in a third): it
+parses, hashes and maps each line and formats its rows as COPY text
+(`store.staging`), and seals each batch into one payload per staging table,
+which is far cheaper to pickle than the rows.  It talks to the loader through
+a bounded queue of typed messages (`Message`), so memory stays flat however
+large the dump; in the loader's process a pump thread takes (unpickles) the
+next batch and makes the bytes of its documents while the loader waits on
+PostgreSQL.  `read_batches` is the same reader in-process (tests, `parallel=False`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import lzma
+import multiprocessing
+import os
+import queue
+import signal
+import tarfile
+import threading
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import orjson
+
+from .. import mapping as mp
+from ..sources.dump_files import DumpError, iter_members
+from ..store.staging import doc_copy_bytes, doc_row, rows_of, stage_payload
+
+BATCH = 1000
+
+
+@dataclass
+class Item:
+    """One input line, ready to load (or to quarantine)."""
+
+    line_no: int
+    mbid: str | None = None
+    # staging table -> COPY lines; the reader's only: the loader gets the
+    # batch's COPY data joined (seal), which is far cheaper to pickle
+    tables: dict[str, list[str]] | None = None
+    error: str | None = None
+    raw: bytes = b""  # the line as read, without its end of line
+    hash: str | None = None
+    ord: int = -1  # place in its batch
+    doc_bytes: bytes | None = None  # "mbid<TAB>hash<TAB>document" as COPY text, made ahead of time
+
+    @property
+    def text(self) -> str:
+        return self.raw.decode("utf-8", "replace")
+
+
+def prepare_line(entity: str, raw: bytes, line_no: int, ord_: int) -> Item:
+    """Parse, hash and map one dump line; a bad line becomes a quarantine item."""
+    raw = raw.rstrip(b"\r\n")
+    try:
+        doc = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        return Item(line_no, error=f"not valid JSON: {exc}", raw=raw)
+    if not isinstance(doc, dict):
+        return Item(line_no, error=f"not a {entity} document: a JSON {type(doc).__name__}, not an object", raw=raw)
+    try:
+        tables = rows_of(entity, doc, ord_)
+    except (mp.MappingError, ValueError, TypeError, AttributeError, KeyError) as exc:
+        return Item(line_no, error=f"cannot map {entity}: {exc}", raw=raw)
+    mbid = str(uuid.UUID(doc["id"]))
+    digest = hashlib.sha256(mp.canonical_json_bytes(doc)).hexdigest()
+    tables["stg_doc"] = [doc_row(ord_, mbid, digest)]
+    return Item(line_no, mbid=mbid, tables=tables, raw=raw, hash=digest, ord=ord_)
+
+
+def seal(items: list[Item]) -> dict[str, bytes]:
+    """The batch's COPY data; the items keep only what the loader needs."""
+    payload = stage_payload(it.tables for it in items)
+    for it in items:
+        it.tables = None
+    return payload
+
+
+def make_doc_bytes(items: list[Item]) -> None:
+    """The document_revision COPY text of each good line, ahead of the loader."""
+    for it in items:
+        if it.error is None and it.doc_bytes is None:
+            it.doc_bytes = doc_copy_bytes(it.mbid, it.hash, it.raw)
+
+
+# --- the reader's messages, in the order it sends them ------------------------------------
+# `source` is the index of the file in ReadPlan.sources; `member` the file
+# inside an archive ("" for a plain file).  Frozen and slotted: they are
+# pickled across the queue, and nobody changes one on the way.
+
+
+@dataclass(frozen=True, slots=True)
+class Timestamp:
+    """An archive's TIMESTAMP: when the dump was made."""
+
+    source: int
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Skip:
+    """A member an earlier import finished (and `--again` was not asked)."""
+
+    source: int
+    member: str
+    entity: str
+
+
+@dataclass(frozen=True, slots=True)
+class MemberStart:
+    """A member begins; its lines up to `start` were loaded by an earlier import."""
+
+    source: int
+    member: str
+    entity: str
+    start: int
+
+
+@dataclass(frozen=True, slots=True)
+class Batch:
+    """Lines of a member, up to line `lines_done`, sealed (`payload` holds their COPY data);
+    `position` of `size` compressed bytes read, for progress."""
+
+    source: int
+    member: str
+    entity: str
+    items: list[Item]
+    lines_done: int
+    position: int
+    size: int
+    payload: dict[str, bytes]
+
+
+@dataclass(frozen=True, slots=True)
+class MemberEnd:
+    """A member read to its end, `lines` lines in all."""
+
+    source: int
+    member: str
+    entity: str
+    lines: int
+
+
+@dataclass(frozen=True, slots=True)
+class ReaderError:
+    """The reader stopped: the dump cannot be read (or the reader failed)."""
+
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class Done:
+    """Every source read."""
+
+
+Message = Timestamp | Skip | MemberStart | Batch | MemberEnd | ReaderError | Done
+
+
+@dataclass
+class ReadPlan:
+    """What the reader should do: sources and where each member resumes."""
+
+    sources: list[tuple[str, str]]  # (path, fingerprint)
+    entity: str | None
+    resume: dict[tuple[str, str], int]  # (fingerprint, member) -> lines already loaded
+    skip_done: set[tuple[str, str]]  # members finished by an earlier import
+    batch: int = BATCH
+
+
+def read_batches(plan: ReadPlan) -> Iterator[Message]:
+    """The reader's messages, in order (also run in-process by tests)."""
+    for src_index, (path, fp) in enumerate(plan.sources):
+        path = Path(path)
+        for member, ent, stream, inp in iter_members(path, plan.entity):
+            if member == "TIMESTAMP":
+                yield Timestamp(src_index, ent)
+                continue
+            key = (fp, member)
+            if key in plan.skip_done:
+                yield Skip(src_index, member, ent)
+                continue
+            start = plan.resume.get(key, 0)
+            yield MemberStart(src_index, member, ent, start)
+            items: list[Item] = []
+            seen: set[str] = set()
+            line_no = 0
+
+            def batch(lines_done: int) -> Batch:
+                return Batch(src_index, member, ent, items, lines_done, inp.position(), inp.size, seal(items))
+
+            try:
+                for raw in stream:
+                    line_no += 1
+                    if line_no <= start:
+                        continue
+                    if not raw.strip():
+                        continue
+                    item = prepare_line(ent, raw, line_no, len(items))
+                    if item.mbid is not None and item.mbid in seen:  # same entity twice: next batch
+                        yield batch(line_no - 1)
+                        items, seen = [], set()
+                        item = prepare_line(ent, raw, line_no, 0)
+                    items.append(item)
+                    if item.mbid is not None:
+                        seen.add(item.mbid)
+                    if len(items) >= plan.batch:
+                        yield batch(line_no)
+                        items, seen = [], set()
+            except (tarfile.TarError, EOFError, lzma.LZMAError, OSError) as exc:
+                if items:  # what was read whole is loaded, the checkpoint says where it broke
+                    yield batch(line_no)
+                inp.check()
+                raise DumpError(f"{path.name}: archive is truncated or corrupt after line {line_no}: {exc}") \
+                    from None
+            if items:
+                yield batch(line_no)
+            yield MemberEnd(src_index, member, ent, line_no)
+    yield Done()
+
+
+def _reader_main(plan: ReadPlan, q, parent_pid: int) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the loader decides what Ctrl-C means
+
+    def put(msg):
+        while True:
+            try:
+                q.put(msg, timeout=1.0)
+                return
+            except queue.Full:
+                if os.getppid() != parent_pid:  # the loader was killed: stop reading
+                    os._exit(1)
+
+    try:
+        for msg in read_batches(plan):
+            put(msg)
+    except DumpError as exc:
+        put(ReaderError(str(exc)))
+    except Exception as exc:  # report, never hang the loader
+        put(ReaderError(f"reader failed: {type(exc).__name__}: {exc}"))
+
+
+def reader_messages(plan: ReadPlan, parallel: bool = True) -> Iterator[Message]:
+    """Messages of the reader, from a child process when `parallel`."""
+    if not parallel:
+        try:
+            yield from read_batches(plan)
+        except DumpError as exc:
+            yield ReaderError(str(exc))
+        return
+    ctx = multiprocessing.get_context("fork")
+    q = ctx.Queue(maxsize=2)  # bounded: memory stays flat however large the dump
+    proc = ctx.Process(target=_reader_main, args=(plan, q, os.getpid()), daemon=True)
+    proc.start()
+    ready: queue.Queue = queue.Queue(maxsize=1)
+    stop = threading.Event()
+
+    def pump() -> None:
+        """Takes (unpickles) the next batch while the loader waits on PostgreSQL."""
+        while not stop.is_set():
+            try:
+                msg = q.get(timeout=1.0)
+            except queue.Empty:
+                if proc.is_alive():
+                    continue
+                msg = ReaderError(f"the reader process died (exit code {proc.exitcode})")
+            if isinstance(msg, Batch):
+                make_doc_bytes(msg.items)
+            while not stop.is_set():
+                try:
+                    ready.put(msg, timeout=1.0)
+                    break
+                except queue.Full:
+                    continue
+            if isinstance(msg, (Done, ReaderError)):
+                return
+
+    taker = threading.Thread(target=pump, name="dump-pump", daemon=True)
+    taker.start()
+    try:
+        while True:
+            msg = ready.get()
+            yield msg
+            if isinstance(msg, (Done, ReaderError)):
+                return
+    finally:
+        stop.set()
+        taker.join(5)
+        if proc.is_alive():
+            proc.terminate()
+        proc.join(5)
+        q.close()
+        q.cancel_join_thread()

@@ -1,0 +1,48 @@
+"""Search: every hit of a Lucene query, each looked up and stored."""
+
+from __future__ import annotations
+
+from ..db import Database
+from ..mapping import parse_mbid
+from ..runs import OK, PARTIAL, Run
+from ..sources.ws2 import Client
+from .releases import SyncResult, finish, guarded, sync_release
+
+PAGE = 100
+SEARCH_CAP = 500  # the public search server answers no offset beyond this
+
+
+def sync_query(db: Database, client: Client, query: str, *, on_page=None) -> SyncResult:
+    """`mbindex sync query "LUCENE"`: search releases, then look each hit up.
+
+    Search hits are only used for their ids (a search document is a third
+    shape); every hit is stored from its lookup.  Public search stops at
+    SEARCH_CAP results: the run's error field says so when the cap was hit.
+    """
+    run = Run(db, "sync", "query", query)
+    walked = {"capped": False, "total": 0}
+
+    def work():
+        offset = 0
+        while True:
+            data = client.search_releases(query, offset, PAGE).data or {}
+            items = data.get("releases") or []
+            total = walked["total"] = int(data.get("count", data.get("release-count", 0)) or 0)
+            for hit in items:
+                sync_release(db, client, parse_mbid(hit["id"]), run)
+            offset += len(items)
+            run.save(requests=client.stats.requests, checkpoint={"scope": "query", "offset": offset})
+            if on_page:
+                on_page(offset, min(total, SEARCH_CAP))
+            if not items or offset >= total:
+                return
+            if offset >= SEARCH_CAP:
+                walked["capped"] = True
+                return
+
+    status, error = guarded(run, client, work)
+    if walked["capped"] and status == OK:
+        status = PARTIAL
+        error = (f"the search matched {walked['total']} releases but MusicBrainz search stops at {SEARCH_CAP}; "
+                 "narrow the query (e.g. add date: or country:) to get the rest")
+    return finish(run, client, status, error)

@@ -1,0 +1,43 @@
+"""Scheduled syncs of the watchlist.
+
+`sync_watched` walks every watched scope in turn (oldest synced first) with one
+client, so `--max-requests` / `--time-budget` bound the whole night; a scope
+that was cut short resumes at its checkpoint (the offset saved in its last
+sync_run, mirrored in watch.cursor) on the next run.
+"""
+
+from __future__ import annotations
+
+import re
+
+from ..db import Database
+from ..runs import OK, checkpoint_of
+from ..sources.ws2 import Client
+from ..store.watchlist import WatchError, due_watches, note_watch_run
+from .releases import SyncResult
+from .scope import sync_scope
+
+
+def parse_duration(text: str) -> float:
+    """'30m', '2h', '90s', '1h30m' or plain seconds → seconds."""
+    text = text.strip().lower()
+    if re.fullmatch(r"\d+(\.\d+)?", text):
+        return float(text)
+    parts = re.findall(r"(\d+(?:\.\d+)?)([hms])", text)
+    if not parts or "".join(a + b for a, b in parts) != text:
+        raise WatchError(f"cannot read duration {text!r}; use e.g. 30m, 2h, 1h30m, 90s")
+    return sum(float(n) * {"h": 3600, "m": 60, "s": 1}[u] for n, u in parts)
+
+
+def sync_watched(db: Database, client: Client, *, on_page=None, log=None) -> list[SyncResult]:
+    """Sync every watched scope; stops at the first scope that fails or runs out of budget."""
+    results = []
+    for wid, scope, target in due_watches(db):
+        if log:
+            log(f"sync {scope} {target}")
+        res = sync_scope(db, client, scope, target, on_page=on_page)
+        results.append(res)
+        note_watch_run(db, wid, res.run_id, res.status == OK, checkpoint_of(db, res.run_id))
+        if res.status != OK:
+            break
+    return results
