@@ -1,0 +1,46 @@
+"""What a user installs is what the tests run: every package folder is
+declared, and a built wheel carries the migrations, the policy and the demo."""
+
+from __future__ import annotations
+
+import configparser
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _declared_packages() -> set[str]:
+    cfg = configparser.ConfigParser()
+    cfg.read(ROOT / "setup.cfg")
+    return {p.strip() for p in cfg["options"]["packages"].split() if p.strip()}
+
+
+def test_every_package_folder_is_declared_in_setup_cfg():
+    found = {".".join(p.parent.relative_to(ROOT).parts) for p in (ROOT / "indexer").rglob("__init__.py")}
+    found |= {"indexer." + ".".join(p.parent.relative_to(ROOT).parts) for p in (ROOT / "migrations").rglob("__init__.py")}
+    assert found == _declared_packages()
+
+
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory) -> zipfile.ZipFile:
+    out = tmp_path_factory.mktemp("wheel")
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(out),
+                    str(ROOT)], check=True, capture_output=True)
+    (path,) = out.glob("mbindex-*.whl")
+    return zipfile.ZipFile(path)
+
+
+def test_the_wheel_carries_migrations_policy_and_demo(wheel):
+    names = set(wheel.namelist())
+    versions = {p.name for p in (ROOT / "migrations" / "versions").glob("0*.py")}
+    assert {"indexer/migrations/env.py", "indexer/migrations/script.py.mako",
+            "indexer/analysis/risk_policy.toml", "indexer/demo/SOURCES.md"} <= names
+    assert {f"indexer/migrations/versions/{v}" for v in versions} <= names
+    demo = {p.name for p in (ROOT / "indexer" / "demo" / "release").glob("*.json")}
+    assert demo and {f"indexer/demo/release/{d}" for d in demo} <= names
+    assert not any(n.startswith(("migrations/", "tests/")) for n in names)
