@@ -53,10 +53,18 @@ class Filters:
     include_deleted: bool = True
     limit: int | None = 50
     sort: str = "score"
+    offset: int = 0  # rows to skip (paging in the web front end)
 
 
-def flagged(session, f: Filters) -> list[dict]:
-    """The worklist: scored releases matching the filters, most at risk first."""
+#: the worklist's tables: score s, release r, curation state c
+FLAGGED_FROM = """FROM risk_score s
+        JOIN release r ON r.mbid = s.release_mbid
+        LEFT JOIN curation_state c ON c.release_mbid = s.release_mbid"""
+
+
+def filter_sql(f: Filters) -> tuple[str, dict]:
+    """The WHERE condition of the worklist over `FLAGGED_FROM` and its bound
+    parameters: shared by `flagged` and the count of matches."""
     where = ["TRUE"]
     params: dict = {}
     for name, predicate in _FILTER_SQL.items():
@@ -72,6 +80,12 @@ def flagged(session, f: Filters) -> list[dict]:
         where.append("(c.status IS NULL OR c.status NOT IN ('ignored', 'preserved'))")
     if not f.include_deleted:
         where.append("r.deleted_at IS NULL")
+    return " AND ".join(where), params
+
+
+def flagged(session, f: Filters) -> list[dict]:
+    """The worklist: scored releases matching the filters, most at risk first."""
+    where, params = filter_sql(f)
     order = {
         "score": "s.score DESC, r.mbid",
         "date": "r.date NULLS LAST, s.score DESC, r.mbid",
@@ -81,15 +95,16 @@ def flagged(session, f: Filters) -> list[dict]:
     if f.limit is not None:
         limit = "LIMIT :limit"
         params["limit"] = f.limit
+    if f.offset:
+        limit += " OFFSET :offset"
+        params["offset"] = f.offset
     sql = f"""
         SELECT r.mbid, s.score, r.title, r.artist_credit AS artist, r.date, r.country,
                array_to_string(r.formats, ', ') AS formats, r.status,
                coalesce(c.status, 'open') AS curation, s.signals,
                (r.deleted_at IS NOT NULL) AS deleted
-        FROM risk_score s
-        JOIN release r ON r.mbid = s.release_mbid
-        LEFT JOIN curation_state c ON c.release_mbid = s.release_mbid
-        WHERE {' AND '.join(where)}
+        {FLAGGED_FROM}
+        WHERE {where}
         ORDER BY {order}
         {limit}"""
     return [dict(row._mapping) for row in session.execute(text(sql), params)]
