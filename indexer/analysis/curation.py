@@ -62,6 +62,14 @@ FLAGGED_FROM = """FROM risk_score s
         LEFT JOIN curation_state c ON c.release_mbid = s.release_mbid"""
 
 
+#: the worklist's ORDER BY for each `Filters.sort`
+FLAGGED_ORDER = {
+    "score": "s.score DESC, r.mbid",
+    "date": "r.date NULLS LAST, s.score DESC, r.mbid",
+    "title": "r.title, r.mbid",
+}
+
+
 def filter_sql(f: Filters) -> tuple[str, dict]:
     """The WHERE condition of the worklist over `FLAGGED_FROM` and its bound
     parameters: shared by `flagged` and the count of matches."""
@@ -86,11 +94,7 @@ def filter_sql(f: Filters) -> tuple[str, dict]:
 def flagged(session, f: Filters) -> list[dict]:
     """The worklist: scored releases matching the filters, most at risk first."""
     where, params = filter_sql(f)
-    order = {
-        "score": "s.score DESC, r.mbid",
-        "date": "r.date NULLS LAST, s.score DESC, r.mbid",
-        "title": "r.title, r.mbid",
-    }[f.sort]
+    order = FLAGGED_ORDER[f.sort]
     limit = ""
     if f.limit is not None:
         limit = "LIMIT :limit"
