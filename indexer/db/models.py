@@ -126,6 +126,8 @@ class Release(SeenMixin, Base):
     # None = the document did not say (cover-art-archive not included)
     cover_art_front: Mapped[bool | None]
     cover_art_count: Mapped[int | None]
+    # the Cover Art Archive took the art down (cover-art-archive.darkened)
+    cover_art_darkened: Mapped[bool | None]
     medium_count: Mapped[int] = mapped_column(SmallInteger, default=0)
     track_count: Mapped[int] = mapped_column(Integer, default=0)
     formats: Mapped[list[str]] = mapped_column(ARRAY(Text), server_default="{}")
@@ -337,6 +339,27 @@ class RiskScore(Base):
     scored_at: Mapped[dt.datetime] = mapped_column(server_default=func.now())
 
 
+class UpstreamFact(Base):
+    """One number scoring needs from outside the mirror, with where and when it came from.
+
+    `subject_type`/`subject_mbid`: the release group or artist it is about;
+    `fact`: editions (releases in the group), release_groups (the artist's
+    catalogue), listens / listeners (ListenBrainz).  `value` NULL with a row
+    present means the source answered and has no figure (ListenBrainz `null`:
+    no listens known); no row at all means the fact is unknown (not fetched).
+    `source`: "ws/2 browse", "ws/2 search", "listenbrainz", "dump:<file>".
+    """
+
+    __tablename__ = "upstream_fact"
+    subject_type: Mapped[str] = mapped_column(primary_key=True)
+    subject_mbid: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    fact: Mapped[str] = mapped_column(primary_key=True)
+    value: Mapped[int | None] = mapped_column(BigInteger)
+    source: Mapped[str]
+    fetched_at: Mapped[dt.datetime] = mapped_column(server_default=func.now(), index=True)
+    sync_run_id: Mapped[int | None] = mapped_column(BigInteger)
+
+
 class CurationMark(Base):
     """History of archivists' marks; never updated, only appended."""
 
@@ -367,7 +390,7 @@ class DumpImport(Base):
     path: Mapped[str]
     member: Mapped[str]  # the file inside the archive ("" for a plain file)
     entity: Mapped[str]
-    fingerprint: Mapped[str]  # size + mtime + head hash, to recognise the same file
+    fingerprint: Mapped[str]  # "sha256:" + hash of the whole file, to recognise the same file
     started_at: Mapped[dt.datetime] = mapped_column(server_default=func.now())
     finished_at: Mapped[dt.datetime | None]
     status: Mapped[str] = mapped_column(server_default="running")
@@ -385,6 +408,10 @@ class Quarantine(Base):
     source: Mapped[str]  # file (and member) or URL
     line_no: Mapped[int | None] = mapped_column(BigInteger)
     error: Mapped[str]
-    raw: Mapped[str | None]
+    # the input byte for byte; of an over-long dump line only its first KB,
+    # with where the whole line is (byte offset in `source`) and its length
+    raw: Mapped[bytes | None]
+    raw_offset: Mapped[int | None] = mapped_column(BigInteger)
+    raw_length: Mapped[int | None] = mapped_column(BigInteger)
     sync_run_id: Mapped[int | None] = mapped_column(BigInteger)
     created_at: Mapped[dt.datetime] = mapped_column(server_default=func.now())

@@ -47,13 +47,12 @@ class StagedLine(Protocol):
     mbid: str | None
     tables: dict[str, list[str]] | None
     error: str | None
-    raw: bytes
+    raw: bytes  # the line as read; of an over-long line only its first KB
+    raw_offset: int | None  # an over-long line: where it starts in its file, in bytes
+    raw_length: int | None  # and how long it is
     hash: str | None
     ord: int
     doc_bytes: bytes | None
-
-    @property
-    def text(self) -> str: ...
 
 
 # --- merge SQL ---------------------------------------------------------------------------
@@ -361,7 +360,7 @@ class Loader:
         `payload`: the batch's COPY data (`stage_payload`), if already made."""
         params = {"et": entity, "seen": seen, "source": source, "run": self.run_id}
         good = [it for it in items if it.error is None]
-        bad = [(it.line_no, it.error, it.text) for it in items if it.error is not None]
+        bad = [it for it in items if it.error is not None]
         counts = [0, 0, 0]
         with self.pg.cursor() as cur:
             try:
@@ -383,12 +382,13 @@ class Loader:
                     except _DATA_ERRORS as one_exc:
                         cur.execute("ROLLBACK TO SAVEPOINT one")
                         msg = one_exc.diag.message_primary or str(one_exc)
-                        bad.append((it.line_no, f"cannot store {entity}: {msg}", it.text))
+                        bad.append(dataclasses.replace(it, error=f"cannot store {entity}: {msg}"))
             if bad:
-                cur.executemany(
-                    "INSERT INTO quarantine (source, line_no, error, raw, sync_run_id) VALUES (%s, %s, %s, %s, %s)",
-                    [(source, line_no, err, raw.replace("\x00", "\\u0000") if raw else raw, self.run_id)
-                     for line_no, err, raw in bad],
+                cur.executemany(  # byte for byte (bytea)
+                    "INSERT INTO quarantine (source, line_no, error, raw, raw_offset, raw_length, sync_run_id) "
+                    "VALUES (%s, %s, %s, %s, %s, %s, %s)",
+                    [(source, it.line_no, it.error, it.raw, it.raw_offset, it.raw_length, self.run_id)
+                     for it in bad],
                 )
             cur.execute(
                 "UPDATE dump_import SET lines_done = %s, quarantined = quarantined + %s WHERE id = %s",

@@ -44,14 +44,12 @@ class Item:
     # batch's COPY data joined (seal), which is far cheaper to pickle
     tables: dict[str, list[str]] | None = None
     error: str | None = None
-    raw: bytes = b""  # the line as read, without its end of line
+    raw: bytes = b""  # the line as read, without its end of line (of an over-long one: its first KB)
+    raw_offset: int | None = None  # an over-long line: its byte offset in the file (or member)
+    raw_length: int | None = None  # and its length in bytes
     hash: str | None = None
     ord: int = -1  # place in its batch
     doc_bytes: bytes | None = None  # "mbid<TAB>hash<TAB>document" as COPY text, made ahead of time
-
-    @property
-    def text(self) -> str:
-        return self.raw.decode("utf-8", "replace")
 
 
 def prepare_line(entity: str, raw: bytes, line_no: int, ord_: int) -> Item:
