@@ -4,7 +4,9 @@ Every sync, import and score is a run: a row created `running`, its counts
 saved as it goes (with a checkpoint where it can resume), and finished as
 `ok`, `partial`, `failed` or `interrupted`.  A run left `running` by a killed
 process is marked `interrupted` by the next writer that takes the lock
-(`interrupt_abandoned`).  Nothing else writes `sync_run`.
+(`interrupt_abandoned`), and so are the dump files (`dump_import`) its import
+left `running`.  A run whose writer lost the writer lock ends `failed`,
+whatever its pipeline was doing.  Nothing else writes `sync_run`.
 """
 
 from __future__ import annotations
@@ -30,6 +32,8 @@ class RunCounts:
     tombstoned: int = 0
     redirected: int = 0
     quarantined: int = 0
+    fallback_lookups: int = 0  # lookups made because a browse item lacked an include
+    skipped: int = 0  # search hits not looked up: fetched within query_max_age
     missing: list[str] = field(default_factory=list)  # asked for, not found upstream
 
     def add(self, outcome: str) -> None:
@@ -47,6 +51,8 @@ class RunCounts:
             "tombstoned": self.tombstoned,
             "redirected": self.redirected,
             "quarantined": self.quarantined,
+            "fallback_lookups": self.fallback_lookups,
+            "skipped": self.skipped,
         }
 
 
@@ -63,26 +69,36 @@ class Run:
             self.id = row.id
 
     def _write(self, values: dict) -> None:
-        with self.db.session() as s, s.begin():
-            s.execute(update(m.SyncRun).where(m.SyncRun.id == self.id).values(**values))
+        # not through a Session: its commit checks the writer lock, and the
+        # run of a writer that lost it must still be able to say so
+        with self.db.engine.begin() as conn:
+            conn.execute(update(m.SyncRun).where(m.SyncRun.id == self.id).values(**values))
 
     def save(self, *, requests: int | None = None, checkpoint: dict | None = None) -> None:
-        """Store the counts so far (and where to resume)."""
-        values = dict(self.counts.as_dict())
-        if requests is not None:
-            values["requests"] = requests
-        if checkpoint is not None:
-            values["checkpoint"] = checkpoint
-        self._write(values)
+        """Store the counts so far (and where to resume); raises
+        db.WriterLockLost (the run then ends `failed`) when this process
+        took the writer lock and lost it."""
+        self.db.check_writer()
+        self._write(_values(self.counts, requests, checkpoint))
 
     def finish(self, status: str, *, requests: int | None = None, error: str | None = None,
                checkpoint: dict | None = None) -> None:
-        values = dict(self.counts.as_dict(), status=status, finished_at=now(), error=error)
-        if requests is not None:
-            values["requests"] = requests
-        if checkpoint is not None:
-            values["checkpoint"] = checkpoint
-        self._write(values)
+        """End the run.  A run whose writer lost the lock is `failed` with
+        that reason, whatever `status` the pipeline chose."""
+        lock = self.db.writer
+        if lock is not None and lock.lost:
+            status = FAILED
+            error = "lost the writer lock: its database connection was dropped or terminated"
+        self._write(dict(_values(self.counts, requests, checkpoint), status=status, finished_at=now(), error=error))
+
+
+def _values(counts: RunCounts, requests: int | None, checkpoint: dict | None) -> dict:
+    values = counts.as_dict()
+    if requests is not None:
+        values["requests"] = requests
+    if checkpoint is not None:
+        values["checkpoint"] = checkpoint
+    return values
 
 
 # The bulk loader counts inside its own batch transaction (psycopg cursor), so
@@ -95,12 +111,15 @@ ADD_COUNTS_SQL = (
 
 def interrupt_abandoned(conn: Connection) -> None:
     """Whoever held the writer lock before us is gone: a run it left
-    `running` was killed (kill -9, power cut) and will never finish."""
+    `running` was killed (kill -9, power cut) and will never finish, nor will
+    the dump files its import left `running` (they keep their checkpoint: the
+    next import of the same file resumes there)."""
     conn.execute(
         text("UPDATE sync_run SET status = 'interrupted', finished_at = now(), "
              "error = coalesce(error || '; ', '') || 'the process ended without finishing (killed?)' "
-             "WHERE status = 'running' AND kind IN ('sync', 'import')")
+             "WHERE status = 'running' AND kind IN ('sync', 'import', 'enrich')")
     )
+    conn.execute(text("UPDATE dump_import SET status = 'interrupted' WHERE status = 'running'"))
 
 
 def resume_checkpoint(db: Database, kind: str, scope: str, target: str) -> dict | None:

@@ -5,7 +5,8 @@ Exit codes (also in the README):
   1 failure: ws/2 unreachable after retries, database error, unexpected error
   2 bad input: usage error, malformed MBID, bad configuration
   3 partial: the run ended early (budget used up) or some items were not found
-  4 another sync/import holds the database's writer lock
+  4 another sync/import holds the database's writer lock, or this one lost it
+     (its database connection dropped) and stopped
   5 finished, but some input was quarantined (dump import)
 """
 
@@ -16,10 +17,14 @@ import click
 from ..analysis.curation import NotFoundError
 from ..analysis.risk import PolicyError
 from ..config import ConfigError, Settings, load_settings
-from ..db import BadDatabaseURL, Database, DatabaseError, EmbeddedError, WriterBusy, open_database
+from ..db import (BadDatabaseURL, Database, DatabaseError, EmbeddedError, ForeignDatabase, WriterBusy,
+                  WriterLockLost, open_database)
+from ..output.bag import BagInvalid, PackageError
+from ..output.files import OutputError, TargetExists
 from ..sources.dump_files import DumpError
 from ..sources.ws2 import ClientSetupError
 from ..store.watchlist import WatchError
+from ..web.bind import BindError
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_PARTIAL, EXIT_LOCKED, EXIT_QUARANTINED = 0, 1, 2, 3, 4, 5
 
@@ -27,12 +32,19 @@ EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_PARTIAL, EXIT_LOCKED, EXIT_QUARANTINED =
 #: message is the error's own (written to be read by a user)
 EXIT_CODES: list[tuple[type[BaseException], int]] = [
     (WriterBusy, EXIT_LOCKED),
+    (WriterLockLost, EXIT_LOCKED),
     (BadDatabaseURL, EXIT_USAGE),
+    (ForeignDatabase, EXIT_USAGE),
     (ConfigError, EXIT_USAGE),
     (ClientSetupError, EXIT_USAGE),
     (PolicyError, EXIT_USAGE),
     (DumpError, EXIT_USAGE),
     (WatchError, EXIT_USAGE),
+    (BindError, EXIT_USAGE),
+    (TargetExists, EXIT_USAGE),
+    (BagInvalid, EXIT_FAILURE),
+    (PackageError, EXIT_FAILURE),
+    (OutputError, EXIT_FAILURE),
     (NotFoundError, EXIT_FAILURE),
     (DatabaseError, EXIT_FAILURE),
     (EmbeddedError, EXIT_FAILURE),

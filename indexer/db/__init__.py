@@ -8,7 +8,10 @@ from .database import (
     BadDatabaseURL,
     Database,
     DatabaseError,
+    ForeignDatabase,
     WriterBusy,
+    WriterLock,
+    WriterLockLost,
     normalise_url,
     open_database,
 )
@@ -20,7 +23,10 @@ __all__ = [
     "DatabaseError",
     "EmbeddedError",
     "EmbeddedPostgres",
+    "ForeignDatabase",
     "WriterBusy",
+    "WriterLock",
+    "WriterLockLost",
     "normalise_url",
     "open_database",
 ]

@@ -10,6 +10,7 @@ a production mirror is always a deliberate act.
 from __future__ import annotations
 
 import contextlib
+import math
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -17,7 +18,8 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import create_engine, inspect, text
+import psycopg
+from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
@@ -43,8 +45,18 @@ class BadDatabaseURL(DatabaseError):
     """The configured URL itself is wrong (a configuration error, exit 2)."""
 
 
+class ForeignDatabase(DatabaseError):
+    """The database holds another application's tables or migrations and no
+    mbindex schema: it is left alone (exit 2, a wrong database URL)."""
+
+
 class WriterBusy(DatabaseError):
     """Another mbindex process holds the writer lock (exit 4)."""
+
+
+class WriterLockLost(DatabaseError):
+    """The session holding our writer lock ended (connection dropped or
+    terminated), so another writer may run now: this one stops (exit 4)."""
 
 
 def normalise_url(url: str) -> str:
@@ -58,14 +70,37 @@ def normalise_url(url: str) -> str:
     return parsed.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
 
 
-class Database:
-    """One engine and session factory for the process."""
+#: seconds to wait for a database connection when the settings give none
+DEFAULT_CONNECT_TIMEOUT = 10
 
-    def __init__(self, url: str, embedded: EmbeddedPostgres | None = None):
+
+class Database:
+    """One engine and session factory for the process.
+
+    Every connection attempt is bounded by `connect_timeout` seconds (libpq's
+    own, which covers the whole start-up exchange), so a host that accepts
+    and never answers fails with a message instead of hanging; a
+    `connect_timeout` in the URL itself wins."""
+
+    def __init__(self, url: str, embedded: EmbeddedPostgres | None = None,
+                 connect_timeout: float = DEFAULT_CONNECT_TIMEOUT):
         self.url = normalise_url(url)
         self.embedded = embedded
-        self.engine: Engine = create_engine(self.url, pool_pre_ping=True, future=True)
+        connect_args = {}
+        if "connect_timeout" not in make_url(self.url).query:
+            connect_args["connect_timeout"] = max(2, math.ceil(connect_timeout))
+        self.engine: Engine = create_engine(self.url, pool_pre_ping=True, future=True, connect_args=connect_args)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
+        # the writer lock while this process holds it: every session commits
+        # only after making sure it is still ours (WriterLock.check)
+        self.writer: WriterLock | None = None
+        event.listen(self.sessions, "before_commit", lambda session: self.check_writer())
+
+    def check_writer(self) -> None:
+        """Raise WriterLockLost if this process took the writer lock and has
+        lost it since; writers call it right before each commit."""
+        if self.writer is not None:
+            self.writer.check()
 
     @property
     def display_url(self) -> str:
@@ -85,7 +120,12 @@ class Database:
         cfg.attributes["database_url"] = self.url
         return cfg
 
-    def upgrade(self, revision: str = "head") -> None:
+    def upgrade(self, revision: str = "head", force: bool = False) -> None:
+        """Migrate up to `revision`.  A database holding another
+        application's tables is refused (ForeignDatabase) unless `force`,
+        which creates the mbindex tables beside them."""
+        if not force:
+            self.check_not_foreign()
         command.upgrade(self.alembic_config(), revision)
 
     def downgrade(self, revision: str) -> None:
@@ -98,8 +138,28 @@ class Database:
     def head_revision(self) -> str:
         return ScriptDirectory.from_config(self.alembic_config()).get_current_head()
 
+    def foreign_tables(self) -> list[str]:
+        """Tables and views outside the system schemas (schema.name), when
+        the database records no mbindex revision; [] for an mbindex database."""
+        if self.current_revision() is not None:
+            return []
+        with self.engine.connect() as conn:
+            return list(conn.execute(text(_FOREIGN_TABLES)).scalars())
+
+    def check_not_foreign(self) -> None:
+        """Raise ForeignDatabase for another application's database: tables
+        but no mbindex revision."""
+        tables = self.foreign_tables()
+        if tables:
+            shown = ", ".join(tables[:5]) + (f" and {len(tables) - 5} more" if len(tables) > 5 else "")
+            raise ForeignDatabase(
+                f"database {self.display_url} has {len(tables)} table(s) of another application ({shown}) and "
+                "no mbindex schema; refusing to touch it: use an empty database "
+                "(or `mbindex db upgrade --force` to create the mbindex tables beside them)"
+            )
+
     def ensure_schema(self) -> None:
-        """Migrate an empty database; refuse an outdated one."""
+        """Migrate an empty database; refuse an outdated or a foreign one."""
         try:
             current = self.current_revision()
         except OperationalError as exc:
@@ -108,14 +168,7 @@ class Database:
         if current == head:
             return
         if current is None:
-            with self.engine.connect() as conn:
-                tables = inspect(conn).get_table_names()
-            if tables:
-                raise DatabaseError(
-                    f"database {self.display_url} has tables but no mbindex schema version; "
-                    "refusing to touch it (use an empty database)"
-                )
-            self.upgrade("head")
+            self.upgrade("head")  # refuses a database holding other tables
             return
         raise DatabaseError(
             f"database schema is at revision {current}, this mbindex needs {head}: run `mbindex db upgrade`"
@@ -124,28 +177,83 @@ class Database:
     # --- locks --------------------------------------------------------------
 
     @contextlib.contextmanager
-    def writer_lock(self, what: str, on_acquire: Callable[[Connection], None] | None = None) -> Iterator[None]:
+    def writer_lock(self, what: str, on_acquire: Callable[[Connection], None] | None = None) -> Iterator[WriterLock]:
         """Only one sync/import writes at a time; a second one fails fast
         with WriterBusy.  `on_acquire(conn)` runs once the lock is ours
-        (runs.writer uses it to close runs a killed holder left open)."""
-        conn = self.engine.connect()
+        (runs.writer uses it to close runs a killed holder left open).
+        While held, the lock is `self.writer` and every session commit checks
+        it (WriterLockLost once its session is gone); releasing a lost lock is
+        quiet: it died with its session."""
+        if self.writer is not None:
+            raise WriterBusy(f"this process already holds the writer lock ({self.writer.what}); {what} not started")
+        lock = WriterLock(self.engine.raw_connection(), what)
         try:
-            got = conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": SYNC_LOCK}).scalar()
-            conn.commit()
-            if not got:
+            if not lock.acquire():
                 raise WriterBusy(
                     f"another mbindex sync or import is running on this database; {what} not started"
                 )
             if on_acquire is not None:
-                on_acquire(conn)
-                conn.commit()
+                with self.engine.begin() as conn:
+                    on_acquire(conn)
+            self.writer = lock
             try:
-                yield
+                yield lock
             finally:
-                conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": SYNC_LOCK})
-                conn.commit()
+                self.writer = None
         finally:
-            conn.close()
+            lock.release()
+
+
+class WriterLock:
+    """The writer lock: a session-level advisory lock on a connection of its
+    own, in autocommit and never reconnected (a new session would not hold
+    the lock).  The lock lives exactly as long as that session, so `check()`
+    asks the session whether it is alive.  It runs right before each commit
+    (Database.check_writer), so a writer whose lock connection was dropped or
+    terminated stops before its next write instead of writing beside the next
+    holder: at most the commit in flight at that moment lands after the loss."""
+
+    def __init__(self, pooled, what: str):
+        self._pooled = pooled  # SQLAlchemy's pool entry: invalidated at release, never reused
+        self._pg = pooled.driver_connection
+        self._pg.autocommit = True
+        self.what = what
+        self.lost = False
+
+    def acquire(self) -> bool:
+        return self._pg.execute("SELECT pg_try_advisory_lock(%s)", (SYNC_LOCK,)).fetchone()[0]
+
+    def check(self) -> None:
+        """Raise WriterLockLost unless the lock's session is still there."""
+        if not self.lost:
+            try:
+                self._pg.execute("SELECT 1")
+            except psycopg.Error:
+                self.lost = True
+        if self.lost:
+            raise WriterLockLost(
+                f"lost the writer lock: its database connection was dropped or terminated, and another writer "
+                f"may be running now; {self.what} stopped (run it again)"
+            )
+
+    def release(self) -> None:
+        """Unlock and discard the connection; quiet when the session is gone."""
+        try:
+            if not self.lost and not self._pg.closed:
+                self._pg.execute("SELECT pg_advisory_unlock(%s)", (SYNC_LOCK,))
+        except psycopg.Error:
+            pass  # the lock died with its session
+        finally:
+            self._pooled.invalidate()
+
+
+#: every table and view of the database but the system ones and Alembic's version table
+_FOREIGN_TABLES = """
+SELECT table_schema || '.' || table_name FROM information_schema.tables
+WHERE table_schema NOT IN ('pg_catalog', 'information_schema') AND table_schema NOT LIKE 'pg\\_%'
+  AND table_name <> 'alembic_version'
+ORDER BY 1
+"""
 
 
 def _first_line(exc: Exception) -> str:
@@ -162,7 +270,7 @@ def open_database(settings: Settings, *, echo=None, migrate: bool = True) -> Dat
         embedded = EmbeddedPostgres(settings.data_dir, echo=echo)
         url = embedded.acquire()
         echo(f"mbindex: data in embedded PostgreSQL at {embedded.data_dir} (set MBINDEX_DATABASE_URL to use another server)")
-    db = Database(url, embedded)
+    db = Database(url, embedded, connect_timeout=settings.connect_timeout)
     if migrate:
         db.ensure_schema()
     return db

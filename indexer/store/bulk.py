@@ -395,6 +395,7 @@ class Loader:
                 (lines_done, len(bad), import_id),
             )
             cur.execute(ADD_COUNTS_SQL, (*counts, len(bad), self.run_id))
+            self.db.check_writer()  # WriterLockLost: the batch is rolled back (close), never written beside another
         self.pg.commit()
         done = {"inserted": counts[0], "updated": counts[1], "unchanged": counts[2], "quarantined": len(bad)}
         self.counts.merge(done)
