@@ -6,14 +6,16 @@ Kept free of Click so the library can be used without the CLI.
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 DEFAULT_WS_URL = "https://musicbrainz.org"
+DEFAULT_LB_URL = "https://api.listenbrainz.org"
 
 ENV_VARS = {
     "database_url": "MBINDEX_DATABASE_URL",
@@ -23,6 +25,15 @@ ENV_VARS = {
     "data_dir": "MBINDEX_DATA_DIR",
     "timeout": "MBINDEX_TIMEOUT",
     "retries": "MBINDEX_RETRIES",
+    "query_max_age_days": "MBINDEX_QUERY_MAX_AGE_DAYS",
+    "lb_url": "MBINDEX_LB_URL",
+    "facts_max_age_days": "MBINDEX_FACTS_MAX_AGE_DAYS",
+    "connect_timeout": "MBINDEX_CONNECT_TIMEOUT",
+    "max_body_mb": "MBINDEX_MAX_BODY_MB",
+    "max_line_mb": "MBINDEX_MAX_LINE_MB",
+    "max_tombstone_percent": "MBINDEX_MAX_TOMBSTONE_PERCENT",
+    "source_organization": "MBINDEX_SOURCE_ORGANIZATION",
+    "serve_token": "MBINDEX_SERVE_TOKEN",
 }
 
 
@@ -56,6 +67,15 @@ class Settings:
     data_dir: Path = field(default_factory=default_data_dir)
     timeout: float = 30.0  # seconds per request
     retries: int = 5  # attempts after the first on transient errors
+    query_max_age_days: float = 7.0  # `sync query` looks up no hit fetched more recently than this
+    lb_url: str = DEFAULT_LB_URL  # ListenBrainz API, for `enrich` (listening popularity)
+    facts_max_age_days: float = 30.0  # `enrich` refetches upstream facts older than this
+    connect_timeout: float = 10.0  # seconds to connect to the database (a host that never answers)
+    max_body_mb: float = 64.0  # a bigger ws/2 answer is refused, not read into memory
+    max_line_mb: float = 64.0  # a longer dump line is quarantined by reference, not read into memory
+    max_tombstone_percent: float = 5.0  # a complete dump tombstones at most this share of the mirror without --force
+    source_organization: str | None = None  # who makes packages: bag-info.txt Source-Organization
+    serve_token: str | None = None  # `serve`: every browser must give it; needed to bind beyond loopback
     config_file: Path | None = None
     sources: dict[str, str] = field(default_factory=dict)  # setting -> where it came from
 
@@ -82,6 +102,10 @@ class Settings:
             value = getattr(self, f.name)
             if f.name == "database_url":
                 value = mask_url(value) if value else "(embedded PostgreSQL)"
+            elif f.name == "serve_token" and value:
+                value = "***"
+            elif f.name.endswith("_url") and value:  # ws_url, lb_url: credentials may sit in any URL
+                value = mask_url(value)
             out[f.name] = "" if value is None else str(value)
         return out
 
@@ -94,40 +118,120 @@ _FIELD_TYPES = {
     "data_dir": Path,
     "timeout": float,
     "retries": int,
+    "query_max_age_days": float,
+    "lb_url": str,
+    "facts_max_age_days": float,
+    "connect_timeout": float,
+    "max_body_mb": float,
+    "max_line_mb": float,
+    "max_tombstone_percent": float,
+    "source_organization": str,
+    "serve_token": str,
+}
+
+#: inclusive bounds of every numeric setting: a value outside is refused
+#: rather than, say, retrying for ever (retries = 1e300) or never timing out
+_BOUNDS: dict[str, tuple[float, float]] = {
+    "rate": (0, 1000),
+    "timeout": (0.001, 86400),
+    "retries": (0, 100),
+    "query_max_age_days": (0, 3650),  # 0: look every hit up
+    "connect_timeout": (2, 3600),  # libpq waits at least 2 s
+    "max_line_mb": (0.001, 4096),
+    "max_tombstone_percent": (0, 100),
 }
 
 
+#: user:password@ of a URL, up to its last "@" (over-masking a rare "@" later
+#: in the URL is the safe side); works where urlsplit gives up (bad IPv6)
+_URL_USERINFO = re.compile(r"^([A-Za-z][\w+.-]*://[^:/?#@\s]*):.*@")
+#: password= in a URL query string (also sslpassword=)
+_QUERY_PASSWORD = re.compile(r"(password=)[^&#\s]*")
+#: password= in a libpq key=value string: a single-quoted value may hold
+#: spaces and backslash escapes; an unterminated quote runs to the end
+_LIBPQ_PASSWORD = re.compile(r"(password\s*=\s*)('(?:[^'\\]|\\.)*(?:'|\\?$)|\S*)")
+
+
 def mask_url(url: str) -> str:
-    """Hide the password of a database URL (also inside libpq key=value strings)."""
+    """Hide the password of a URL (database or ws/2), also inside libpq
+    key=value strings and in URLs too malformed to parse."""
     if not url:
         return url
     if "://" in url:
-        parts = urlsplit(url)
-        if parts.password is not None:
-            netloc = parts.netloc.rsplit("@", 1)
-            userinfo = netloc[0].split(":", 1)[0] + ":***"
-            return urlunsplit(parts._replace(netloc=userinfo + "@" + netloc[1]))
-        url = re.sub(r"(password=)[^&\s]*", r"\1***", url)
-        return url
-    return re.sub(r"(password\s*=\s*)(\S+)", r"\1***", url)
+        return _QUERY_PASSWORD.sub(r"\1***", _URL_USERINFO.sub(r"\1:***@", url))
+    return _LIBPQ_PASSWORD.sub(r"\1***", url)
+
+
+def _typed(name: str, raw, origin: str):
+    """`raw` as the setting's type; a bool, a fraction for an integer, NaN or
+    infinity, or text that is not UTF-8 (a bad byte in argv or the
+    environment) is refused rather than silently converted."""
+    typ = _FIELD_TYPES[name]
+    bad = ConfigError(f"{name} from {origin} must be {_KIND[typ]}, got {_show(raw)}")
+    if isinstance(raw, bool) or (typ in (int, float) and not isinstance(raw, (int, float, str))):
+        raise bad
+    if typ is int and isinstance(raw, float):
+        if not raw.is_integer():
+            raise bad
+        raw = int(raw)  # finite: NaN and infinity are not integers
+    if isinstance(raw, str) and typ is not Path:  # a path may hold any bytes
+        try:
+            raw.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ConfigError(f"{name} from {origin} is not valid UTF-8 text: {_show(raw)}") from None
+        if "\x00" in raw:
+            raise ConfigError(f"{name} from {origin} must not contain NUL characters")
+    try:
+        value = typ(raw)
+    except (TypeError, ValueError, OverflowError):
+        raise bad from None
+    if isinstance(value, float) and not math.isfinite(value):
+        raise bad
+    return value
+
+
+_KIND = {str: "text", int: "a whole number", float: "a finite number", Path: "a path"}
+
+
+def _show(raw) -> str:
+    """`raw` for an error message: printable, never a password."""
+    text = mask_url(raw) if isinstance(raw, str) else repr(raw)
+    return repr(text.encode("utf-8", "backslashreplace").decode("ascii", "backslashreplace"))[:200]
 
 
 def _coerce(name: str, raw, origin: str):
-    typ = _FIELD_TYPES[name]
-    try:
-        value = typ(raw)
-    except (TypeError, ValueError):
-        raise ConfigError(f"{name} from {origin} must be a {typ.__name__}, got {raw!r}") from None
-    if name == "rate" and value < 0:
-        raise ConfigError(f"rate from {origin} must be >= 0 requests/s (0 = unlimited), got {raw!r}")
-    if name == "timeout" and value <= 0:
-        raise ConfigError(f"timeout from {origin} must be > 0 seconds, got {raw!r}")
-    if name == "retries" and value < 0:
-        raise ConfigError(f"retries from {origin} must be >= 0, got {raw!r}")
+    value = _typed(name, raw, origin)
+    if name in _BOUNDS:
+        low, high = _BOUNDS[name]
+        if not low <= value <= high:
+            raise ConfigError(f"{name} from {origin} must be between {low:g} and {high:g}, got {_show(raw)}")
+    if name == "max_body_mb" and not 0 < value <= 4096:
+        raise ConfigError(f"max_body_mb from {origin} must be > 0 and at most 4096 (MB), got {raw!r}")
     if name == "contact" and any(not (" " <= ch <= "~" or "\xa0" <= ch <= "\xff") for ch in value):
         # it is sent in the User-Agent header, which carries Latin-1 text without line breaks
         raise ConfigError(f"contact from {origin} must be an e-mail address or URL on one line, "
                           f"without control or non-Latin-1 characters, got {raw!r}")
+    if name == "source_organization" and (not value.strip() or any(not ch.isprintable() for ch in value)):
+        # one line of bag-info.txt: a line break would start a new tag
+        raise ConfigError(f"source_organization from {origin} must be a name on one line, got {_show(raw)}")
+    if name == "facts_max_age_days" and not 0 <= value <= 3650:
+        raise ConfigError(f"facts_max_age_days from {origin} must be 0 to 3650 days, got {raw!r}")
+    if name in ("ws_url", "lb_url", "database_url") and "://" in value:
+        try:
+            parts = urlsplit(value)  # checks IPv6 brackets
+            if name != "database_url":
+                parts.port  # a database URL may list several host:port pairs
+        except ValueError as exc:
+            raise ConfigError(f"{name} from {origin} is not a valid URL ({exc}): {_show(value)}") from None
+    if name == "serve_token" and (len(value) < 16 or any(not "!" <= ch <= "~" for ch in value)):
+        # it travels in a cookie and an Authorization header; a short one is guessed
+        raise ConfigError(f"serve_token from {origin} must be at least 16 printable ASCII characters "
+                          "without spaces (e.g. the output of `openssl rand -hex 16`)")
+    if name == "lb_url":
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ConfigError(f"lb_url from {origin} must look like https://api.listenbrainz.org, got {raw!r}")
+        value = value.rstrip("/")
     if name == "ws_url":
         parts = urlsplit(value)
         if parts.scheme not in ("http", "https") or not parts.netloc:
@@ -136,6 +240,21 @@ def _coerce(name: str, raw, origin: str):
     if name == "data_dir":
         value = value.expanduser()
     return value
+
+
+def _read_config(path: Path) -> dict:
+    """The settings table of a config file: top level, or a [mbindex] table."""
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+    except OSError as exc:  # a directory, no read permission, an I/O error
+        raise ConfigError(f"cannot read config file {path}: {exc.strerror or exc}") from None
+    section = data.get("mbindex", data)
+    if not isinstance(section, dict):
+        raise ConfigError(f"config file {path}: `mbindex` must be a table ([mbindex]) of settings, "
+                          f"got {type(section).__name__}")
+    return section
 
 
 def load_settings(
@@ -151,11 +270,7 @@ def load_settings(
     if config_file and not path.exists():
         raise ConfigError(f"config file {path} does not exist")
     if path.exists():
-        try:
-            data = tomllib.loads(path.read_text(encoding="utf-8"))
-        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-            raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
-        section = data.get("mbindex", data)
+        section = _read_config(path)
         unknown = set(section) - set(_FIELD_TYPES)
         if unknown:
             raise ConfigError(f"config file {path}: unknown setting(s) {', '.join(sorted(unknown))}")

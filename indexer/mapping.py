@@ -165,6 +165,7 @@ class ReleaseRow:
     annotation: str | None
     cover_art_front: bool | None
     cover_art_count: int | None
+    cover_art_darkened: bool | None
     medium_count: int
     track_count: int
     formats: list[str]
@@ -423,16 +424,27 @@ def infer_includes(doc: dict) -> list[str]:
     if "relations" in doc:
         if any(r.get("target-type") == "url" for r in doc["relations"]):
             incs.add("url-rels")
+    if isinstance((doc.get("release-group") or {}).get("relations"), list):
+        incs.add("release-group-level-rels")
     return sorted(incs)
 
 
 def asked_includes(doc: dict) -> list[str]:
     """Includes of a full lookup or dump line: a `relations` key means url-rels
-    were asked for, so no url relation in it means the release has no links."""
+    were asked for, so no url relation in it means the release has no links;
+    a `relations` key on its release group means release-group-level-rels."""
     incs = set(infer_includes(doc))
     if "relations" in doc:
         incs.add("url-rels")
     return sorted(incs)
+
+
+def _group_url_rows(rg_row, rg) -> list[UrlRelRow]:
+    """The release group's own links (inc=release-group-level-rels), kept
+    under entity_type "release-group": which catalogues know the group."""
+    if rg_row is None or not isinstance(rg.get("relations"), list):
+        return []
+    return url_rows("release-group", rg_row.mbid, rg["relations"])
 
 
 # --- the mapping ------------------------------------------------------------
@@ -541,6 +553,7 @@ def map_release(doc: dict, *, includes: list[str] | None = None) -> MappedReleas
         annotation=_nonempty(doc.get("annotation")),
         cover_art_front=caa.get("front") if isinstance(caa, dict) else None,
         cover_art_count=_int_or_none(caa.get("count")) if isinstance(caa, dict) else None,
+        cover_art_darkened=caa.get("darkened") if isinstance(caa, dict) else None,
         medium_count=len(media),
         track_count=track_count,
         formats=formats,
@@ -556,7 +569,7 @@ def map_release(doc: dict, *, includes: list[str] | None = None) -> MappedReleas
         labels=list(labels.values()),
         recordings=list(recordings.values()),
         credits=credits,
-        urls=url_rows("release", mbid, doc.get("relations")),
+        urls=url_rows("release", mbid, doc.get("relations")) + _group_url_rows(rg_row, rg),
         tags=_tag_rows("release", mbid, doc.get("tags")),
     )
 

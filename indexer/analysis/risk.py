@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import datetime as dt
 import tomllib
+import uuid
 from dataclasses import dataclass, field
+from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 
 from sqlalchemy import text
@@ -25,7 +27,9 @@ class PolicyError(ValueError):
     """The policy file is unusable."""
 
 
-# signal name -> SQL predicate over the `facts` CTE row `f`; :p_<name>_<param> are bound
+# signal name -> SQL predicate over the `facts` CTE row `f`; :p_<name>_<param> are bound.
+# Signals about the world (editions, catalogue, listening) read upstream facts
+# (`enrich`); a fact that was never fetched leaves its signal silent.
 SIGNAL_SQL: dict[str, str] = {
     "tombstoned": "f.deleted_at IS NOT NULL",
     "fragile_format": "f.formats && CAST(:p_fragile_format_formats AS text[])",
@@ -33,19 +37,30 @@ SIGNAL_SQL: dict[str, str] = {
     "barcode_none": "f.barcode = ''",
     "no_label": "NOT f.has_label",
     "no_catalog_number": "NOT f.has_catno",
-    "no_cover_art": "f.cover_art_front IS FALSE",
+    "no_cover_art": "f.cover_art_front IS FALSE AND f.cover_art_darkened IS NOT TRUE",
+    "cover_art_darkened": "f.cover_art_darkened IS TRUE",
     "no_links": "'url-rels' = ANY(f.includes) AND NOT f.has_links",
-    # no *other* live release in its group (a tombstoned sibling does not count)
-    "only_edition": "f.release_group_mbid IS NOT NULL"
-    " AND f.rg_releases - CASE WHEN f.deleted_at IS NULL THEN 1 ELSE 0 END = 0",
+    # no other catalogue (Discogs, Wikidata, streaming, shops...) links the release or its group
+    "uncatalogued": "'url-rels' = ANY(f.includes) AND 'release-group-level-rels' = ANY(f.includes)"
+    " AND f.n_catalogues = 0",
+    # MusicBrainz knows no other edition of its release group (upstream fact)
+    "only_edition": "f.rg_editions IS NOT NULL AND f.rg_editions <= 1",
     "risky_status": "f.status = ANY(CAST(:p_risky_status_statuses AS text[]))",
     "unknown_date": "coalesce(f.date, '') = ''",
     "unknown_country": "coalesce(f.country, '') IN ('', 'XX')",
     "low_quality": "f.quality = 'low'",
     "sparse_tracklist": "(f.n_tracks = 0 OR f.n_no_length = f.n_tracks OR f.n_unknown_title > 0)",
     "no_tags": "'tags' = ANY(f.includes) AND NOT f.has_tags",
-    "few_artist_releases": "f.artist_releases IS NOT NULL AND f.artist_releases <= :p_few_artist_releases_max_releases",
+    # the largest catalogue among its credited artists is small (upstream fact)
+    "small_catalogue": "f.artist_rgs IS NOT NULL AND f.artist_rgs <= :p_small_catalogue_max_release_groups",
+    # ListenBrainz answered and knows no listen of the release group
+    "no_listens": "f.listens_known AND coalesce(f.listens, 0) = 0",
+    "few_listeners": "f.listeners IS NOT NULL AND f.listeners BETWEEN 1 AND :p_few_listeners_max_listeners",
 }
+
+#: the upstream fact each world signal needs ("unknown (not fetched)" in `show` when missing)
+SIGNAL_FACTS = {"only_edition": "editions", "small_catalogue": "release_groups", "no_listens": "listens",
+                "few_listeners": "listeners"}
 
 # the parameters each signal needs, with their expected Python type
 SIGNAL_PARAMS: dict[str, dict[str, type]] = {
@@ -53,8 +68,36 @@ SIGNAL_PARAMS: dict[str, dict[str, type]] = {
     "risky_status": {"statuses": list},
     "no_label": {"no_label_mbid": str},
     "sparse_tracklist": {"unknown_titles": list},
-    "few_artist_releases": {"max_releases": int},
+    "small_catalogue": {"max_release_groups": int},
+    "few_listeners": {"max_listeners": int},
+    "uncatalogued": {"catalogues": list},
 }
+REQUIRED_PARAMS = ("fragile_format", "risky_status", "small_catalogue", "few_listeners", "uncatalogued")
+
+#: signals whose weight is read in context (format and era): see [context] in the policy
+CONTEXT_SIGNALS = ("barcode_unknown", "barcode_none", "no_catalog_number")
+#: [context] keys, their types and defaults (a factor of 1 everywhere: no context)
+CONTEXT_PARAMS: dict[str, tuple[type, object]] = {
+    "digital_formats": (list, []),
+    "digital_factor": (float, 1.0),
+    "barcode_year": (int, 0),
+    "early_factor": (float, 1.0),
+    "peak_from": (int, 0),
+    "peak_to": (int, 0),
+    "peak_formats": (list, []),
+    "peak_factor": (float, 1.0),
+}
+MAX_FACTOR = 5.0
+MAX_PARAM = 1_000_000
+MAX_SCORE_CAP = 1000
+#: the context factor of a release: digital-only, before barcodes were common, a peak-era physical format
+CONTEXT_SQL = """CASE
+            WHEN cardinality(t.formats) > 0 AND t.formats <@ CAST(:ctx_digital_formats AS text[])
+                 THEN CAST(:ctx_digital_factor AS numeric)
+            WHEN t.year < :ctx_barcode_year THEN CAST(:ctx_early_factor AS numeric)
+            WHEN t.year BETWEEN :ctx_peak_from AND :ctx_peak_to
+                 AND t.formats && CAST(:ctx_peak_formats AS text[]) THEN CAST(:ctx_peak_factor AS numeric)
+            ELSE 1.0 END"""
 
 
 @dataclass
@@ -71,10 +114,34 @@ class Policy:
     signals: dict[str, Signal]
     max_score: int = 100
     source: str = ""
+    context: dict = field(default_factory=lambda: {k: d for k, (_t, d) in CONTEXT_PARAMS.items()})
 
     def explain(self, name: str) -> str:
         sig = self.signals.get(name)
         return sig.explain if sig else f"(signal {name!r} is not in policy {self.version})"
+
+    def context_factor(self, formats: list[str], year: int | None) -> tuple[float, str]:
+        """The factor of a release's context and why (the same rule as CONTEXT_SQL)."""
+        c = self.context
+        if formats and set(formats) <= set(c["digital_formats"]):
+            return c["digital_factor"], "digital release"
+        if year is not None and year < c["barcode_year"]:
+            return c["early_factor"], f"from before {c['barcode_year']}"
+        if year is not None and c["peak_from"] <= year <= c["peak_to"] and set(formats) & set(c["peak_formats"]):
+            return c["peak_factor"], f"{'/'.join(sorted(set(formats) & set(c['peak_formats'])))} " \
+                                     f"from {c['peak_from']}-{c['peak_to']}"
+        return 1.0, ""
+
+    def weight_in_context(self, name: str, formats: list[str], year: int | None) -> int | None:
+        """The weight a signal adds to a release of these formats and year."""
+        sig = self.signals.get(name)
+        if sig is None:
+            return None
+        if name not in CONTEXT_SIGNALS:
+            return sig.weight
+        # half away from zero, like PostgreSQL's round(numeric)
+        factor = Decimal(str(self.context_factor(formats, year)[0]))
+        return int((sig.weight * factor).quantize(Decimal(1), ROUND_HALF_UP))
 
     def bind(self) -> dict:
         out: dict = {"max_score": self.max_score, "policy_version": self.version}
@@ -84,7 +151,67 @@ class Policy:
                 out[f"p_{sig.name}_{key}"] = value
         out.setdefault("p_no_label_no_label_mbid", "157afde4-4bf5-4039-8ad2-5a15acc85176")
         out.setdefault("p_sparse_tracklist_unknown_titles", ["[unknown]"])
+        out.setdefault("p_uncatalogued_catalogues", [])
+        out.update({f"ctx_{k}": v for k, v in self.context.items()})
         return out
+
+
+def _fail(path, message: str):
+    raise PolicyError(f"policy {path}: {message}")
+
+
+def _check_value(path, where: str, value, typ: type):
+    """One parameter: the right type, flat lists of short strings, bounded numbers, a UUID where one is due."""
+    if typ is float and isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)
+    if not isinstance(value, typ) or isinstance(value, bool):
+        _fail(path, f"{where} must be a {'number' if typ is float else typ.__name__}")
+    if typ is list and not all(isinstance(x, str) and 0 < len(x) <= 200 for x in value):
+        _fail(path, f"{where} must be a flat list of short strings (1-200 characters each)")
+    if typ is list and len(value) > 1000:
+        _fail(path, f"{where} has more than 1000 entries")
+    if typ is int and not 0 <= value <= MAX_PARAM:
+        _fail(path, f"{where} must be between 0 and {MAX_PARAM}")
+    if typ is float and not 0 <= value <= MAX_FACTOR:
+        _fail(path, f"{where} must be a factor between 0 and {MAX_FACTOR:g}")
+    if typ is str and where.endswith("no_label_mbid"):
+        try:
+            uuid.UUID(value)
+        except ValueError:
+            _fail(path, f"{where} must be an MBID (a UUID such as 157afde4-4bf5-4039-8ad2-5a15acc85176)")
+    return value
+
+
+def _load_signal(path, name: str, spec) -> Signal:
+    if name not in SIGNAL_SQL:
+        _fail(path, f"unknown signal {name!r} (known: {', '.join(sorted(SIGNAL_SQL))})")
+    if not isinstance(spec, dict):
+        _fail(path, f"signals.{name} must be a table")
+    weight = spec.get("weight")
+    if not isinstance(weight, int) or isinstance(weight, bool) or not 0 <= weight <= 100:
+        _fail(path, f"signals.{name}.weight must be an integer 0-100")
+    explain = spec.get("explain")
+    if not isinstance(explain, str) or not explain.strip() or len(explain) > 500:
+        _fail(path, f"signals.{name}.explain (one line) is required")
+    params = {}
+    for key, typ in SIGNAL_PARAMS.get(name, {}).items():
+        if key in spec:
+            params[key] = _check_value(path, f"signals.{name}.{key}", spec[key], typ)
+        elif name in REQUIRED_PARAMS:
+            _fail(path, f"signals.{name}.{key} is required")
+    return Signal(name, weight, explain.strip(), params)
+
+
+def _load_context(path, raw) -> dict:
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        _fail(path, "[context] must be a table")
+    unknown = set(raw) - set(CONTEXT_PARAMS)
+    if unknown:
+        _fail(path, f"unknown [context] key(s) {', '.join(sorted(unknown))}")
+    return {key: _check_value(path, f"context.{key}", raw[key], typ) if key in raw else default
+            for key, (typ, default) in CONTEXT_PARAMS.items()}
 
 
 def load_policy(path: str | Path | None = None) -> Policy:
@@ -96,36 +223,17 @@ def load_policy(path: str | Path | None = None) -> Policy:
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise PolicyError(f"policy file {path} is not valid TOML: {exc}") from None
     version = data.get("version")
-    if not isinstance(version, str) or not version:
-        raise PolicyError(f"policy {path}: 'version' (a string) is required")
+    if not isinstance(version, str) or not version or len(version) > 100:
+        _fail(path, "'version' (a string) is required")
     raw = data.get("signals")
     if not isinstance(raw, dict) or not raw:
-        raise PolicyError(f"policy {path}: no [signals.*] tables")
-    signals = {}
-    for name, spec in raw.items():
-        if name not in SIGNAL_SQL:
-            raise PolicyError(f"policy {path}: unknown signal {name!r} (known: {', '.join(sorted(SIGNAL_SQL))})")
-        if not isinstance(spec, dict):
-            raise PolicyError(f"policy {path}: signals.{name} must be a table")
-        weight = spec.get("weight")
-        if not isinstance(weight, int) or isinstance(weight, bool) or not 0 <= weight <= 100:
-            raise PolicyError(f"policy {path}: signals.{name}.weight must be an integer 0-100")
-        explain = spec.get("explain")
-        if not isinstance(explain, str) or not explain.strip():
-            raise PolicyError(f"policy {path}: signals.{name}.explain (one line) is required")
-        params = {}
-        for key, typ in SIGNAL_PARAMS.get(name, {}).items():
-            if key in spec:
-                if not isinstance(spec[key], typ):
-                    raise PolicyError(f"policy {path}: signals.{name}.{key} must be a {typ.__name__}")
-                params[key] = spec[key]
-            elif name in ("fragile_format", "risky_status", "few_artist_releases"):
-                raise PolicyError(f"policy {path}: signals.{name}.{key} is required")
-        signals[name] = Signal(name, weight, explain.strip(), params)
+        _fail(path, "no [signals.*] tables")
+    signals = {name: _load_signal(path, name, spec) for name, spec in raw.items()}
     max_score = data.get("max_score", 100)
-    if not isinstance(max_score, int) or max_score <= 0:
-        raise PolicyError(f"policy {path}: max_score must be a positive integer")
-    return Policy(version=version, signals=signals, max_score=max_score, source=str(path))
+    if not isinstance(max_score, int) or isinstance(max_score, bool) or not 0 < max_score <= MAX_SCORE_CAP:
+        _fail(path, f"max_score must be an integer from 1 to {MAX_SCORE_CAP}")
+    return Policy(version=version, signals=signals, max_score=max_score, source=str(path),
+                  context=_load_context(path, data.get("context")))
 
 
 def _facts_sql(changed_only: bool) -> str:
@@ -134,14 +242,41 @@ def _facts_sql(changed_only: bool) -> str:
     WITH target AS (
         SELECT r.* FROM release r {where}
     ),
-    rg AS MATERIALIZED (
-        SELECT release_group_mbid, count(*) AS n FROM release
-        WHERE release_group_mbid IS NOT NULL AND deleted_at IS NULL
-        GROUP BY release_group_mbid
+    gf AS MATERIALIZED (
+        -- upstream facts about the release groups (enrich): NULL = not fetched
+        SELECT u.subject_mbid AS release_group_mbid,
+               max(u.value) FILTER (WHERE u.fact = 'editions') AS editions,
+               bool_or(u.fact = 'listens') AS listens_known,
+               max(u.value) FILTER (WHERE u.fact = 'listens') AS listens,
+               max(u.value) FILTER (WHERE u.fact = 'listeners') AS listeners
+        FROM upstream_fact u
+        WHERE u.subject_type = 'release-group'
+          AND u.subject_mbid IN (SELECT release_group_mbid FROM target)
+        GROUP BY u.subject_mbid
     ),
-    artist_n AS MATERIALIZED (
-        SELECT artist_mbid, count(DISTINCT entity_mbid) AS n FROM artist_credit
-        WHERE entity_type = 'release' GROUP BY artist_mbid
+    af AS MATERIALIZED (
+        -- the largest known catalogue among the credited artists (enrich skips special-purpose artists)
+        SELECT ac.entity_mbid AS release_mbid, max(u.value) AS n
+        FROM artist_credit ac
+        JOIN target t ON t.mbid = ac.entity_mbid
+        JOIN upstream_fact u ON u.subject_type = 'artist' AND u.subject_mbid = ac.artist_mbid
+             AND u.fact = 'release_groups'
+        WHERE ac.entity_type = 'release'
+        GROUP BY ac.entity_mbid
+    ),
+    cat AS (
+        -- links of the release or its group to another catalogue (by host, from the policy)
+        SELECT x.mbid, count(*) AS n FROM (
+            SELECT t.mbid, u.url FROM target t
+            JOIN url_relation u ON u.entity_type = 'release' AND u.entity_mbid = t.mbid
+            UNION ALL
+            SELECT t.mbid, u.url FROM target t
+            JOIN url_relation u ON u.entity_type = 'release-group' AND u.entity_mbid = t.release_group_mbid
+        ) x
+        WHERE EXISTS (SELECT 1 FROM unnest(CAST(:p_uncatalogued_catalogues AS text[])) d,
+                      substring(lower(x.url) from '^[a-z]+://([^/:?#]+)') h
+                      WHERE h = d OR h LIKE '%.' || d)
+        GROUP BY x.mbid
     ),
     lab AS (
         SELECT rl.release_mbid,
@@ -160,41 +295,41 @@ def _facts_sql(changed_only: bool) -> str:
         WHERE tr.kind <> 'data'
         GROUP BY tr.release_mbid
     ),
-    art AS MATERIALIZED (
-        SELECT ac.entity_mbid AS release_mbid, max(an.n) AS n
-        FROM artist_credit ac
-        JOIN target t ON t.mbid = ac.entity_mbid
-        JOIN artist_n an ON an.artist_mbid = ac.artist_mbid
-        WHERE ac.entity_type = 'release'
-          -- special purpose artists: Various Artists, [unknown]
-          AND ac.artist_mbid NOT IN ('89ad4ac3-39f7-470e-963a-56509c546377', '125ec42a-7229-4250-afc5-e057484327fe')
-        GROUP BY ac.entity_mbid
-    ),
     facts AS (
-        SELECT t.mbid, t.deleted_at, t.formats, t.barcode, t.cover_art_front, t.includes,
+        SELECT t.mbid, t.deleted_at, t.formats, t.barcode, t.cover_art_front, t.cover_art_darkened, t.includes,
                t.release_group_mbid, t.status, t.date, t.country, t.quality,
                coalesce(lab.has_label, false) AS has_label,
                coalesce(lab.has_catno, false) AS has_catno,
                EXISTS (SELECT 1 FROM url_relation u WHERE u.entity_type = 'release' AND u.entity_mbid = t.mbid) AS has_links,
                EXISTS (SELECT 1 FROM tag g WHERE g.entity_type = 'release' AND g.entity_mbid = t.mbid) AS has_tags,
-               coalesce(rg.n, 0) AS rg_releases,
+               coalesce(cat.n, 0) AS n_catalogues,
+               gf.editions AS rg_editions, coalesce(gf.listens_known, false) AS listens_known,
+               gf.listens, gf.listeners, af.n AS artist_rgs,
                coalesce(trk.n, 0) AS n_tracks, coalesce(trk.n_no_length, 0) AS n_no_length,
                coalesce(trk.n_unknown_title, 0) AS n_unknown_title,
-               art.n AS artist_releases
+               {CONTEXT_SQL} AS ctx
         FROM target t
-        LEFT JOIN rg ON rg.release_group_mbid = t.release_group_mbid
+        LEFT JOIN gf ON gf.release_group_mbid = t.release_group_mbid
+        LEFT JOIN af ON af.release_mbid = t.mbid
+        LEFT JOIN cat ON cat.mbid = t.mbid
         LEFT JOIN lab ON lab.release_mbid = t.mbid
         LEFT JOIN trk ON trk.release_mbid = t.mbid
-        LEFT JOIN art ON art.release_mbid = t.mbid
     )"""
+
+
+def _weight_sql(name: str) -> str:
+    """The weight a fired signal adds: the policy's, times the release's context factor for some."""
+    if name in CONTEXT_SIGNALS:
+        return f"CAST(round(CAST(:w_{name} AS numeric) * f.ctx) AS int)"
+    return f":w_{name}"
 
 
 def build_score_sql(policy: Policy, changed_only: bool = False) -> str:
     active = [s for s in policy.signals.values() if s.weight > 0]
-    fired = ",\n            ".join(
-        f"CASE WHEN {SIGNAL_SQL[s.name]} THEN '{s.name}' END" for s in active
-    ) or "NULL"
-    total = " + ".join(f"CASE WHEN {SIGNAL_SQL[s.name]} THEN :w_{s.name} ELSE 0 END" for s in active) or "0"
+    fires = {s.name: f"({SIGNAL_SQL[s.name]})" + (f" AND {_weight_sql(s.name)} > 0" if s.name in CONTEXT_SIGNALS
+                                                    else "") for s in active}
+    fired = ",\n            ".join(f"CASE WHEN {fires[s.name]} THEN '{s.name}' END" for s in active) or "NULL"
+    total = " + ".join(f"CASE WHEN {fires[s.name]} THEN {_weight_sql(s.name)} ELSE 0 END" for s in active) or "0"
     return f"""{_facts_sql(changed_only)}
     INSERT INTO risk_score (release_mbid, score, signals, policy_version, scored_at)
     SELECT f.mbid,

@@ -297,6 +297,10 @@ class SyncRun(Base):
     tombstoned: Mapped[int] = mapped_column(server_default=text("0"))
     redirected: Mapped[int] = mapped_column(server_default=text("0"))
     quarantined: Mapped[int] = mapped_column(server_default=text("0"))
+    # lookups a scope walk made because a browse item lacked an include (0004)
+    fallback_lookups: Mapped[int] = mapped_column(server_default=text("0"))
+    # search hits `sync query` did not look up: fetched within query_max_age (0004)
+    skipped: Mapped[int] = mapped_column(server_default=text("0"))
     error: Mapped[str | None]
     checkpoint: Mapped[dict | None]
     options: Mapped[dict | None]

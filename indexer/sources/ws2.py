@@ -10,12 +10,15 @@ retries with exponential backoff + jitter and `Retry-After` live here.
 
 from __future__ import annotations
 
+import http.client
 import json
+import math
 import random
 import socket
 import threading
 import time
 import urllib.error
+import urllib.request
 import uuid
 import warnings
 from dataclasses import dataclass, field
@@ -28,20 +31,32 @@ from musicbrainzngs import musicbrainz as _ngs
 from .. import __version__
 from ..config import Settings
 
+# no `artists`: it makes ws/2 add the credited artists' gender, areas, life span
+# and IPIs, which a browse cannot carry and nothing reads (see sync/scope.py)
 RELEASE_INCLUDES = [
-    "artists",
     "labels",
     "recordings",
     "release-groups",
     "media",
     "artist-credits",
     "url-rels",
+    # the release group's own links (Discogs, Wikidata, streaming...) with the
+    # release, at no extra request: which other catalogues know the group
+    "release-group-level-rels",
     "tags",
     "annotation",
     "isrcs",
 ]
-# what a release *browse* may include (no relationships, no annotation)
-BROWSE_INCLUDES = ["artist-credits", "labels", "recordings", "release-groups", "media", "isrcs"]
+#: release groups asked for in one search (the ws/2 search page limit)
+SEARCH_GROUPS = 100
+#: includes only a release lookup takes (ws/2 refuses them on a browse)
+LOOKUP_ONLY_INCLUDES = frozenset({"artists", "collections"})
+#: a release browse asks for what a lookup gets: musicbrainz-server builds each
+#: browse item with the lookup's `release_toplevel`, relationships and annotation
+#: included; only musicbrainzngs 0.7.1's whitelist lacks some (`_release_browse`)
+BROWSE_INCLUDES = [inc for inc in RELEASE_INCLUDES if inc not in LOOKUP_ONLY_INCLUDES]
+#: the scopes a release browse takes (`/ws/2/release?<scope>=MBID`)
+BROWSE_SCOPES = ("artist", "label", "release-group", "collection")
 
 
 class WSError(Exception):
@@ -68,8 +83,24 @@ class TransientError(WSError):
         self.retry_after = retry_after
 
 
+class BadDocument(WSError):
+    """ws/2 answered with a body no retry will mend (JSON nested too deep, a
+    number beyond float range, a body over `max_body_mb`).  Never retried:
+    a sync keeps `raw` in quarantine and goes on."""
+
+    def __init__(self, message: str, raw: bytes = b"", url: str = "", length: int | None = None):
+        super().__init__(message)
+        self.raw = raw
+        self.url = url
+        self.length = length  # set when `raw` is only the head of a body too big to keep
+
+
 class GiveUp(WSError):
     """Retries are exhausted; the server is down or refusing us."""
+
+
+class UnexpectedAnswer(WSError):
+    """A well-formed answer without the figure asked for (e.g. no `release-count`)."""
 
 
 class RequestBudgetExhausted(WSError):
@@ -87,6 +118,7 @@ class Stats:
 class Response:
     data: dict
     final_url: str  # differs from the request URL after a 301 (merged MBID)
+    raw: bytes = b""  # the body exactly as received, for quarantine
 
 
 class RateLimiter:
@@ -111,44 +143,159 @@ class RateLimiter:
             return delay
 
 
-# --- transport: one attempt with a timeout ---------------------------------
+# --- transport: one attempt bounded by wall clock ---------------------------
+#
+# A socket timeout bounds each read, so a server sending a byte every 0.5 s
+# never times out.  Each attempt therefore has a deadline: a timer shuts the
+# attempt's sockets down when it passes (connect, headers and body alike), and
+# the body is read in chunks up to `max_body_mb`.
 
 _local = threading.local()
+_CHUNK = 1 << 16
+
+
+class _Deadline:
+    """Shuts the sockets of one attempt down when its time is up."""
+
+    def __init__(self, seconds: float):
+        self.seconds = seconds
+        self.expired = False
+        self._socks: list[socket.socket] = []
+        self._lock = threading.Lock()
+        self._timer = threading.Timer(seconds, self._expire)
+        self._timer.daemon = True
+        self._timer.start()
+
+    def attach(self, sock: socket.socket) -> None:
+        with self._lock:
+            if self.expired:
+                _shut(sock)
+            self._socks.append(sock)
+
+    def _expire(self) -> None:
+        with self._lock:
+            self.expired = True
+            for sock in self._socks:
+                _shut(sock)
+
+    def cancel(self) -> None:
+        self._timer.cancel()
+
+
+def _shut(sock: socket.socket) -> None:
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass
+
+
+class _TimedHTTPConnection(http.client.HTTPConnection):
+    def connect(self):
+        super().connect()
+        _attach(self.sock)
+
+
+class _TimedHTTPSConnection(http.client.HTTPSConnection):
+    def connect(self):
+        super().connect()
+        _attach(self.sock)
+
+
+def _attach(sock) -> None:
+    deadline = getattr(_local, "deadline", None)
+    if deadline is not None:
+        deadline.attach(sock)
+
+
+class _TimedHandler(urllib.request.HTTPHandler, urllib.request.HTTPSHandler):
+    """Opens http and https with connections the attempt's deadline can shut."""
+
+    handler_order = 100  # before musicbrainzngs' own HTTPHandler
+
+    def http_open(self, req):
+        return self.do_open(_TimedHTTPConnection, req)
+
+    def https_open(self, req):
+        return self.do_open(_TimedHTTPSConnection, req, context=self._context)
+
+
+#: of a body over max_body_mb, quarantine keeps this much
+HEAD = 1024
+
+
+def _read_body(f, limit: int, url: str) -> bytes:
+    """The whole body; one over `limit` bytes is refused (keeping its first
+    KB) before it is read whole, whatever Content-Length says."""
+    declared = f.headers.get("Content-Length")
+    if declared and declared.strip().isdigit() and int(declared) > limit:
+        raise BadDocument(f"ws/2 answer of {int(declared):,} bytes is over max_body_mb ({limit:,} bytes)",
+                          f.read(HEAD), url, int(declared))
+    chunks, size = [], 0
+    while True:
+        chunk = f.read(_CHUNK)
+        if not chunk:
+            return b"".join(chunks)
+        size += len(chunk)
+        chunks.append(chunk)
+        if size > limit:
+            raise BadDocument(f"ws/2 answer is over max_body_mb ({limit:,} bytes); stopped reading at {size:,}",
+                              b"".join(chunks[:1])[:HEAD], url, size)
 
 
 def _single_attempt(opener, req, body=None, max_retries=None, retry_delay_delta=None):
     timeout = getattr(_local, "timeout", 30.0)
+    limit = getattr(_local, "max_body", 64 << 20)
+    _local.raw = b""
+    deadline = _local.deadline = _Deadline(timeout)
+    opener.add_handler(_TimedHandler())
     try:
         f = opener.open(req, body, timeout=timeout) if body else opener.open(req, timeout=timeout)
         _local.final_url = f.geturl()
         _local.content_type = f.headers.get("Content-Type", "")
-        return f.read()
+        raw = _read_body(f, limit, _short(f.geturl()))
+        if deadline.expired:  # shut down mid-body: what we have is cut short
+            raise TransientError(f"no complete answer within {timeout:g}s")
+        _local.raw = raw
+        return raw
     except urllib.error.HTTPError as exc:
-        retry_after = None
-        raw = exc.headers.get("Retry-After") if exc.headers else None
-        if raw:
-            try:
-                retry_after = float(raw)
-            except ValueError:
-                retry_after = None
-        if exc.code == 404:
-            raise NotFound(f"HTTP 404 for {_short(req.full_url)}") from None
-        if exc.code == 400:
-            raise BadRequest(f"HTTP 400 for {_short(req.full_url)}: {_error_text(exc)}") from None
-        if exc.code in (500, 502, 503, 504, 429):
-            raise TransientError(f"HTTP {exc.code} from ws/2", retry_after) from None
-        raise WSError(f"HTTP {exc.code} for {_short(req.full_url)}: {_error_text(exc)}") from None
+        _raise_for_status(exc, req)
     except (socket.timeout, TimeoutError):
         raise TransientError(f"no answer within {timeout:g}s") from None
-    except (ConnectionError, HTTPException) as exc:
-        raise TransientError(f"connection failed: {type(exc).__name__}: {exc}") from None
-    except urllib.error.URLError as exc:
+    except (ConnectionError, HTTPException, urllib.error.URLError, OSError) as exc:
+        if deadline.expired:
+            raise TransientError(f"no complete answer within {timeout:g}s") from None
+        raise _network_error(exc, timeout) from None
+    finally:
+        deadline.cancel()
+        _local.deadline = None
+
+
+def _raise_for_status(exc: urllib.error.HTTPError, req):
+    retry_after = None
+    raw = exc.headers.get("Retry-After") if exc.headers else None
+    if raw:
+        try:
+            retry_after = float(raw)
+        except ValueError:
+            retry_after = None
+    if exc.code == 404:
+        raise NotFound(f"HTTP 404 for {_short(req.full_url)}") from None
+    if exc.code == 400:
+        raise BadRequest(f"HTTP 400 for {_short(req.full_url)}: {_error_text(exc)}") from None
+    if exc.code in (500, 502, 503, 504, 429):
+        raise TransientError(f"HTTP {exc.code} from ws/2", retry_after) from None
+    raise WSError(f"HTTP {exc.code} for {_short(req.full_url)}: {_error_text(exc)}") from None
+
+
+def _network_error(exc: OSError | HTTPException, timeout: float) -> TransientError:
+    if isinstance(exc, urllib.error.URLError):
         reason = exc.reason
         if isinstance(reason, (socket.timeout, TimeoutError)):
-            raise TransientError(f"no answer within {timeout:g}s") from None
-        raise TransientError(f"cannot reach ws/2: {reason}") from None
-    except OSError as exc:
-        raise TransientError(f"network error: {exc}") from None
+            return TransientError(f"no answer within {timeout:g}s")
+        return TransientError(f"cannot reach ws/2: {reason}")
+    if isinstance(exc, (ConnectionError, HTTPException)):
+        return TransientError(f"connection failed: {type(exc).__name__}: {exc}")
+    return TransientError(f"network error: {exc}")
 
 
 def _short(url: str, keep: int = 200) -> str:
@@ -159,20 +306,43 @@ def _short(url: str, keep: int = 200) -> str:
 
 def _error_text(exc: urllib.error.HTTPError) -> str:
     try:
-        body = exc.read().decode("utf-8", "replace")
+        body = exc.read(4096).decode("utf-8", "replace")  # an error text, not a hostile megabyte
         return json.loads(body).get("error", body)[:200]
     except Exception:
         return exc.reason if isinstance(exc.reason, str) else ""
 
 
+def _finite(text: str) -> float:
+    value = float(text)
+    if math.isinf(value):
+        raise _OutOfRange(f"the number {text[:40]} is beyond the range of a float")
+    return value
+
+
+def _no_constant(name: str):
+    raise _OutOfRange(f"{name} is not a JSON number")
+
+
+class _OutOfRange(ValueError):
+    pass
+
+
 def _parse_json(raw: bytes):
+    """The JSON body as Python objects.  Syntax errors are transient (a cut
+    body mends on retry); valid JSON that cannot be used as parsed (nested
+    beyond the recursion limit, 1e400, NaN) is a BadDocument."""
     content_type = getattr(_local, "content_type", "") or ""
     if "json" not in content_type.lower():
         raise TransientError(f"expected JSON from ws/2, got {content_type or 'no content type'}")
+    url = _short(getattr(_local, "final_url", "") or "")
     try:
-        return json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
+        return json.loads(raw, parse_float=_finite, parse_constant=_no_constant)
+    except RecursionError:
+        raise BadDocument("ws/2 sent JSON nested too deep to parse", raw, url) from None
+    except json.JSONDecodeError as exc:
         raise TransientError(f"ws/2 sent a body that is not valid JSON: {exc}") from None
+    except ValueError as exc:  # 1e400, NaN, 5,000 digits, bytes that are not UTF-8
+        raise BadDocument(f"ws/2 sent JSON with a value we cannot use: {exc}", raw, url) from None
 
 
 _ngs._safe_read = _single_attempt
@@ -226,10 +396,11 @@ class Client:
             if self.on_request:
                 self.on_request()
             _local.timeout = self.settings.timeout
+            _local.max_body = int(self.settings.max_body_mb * (1 << 20))
             _local.final_url = None
             try:
                 data = fn(*args, **kwargs)
-                return Response(data=data, final_url=_local.final_url or "")
+                return Response(data=data, final_url=_local.final_url or "", raw=_local.raw)
             except musicbrainzngs.WebServiceError as exc:  # anything musicbrainzngs wraps itself
                 err: WSError = TransientError(str(exc))
             except TransientError as exc:
@@ -248,21 +419,65 @@ class Client:
         return self.call(musicbrainzngs.get_release_by_id, str(mbid), includes=RELEASE_INCLUDES)
 
     def browse_releases(self, scope: str, target: uuid.UUID, offset: int, limit: int = 100) -> Response:
-        key = {"artist": "artist", "label": "label", "release-group": "release_group"}[scope]
-        return self.call(
-            musicbrainzngs.browse_releases, includes=BROWSE_INCLUDES, limit=limit, offset=offset,
-            **{key: str(target)}
-        )
+        """One page of a scope's releases (one of BROWSE_SCOPES), each item with
+        BROWSE_INCLUDES; ws/2 may return fewer than `limit` (500-track cap)."""
+        if scope not in BROWSE_SCOPES:
+            raise ValueError(f"a release browse takes one of {', '.join(BROWSE_SCOPES)}, not {scope!r}")
+        return self.call(_release_browse, {scope: str(target), "limit": limit, "offset": offset})
 
     def collection_releases(self, target: uuid.UUID, offset: int, limit: int = 100) -> Response:
-        # musicbrainzngs' browse has no collection filter; ws/2 has /release?collection=
-        return self.call(
-            _ngs._do_mb_query, "release", "", BROWSE_INCLUDES,
-            {"collection": str(target), "limit": limit, "offset": offset}
-        )
+        return self.browse_releases("collection", target, offset, limit)
 
     def search_releases(self, query: str, offset: int, limit: int = 100) -> Response:
         return self.call(musicbrainzngs.search_releases, query=query, limit=limit, offset=offset)
+
+    # --- counts (upstream facts for scoring; see sync/enrich.py) -----------
+
+    def release_count(self, release_group: uuid.UUID) -> int:
+        """Releases (editions) of a release group: a browse with limit=1 answers `release-count`."""
+        resp = self.call(musicbrainzngs.browse_releases, release_group=str(release_group), limit=1)
+        return _count(resp.data, "release-count", f"release browse of release group {release_group}")
+
+    def artist_release_group_count(self, artist: uuid.UUID) -> int:
+        """Release groups of an artist: `release-group?artist=MBID&limit=1` answers `release-group-count`."""
+        resp = self.call(musicbrainzngs.browse_release_groups, artist=str(artist), limit=1)
+        return _count(resp.data, "release-group-count", f"release-group browse of artist {artist}")
+
+    def release_group_counts(self, groups: list[uuid.UUID]) -> dict[uuid.UUID, int]:
+        """Releases of up to SEARCH_GROUPS release groups in one search (`rgid:(a OR b ...)`),
+        from each hit's `count`.  A group the search index does not return is left out."""
+        if not 0 < len(groups) <= SEARCH_GROUPS:
+            raise ValueError(f"release_group_counts takes 1 to {SEARCH_GROUPS} release groups, got {len(groups)}")
+        query = "rgid:(" + " OR ".join(str(g) for g in groups) + ")"
+        resp = self.call(musicbrainzngs.search_release_groups, query=query, limit=SEARCH_GROUPS)
+        hits = resp.data.get("release-groups") if isinstance(resp.data, dict) else None
+        if not isinstance(hits, list):
+            raise UnexpectedAnswer("ws/2 answered a release-group search without a release-groups list")
+        wanted = set(groups)
+        out: dict[uuid.UUID, int] = {}
+        for hit in hits:
+            try:
+                mbid = uuid.UUID(str(hit.get("id")))
+            except (ValueError, AttributeError):
+                continue
+            if mbid in wanted:
+                out[mbid] = _count(hit, "count", f"release-group search hit {mbid}")
+        return out
+
+
+def _count(data, key: str, what: str) -> int:
+    value = data.get(key) if isinstance(data, dict) else None
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise UnexpectedAnswer(f"ws/2 answered the {what} without a usable {key!r} ({value!r})")
+    return value
+
+
+def _release_browse(params: dict):
+    """`/ws/2/release?<scope>=MBID&inc=BROWSE_INCLUDES`, built by musicbrainzngs'
+    request step: both its include whitelists (browse and lookup) lack includes
+    ws/2 takes on a browse (tags, annotation, release-group-level-rels), and it
+    has no collection browse."""
+    return _ngs._mb_request("release/", "GET", _ngs.AUTH_NO, args=dict(params, inc=" ".join(BROWSE_INCLUDES)))
 
 
 def backoff_delay(attempt: int, retry_after: float | None = None, *, base=1.0, cap=60.0, rng=random.random) -> float:

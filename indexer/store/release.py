@@ -14,6 +14,7 @@ import uuid
 from dataclasses import dataclass
 
 from sqlalchemy import delete, func, select, update
+from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
@@ -23,6 +24,11 @@ from ..db import models as m
 from ..mapping import MappedRelease, doc_hash
 
 INSERTED, UPDATED, UNCHANGED = "inserted", "updated", "unchanged"
+
+
+class UnstorableDocument(ValueError):
+    """The database refused one release version (a NUL in a title, a number
+    beyond its column's range...); its transaction was rolled back whole."""
 
 
 @dataclass
@@ -157,6 +163,10 @@ def save_release(
     session.execute(delete(m.ReleaseLabel).where(m.ReleaseLabel.release_mbid == rel.mbid))
     for model in (m.UrlRelation, m.Tag):
         session.execute(delete(model).where(model.entity_type == "release", model.entity_mbid == rel.mbid))
+    if mapped.release_group is not None and "release-group-level-rels" in rel.includes:
+        # the group's links came with this document (release-group-level-rels): they replace the stored ones
+        session.execute(delete(m.UrlRelation).where(m.UrlRelation.entity_type == "release-group",
+                                                    m.UrlRelation.entity_mbid == mapped.release_group.mbid))
     replaced = {("release", rel.mbid)}
     if mapped.release_group is not None:
         replaced.add(("release-group", mapped.release_group.mbid))
@@ -244,12 +254,17 @@ def save_release_document(db: Database, mapped: MappedRelease, doc: dict, *, run
                           requested: uuid.UUID | None = None, source: str = "api") -> tuple[str, int]:
     """Save one release version in its own transaction, recording a merge when
     the release was asked for under another MBID; returns (outcome, redirects
-    recorded: 0 or 1)."""
-    with db.session() as s, s.begin():
-        redirected = 0
-        if requested is not None and requested != mapped.release.mbid:
-            redirected = int(record_redirect(s, "release", requested, mapped.release.mbid, run_id))
-        result = save_release(s, mapped, doc, source=source, run_id=run_id)
+    recorded: 0 or 1).  A value the database refuses raises
+    UnstorableDocument, with nothing of the release written."""
+    try:
+        with db.session() as s, s.begin():
+            redirected = 0
+            if requested is not None and requested != mapped.release.mbid:
+                redirected = int(record_redirect(s, "release", requested, mapped.release.mbid, run_id))
+            result = save_release(s, mapped, doc, source=source, run_id=run_id)
+    except (DataError, IntegrityError) as exc:
+        cause = getattr(getattr(exc.orig, "diag", None), "message_primary", None) or str(exc.orig)
+        raise UnstorableDocument(f"cannot store release {mapped.release.mbid}: {cause}") from None
     return result.outcome, redirected
 
 

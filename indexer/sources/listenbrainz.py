@@ -1,0 +1,157 @@
+"""ListenBrainz popularity client: listens and listeners per release group.
+
+`POST {lb_url}/1/popularity/release-group` with `{"release_group_mbids": [...]}`
+(at most 1,000 ids) answers a list in the same order of
+`{release_group_mbid, total_listen_count, total_user_count}`; `null` counts
+mean ListenBrainz has no data for the group.  The API is open (no token).
+
+The discipline is ws/2's (`sources.ws2.Client`): the same User-Agent, one
+wall-clock timeout per attempt, retries with exponential backoff and jitter,
+the run's request and time budgets.  ListenBrainz's rate limit is honoured
+from its headers: a 429 waits `X-RateLimit-Reset-In` seconds, and when
+`X-RateLimit-Remaining` reaches 0 the next request waits for the window to
+reset.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import time
+import urllib.error
+import urllib.request
+import uuid
+from dataclasses import dataclass, field
+from http.client import HTTPException
+from typing import Callable
+
+from ..config import Settings
+from .ws2 import GiveUp, RequestBudgetExhausted, Stats, TransientError, WSError, backoff_delay
+
+#: ids per request (the API's limit)
+MAX_IDS = 1000
+PATH = "/1/popularity/release-group"
+
+
+class LBError(WSError):
+    """ListenBrainz answered something we cannot use (not retried)."""
+
+
+@dataclass(frozen=True)
+class Popularity:
+    release_group: uuid.UUID
+    listens: int | None  # None: ListenBrainz has no data (no listens known)
+    listeners: int | None
+
+
+@dataclass
+class ListenBrainz:
+    settings: Settings
+    user_agent: str
+    max_requests: int | None = None
+    deadline: float | None = None  # time.monotonic() after which no new request starts
+    sleep: Callable[[float], None] = time.sleep
+    stats: Stats = field(default_factory=Stats)
+    # requests another client already took from the same budget (the ws/2 client of the run)
+    spent_elsewhere: Callable[[], int] = lambda: 0
+    _reset_at: float = 0.0  # monotonic time the rate-limit window reopens (Remaining hit 0)
+
+    def popularity(self, groups: list[uuid.UUID]) -> list[Popularity]:
+        """Listens and listeners of up to MAX_IDS release groups, in the order asked."""
+        if not 0 < len(groups) <= MAX_IDS:
+            raise ValueError(f"popularity takes 1 to {MAX_IDS} release groups, got {len(groups)}")
+        body = json.dumps({"release_group_mbids": [str(g) for g in groups]}).encode()
+        data = self._post(PATH, body)
+        return _parse(data, groups)
+
+    def _post(self, path: str, body: bytes):
+        attempt = 0
+        while True:
+            self._check_budget()
+            wait = max(0.0, self._reset_at - time.monotonic())
+            if wait:
+                self.stats.waited += wait
+                self.sleep(wait)
+            self.stats.requests += 1
+            try:
+                return self._attempt(path, body)
+            except TransientError as err:
+                attempt += 1
+                if attempt > self.settings.retries:
+                    raise GiveUp(f"ListenBrainz: giving up after {attempt} attempts: {err}") from None
+                delay = backoff_delay(attempt, err.retry_after)
+                self.stats.retries += 1
+                self.stats.waited += delay
+                self.sleep(delay)
+
+    def _check_budget(self) -> None:
+        if self.max_requests is not None and self.stats.requests + self.spent_elsewhere() >= self.max_requests:
+            raise RequestBudgetExhausted(f"request budget of {self.max_requests} used up")
+        if self.deadline is not None and time.monotonic() >= self.deadline:
+            raise RequestBudgetExhausted("time budget used up")
+
+    def _attempt(self, path: str, body: bytes):
+        url = self.settings.lb_url + path
+        req = urllib.request.Request(url, data=body, method="POST", headers={
+            "User-Agent": self.user_agent, "Content-Type": "application/json", "Accept": "application/json"})
+        timeout = self.settings.timeout
+        try:
+            with urllib.request.urlopen(req, timeout=timeout) as resp:
+                self._note_limits(resp.headers)
+                raw = resp.read()
+        except urllib.error.HTTPError as exc:
+            self._note_limits(exc.headers)
+            if exc.code in (429, 500, 502, 503, 504):
+                raise TransientError(f"HTTP {exc.code} from ListenBrainz", _reset_in(exc.headers)) from None
+            raise LBError(f"ListenBrainz answered HTTP {exc.code} for {path}") from None
+        except (socket.timeout, TimeoutError):
+            raise TransientError(f"no answer from ListenBrainz within {timeout:g}s") from None
+        except urllib.error.URLError as exc:
+            if isinstance(exc.reason, (socket.timeout, TimeoutError)):
+                raise TransientError(f"no answer from ListenBrainz within {timeout:g}s") from None
+            raise TransientError(f"cannot reach ListenBrainz at {self.settings.lb_url}: {exc.reason}") from None
+        except (ConnectionError, HTTPException, OSError) as exc:
+            raise TransientError(f"ListenBrainz connection failed: {type(exc).__name__}: {exc}") from None
+        try:
+            return json.loads(raw)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise TransientError(f"ListenBrainz sent a body that is not valid JSON: {exc}") from None
+
+    def _note_limits(self, headers) -> None:
+        """X-RateLimit-Remaining 0: the next request waits X-RateLimit-Reset-In seconds."""
+        if headers is None or headers.get("X-RateLimit-Remaining") != "0":
+            return
+        reset = _reset_in(headers)
+        if reset:
+            self._reset_at = time.monotonic() + reset
+
+
+def _reset_in(headers) -> float | None:
+    raw = headers.get("X-RateLimit-Reset-In") if headers is not None else None
+    try:
+        value = float(raw) if raw is not None else None
+    except ValueError:
+        return None
+    return value if value is not None and 0 <= value <= 3600 else None
+
+
+def _count(item: dict, key: str) -> int | None:
+    value = item.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise LBError(f"ListenBrainz sent {key} = {value!r} (not a count)")
+    return value
+
+
+def _parse(data, groups: list[uuid.UUID]) -> list[Popularity]:
+    """The answer, checked against what was asked: a list of the same length and order."""
+    if not isinstance(data, list) or len(data) != len(groups):
+        raise LBError(f"ListenBrainz answered {type(data).__name__} for {len(groups)} release group(s), "
+                      "not a list of the same length")
+    out = []
+    for asked, item in zip(groups, data):
+        if not isinstance(item, dict) or str(item.get("release_group_mbid", "")).lower() != str(asked):
+            raise LBError(f"ListenBrainz's answer is not in the order asked (expected {asked})")
+        out.append(Popularity(asked, _count(item, "total_listen_count"), _count(item, "total_user_count")))
+    return out
