@@ -21,9 +21,11 @@ from .commands.export import export_cmd
 from .commands.flagged import flagged_cmd
 from .commands.import_dump import import_dump_cmd
 from .commands.mark import mark_cmd
+from .commands.package import package_cmd
 from .commands.report import report_cmd
 from .commands.runs import runs_cmd
 from .commands.score import score_cmd
+from .commands.serve import serve_cmd
 from .commands.show import show_cmd
 from .commands.sync import sync
 from .commands.watch import watch
@@ -60,7 +62,7 @@ def cli(ctx, config_file, database_url, data_dir, quiet):
 
 
 for command in (config, db, sync, watch, import_dump_cmd, runs_cmd, demo, score_cmd, flagged_cmd, show_cmd,
-                mark_cmd, export_cmd, report_cmd):
+                mark_cmd, export_cmd, package_cmd, report_cmd, serve_cmd):
     cli.add_command(command)
 
 

@@ -1,0 +1,64 @@
+"""Reads for browsing the mirror: how many releases match the worklist's
+filters, and a readable diff between two stored revisions of a release's raw
+document.  Parameters are bound, never formatted into SQL."""
+
+from __future__ import annotations
+
+import difflib
+import itertools
+import json
+import uuid
+
+from sqlalchemy import text
+
+from ..store import resolve_mbid
+from .curation import FLAGGED_FROM, Filters, NotFoundError, filter_sql
+
+#: counting stops here: an exact count of a million matches costs a scan of
+#: them all on every page view, and "more than 10,000" is as useful to a person
+COUNT_CAP = 10_000
+
+
+def count_flagged(session, f: Filters, cap: int = COUNT_CAP) -> tuple[int, bool]:
+    """The number of releases matching the filters (ignoring limit and
+    offset), counted up to `cap`; the flag says the count was cut there."""
+    where, params = filter_sql(f)
+    params["cap"] = cap + 1
+    n = session.execute(text(f"SELECT count(*) FROM (SELECT 1 {FLAGGED_FROM} WHERE {where} LIMIT :cap) x"),
+                        params).scalar_one()
+    return min(n, cap), n > cap
+
+
+def revision_documents(session, requested: uuid.UUID, a: int, b: int) -> tuple[dict, dict]:
+    """The two stored revisions `a` and `b` of a release (following merges),
+    each as {id, hash, source, first_seen, doc}. Raises NotFoundError when
+    either is not a revision of that release."""
+    mbid = resolve_mbid(session, "release", requested)
+    rows = {
+        r.id: dict(r._mapping)
+        for r in session.execute(
+            text("SELECT id, hash, source, first_seen, doc FROM document_revision "
+                 "WHERE entity_type = 'release' AND mbid = :m AND id = ANY(CAST(:ids AS bigint[]))"),
+            {"m": mbid, "ids": [a, b]},
+        )
+    }
+    missing = [str(i) for i in (a, b) if i not in rows]
+    if missing:
+        raise NotFoundError(f"release {requested} has no revision {', '.join(missing)}")
+    return rows[a], rows[b]
+
+
+def _lines(doc) -> list[str]:
+    return json.dumps(doc, indent=2, sort_keys=True, ensure_ascii=False).splitlines()
+
+
+def diff_documents(old, new, context: int = 3) -> list[tuple[str, str]]:
+    """A unified diff of two JSON documents, pretty-printed with sorted keys
+    (so key order and spacing never show as changes): (kind, line) pairs,
+    kind one of "hunk", "del", "add", "same"; empty when they are equal."""
+    out = []
+    lines = difflib.unified_diff(_lines(old), _lines(new), lineterm="", n=context)
+    for line in itertools.islice(lines, 2, None):  # after the ---/+++ file header
+        kind = {"@": "hunk", "-": "del", "+": "add"}.get(line[:1], "same")
+        out.append((kind, line))
+    return out

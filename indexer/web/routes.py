@@ -1,0 +1,193 @@
+"""The pages: `/` the worklist, `/release/<mbid>` a release (and its
+revision diff), `POST /release/<mbid>/mark` and `POST /mark` (several at
+once), `/export` the current selection as a file, `/overview` the report's
+figures and the last runs.
+
+Handlers are plain functions (Starlette runs them in its thread pool), each
+reading in one session; a mark is its own small transaction and takes no
+writer lock, so curators can mark while a sync runs.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import quote
+
+from markupsafe import Markup
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import Route
+
+from ..analysis.curation import CURATION_STATES, EXPORT_COLUMNS, SORTS, export_rows, flagged, mark, show
+from ..analysis.report import bar_chart_svg, chart_items, collect, column_chart_svg, pct
+from ..analysis.revisions import count_flagged, diff_documents, revision_documents
+from ..mapping import parse_mbid
+from ..output.tables import EXPORT_FORMATS, render
+from ..runs import recent_runs
+from .params import BadRequest, parse_filters, query_string, text_value
+from .views import page, set_flash
+
+#: keys of `show()` the release page lays out itself; any other key (facts
+#: added later, say) is shown generically so nothing `show` knows is hidden
+SHOWN_KEYS = {"mbid", "requested", "redirected", "url", "release", "media", "tracks", "labels", "links", "score",
+              "signals", "curation", "curation_history", "revisions"}
+
+
+class NotFound(LookupError):
+    """A path naming nothing (a malformed MBID); answered 404."""
+
+
+def _mbid(request: Request):
+    raw = request.path_params["mbid"]
+    try:
+        return parse_mbid(raw)
+    except ValueError as exc:
+        raise NotFound(str(exc)) from None
+
+
+def worklist(request: Request):
+    params = request.query_params
+    f = parse_filters(params)
+    with request.app.state.db.session() as s:
+        rows = flagged(s, f)
+        count, more = count_flagged(s, f)
+    page_no = f.offset // f.limit + 1
+    has_next = f.offset + len(rows) < count or more
+    return page(request, "worklist.html", rows=rows, count=count, more=more, filters=f, params=params,
+                page_no=page_no, states=CURATION_STATES, sorts=SORTS, formats=EXPORT_FORMATS,
+                prev_qs=query_string(params, page=page_no - 1) if page_no > 1 else None,
+                next_qs=query_string(params, page=page_no + 1) if has_next else None,
+                export_qs={fmt: query_string(params, output=fmt, page=None, limit=None) for fmt in EXPORT_FORMATS},
+                here=request.url.path + ("?" + request.url.query if request.url.query else ""))
+
+
+def export(request: Request):
+    """The current selection (every match, no paging) as the same file as `mbindex export`."""
+    params = request.query_params
+    fmt = params.get("output") or "csv"
+    if fmt not in EXPORT_FORMATS:
+        raise BadRequest(f"output must be one of {', '.join(EXPORT_FORMATS)}, got {fmt[:40]!r}")
+    f = parse_filters(params, paged=False)
+    with request.app.state.db.session() as s:
+        rows = export_rows(s, f)
+    media = {"csv": "text/csv; charset=utf-8", "json": "application/json"}.get(fmt, "text/plain; charset=utf-8")
+    body = render(rows, fmt, columns=EXPORT_COLUMNS) + ("\r\n" if fmt == "csv" else "\n")  # as `export` ends it
+    return Response(body, media_type=media,
+                    headers={"content-disposition": f'attachment; filename="mbindex-worklist.{fmt}"'})
+
+
+def _media(info: dict) -> list[dict]:
+    """Each medium with its tracks."""
+    by_medium: dict = {}
+    for t in info["tracks"]:
+        by_medium.setdefault(t["medium"], []).append(t)
+    return [dict(md, tracks=by_medium.get(md["position"], [])) for md in info["media"]]
+
+
+def release(request: Request):
+    mbid = _mbid(request)
+    with request.app.state.db.session() as s:
+        info = show(s, mbid, request.app.state.policy)
+    revisions = info["revisions"]
+    latest = (revisions[-2]["id"], revisions[-1]["id"]) if len(revisions) > 1 else None
+    extra = {k: v for k, v in info.items() if k not in SHOWN_KEYS}
+    return page(request, "release.html", info=info, r=info["release"], media=_media(info), extra=extra,
+                states=CURATION_STATES, latest=latest)
+
+
+def revision_diff(request: Request):
+    mbid = _mbid(request)
+    params = request.query_params
+    a = parse_revision(params, "a")
+    b = parse_revision(params, "b")
+    with request.app.state.db.session() as s:
+        old, new = revision_documents(s, mbid, a, b)
+    return page(request, "diff.html", mbid=mbid, old=old, new=new, lines=diff_documents(old["doc"], new["doc"]))
+
+
+def parse_revision(params, name: str) -> int:
+    raw = params.get(name, "")
+    if not raw.isdigit():
+        raise BadRequest(f"{name} must be a revision number, got {raw[:40]!r}")
+    return int(raw)
+
+
+async def _mark_form(request: Request, mbids: list) -> Response:
+    """Check the form (CSRF, status, note), record the marks in their own
+    transaction, and go back where the form came from."""
+    form = await request.form()
+    request.app.state.csrf.check(request, form)
+    status = form.get("status", "")
+    if status not in CURATION_STATES:
+        raise BadRequest(f"status must be one of {', '.join(CURATION_STATES)}, got {str(status)[:40]!r}")
+    if not mbids:
+        mbids = [_parse_form_mbid(v) for v in form.getlist("mbid")]
+    if not mbids:
+        raise BadRequest("select at least one release to mark")
+    note = text_value("note", str(form.get("note", ""))) or None
+    by = text_value("by", str(form.get("by", ""))) or None
+    done = await run_in_threadpool(_record, request.app.state.db, mbids, status, note, by)
+    response = RedirectResponse(_local(str(form.get("next", ""))), status_code=303)
+    set_flash(response, f"marked {len(done)} release(s) {status}")
+    if by:
+        response.set_cookie("mbindex_by", quote(by), samesite="strict", max_age=365 * 86400)
+    return response
+
+
+def _parse_form_mbid(value):
+    try:
+        return parse_mbid(str(value))
+    except ValueError as exc:
+        raise BadRequest(str(exc)) from None
+
+
+def _record(db, mbids, status, note, by):
+    with db.session() as s, s.begin():
+        return mark(s, mbids, status, note, by)
+
+
+def _local(url: str) -> str:
+    """Where to go after a form: a path on this server, never another site."""
+    if url.startswith("/") and not url.startswith("//") and "\\" not in url:
+        return url
+    return "/"
+
+
+async def mark_release(request: Request):
+    return await _mark_form(request, [_mbid(request)])
+
+
+async def mark_many(request: Request):
+    return await _mark_form(request, [])
+
+
+def overview(request: Request):
+    db = request.app.state.db
+    with db.session() as s:
+        data = collect(s, top=10)
+    items = chart_items(data)
+    charts = [  # SVG built by the report, which escapes every label itself
+        column_chart_svg(items["score_hist"], "Risk score histogram"),
+        bar_chart_svg(items["signal_pct"], "Share of scored releases per signal (%)"),
+        bar_chart_svg(items["formats"], "Medium formats"),
+        column_chart_svg(items["per_year"], "Releases per year"),
+        column_chart_svg(items["track_lengths"], "Track lengths (minutes, 30 s bins)"),
+    ]
+    c, total = data["coverage"], data["releases"]
+    figures = [("releases", total), ("scored", data["scored"]), ("deleted upstream", c["deleted"]),
+               ("with barcode", pct(c["barcode"], total)),
+               ("with cover art (of known)", pct(c["cover_art"], c["cover_art_known"])),
+               ("with links (of known)", pct(c["links"], c["links_known"]))]
+    return page(request, "overview.html", data=data, figures=figures, charts=[Markup(c) for c in charts],
+                runs=recent_runs(db, 20))
+
+
+ROUTES = [
+    Route("/", worklist, name="worklist"),
+    Route("/export", export, name="export"),
+    Route("/mark", mark_many, methods=["POST"], name="mark_many"),
+    Route("/release/{mbid}", release, name="release"),
+    Route("/release/{mbid}/diff", revision_diff, name="diff"),
+    Route("/release/{mbid}/mark", mark_release, methods=["POST"], name="mark"),
+    Route("/overview", overview, name="overview"),
+]
