@@ -17,6 +17,7 @@ from .app import App, as_user_error
 from .commands.config import config
 from .commands.db import db
 from .commands.demo import demo
+from .commands.enrich import enrich_cmd
 from .commands.export import export_cmd
 from .commands.flagged import flagged_cmd
 from .commands.import_dump import import_dump_cmd
@@ -62,7 +63,7 @@ def cli(ctx, config_file, database_url, data_dir, quiet):
 
 
 for command in (config, db, sync, watch, import_dump_cmd, runs_cmd, demo, score_cmd, flagged_cmd, show_cmd,
-                mark_cmd, export_cmd, package_cmd, report_cmd, serve_cmd):
+                mark_cmd, export_cmd, package_cmd, report_cmd, serve_cmd, enrich_cmd):
     cli.add_command(command)
 
 

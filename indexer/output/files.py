@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import BinaryIO
 
 
 class OutputError(OSError):
@@ -14,8 +18,12 @@ class OutputError(OSError):
 def write_text_atomic(path: str | Path, text: str) -> None:
     """Write `text` to a temporary file beside `path`, then rename it over
     `path`: a failure part-way (disk full, a size limit) leaves the old file
-    as it was and no truncated one."""
+    as it was and no truncated one.  The data is flushed to disk before the
+    rename (a crash right after cannot leave an empty file under the name),
+    and the file gets the old file's permissions, or the umask's for a new
+    one, rather than mkstemp's private 0600."""
     path = Path(path)
+    mode = _mode_for(path)
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent or ".")
     except OSError as exc:
@@ -23,6 +31,9 @@ def write_text_atomic(path: str | Path, text: str) -> None:
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
             f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+            os.fchmod(f.fileno(), mode)
         os.replace(tmp, path)
     except OSError as exc:
         try:
@@ -30,3 +41,97 @@ def write_text_atomic(path: str | Path, text: str) -> None:
         except OSError:
             pass
         raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from None
+
+
+def _mode_for(path: Path) -> int:
+    """Permission bits for a new version of `path`: the old file's, else
+    what open() would give a new file under the current umask."""
+    try:
+        return path.stat().st_mode & 0o7777
+    except OSError:
+        umask = os.umask(0)
+        os.umask(umask)
+        return 0o666 & ~umask
+
+
+class TargetExists(OutputError):
+    """The destination is already there and replacing it was not asked for."""
+
+
+def _claim(path: Path, force: bool) -> None:
+    if path.exists() and not force:
+        raise TargetExists(f"{path} already exists (give --force to replace it)")
+
+
+def _reraise(exc: BaseException, path: Path):
+    """An operating system error as a one-line OutputError naming `path`;
+    anything else (a typed error of the caller, an interrupt) unchanged."""
+    if isinstance(exc, OSError) and not isinstance(exc, OutputError):
+        raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from None
+    raise exc
+
+
+def _usual_mode(path: str | Path, directory: bool) -> None:
+    """Give a temporary file or directory (created private) the mode a plain
+    open() or mkdir() would have given it under the current umask."""
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(path, (0o777 if directory else 0o666) & ~umask)
+
+
+def _swap_in(tmp: Path, path: Path) -> None:
+    """Rename the finished `tmp` onto `path`; an old directory there is moved
+    aside first and removed only once the new one is in place."""
+    old = None
+    if path.is_dir():
+        old = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".old", dir=path.parent))
+        os.replace(path, old / path.name)
+    os.replace(tmp, path)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+@contextmanager
+def replacing_dir(path: str | Path, *, force: bool = False) -> Iterator[Path]:
+    """Yield an empty temporary directory beside `path`; when the block ends
+    without an error it is renamed to `path`, otherwise removed.  Raises
+    TargetExists when `path` exists and `force` is false: a reader never
+    sees a half-written directory under the final name."""
+    path = Path(path)
+    _claim(path, force)
+    try:
+        tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+        _usual_mode(tmp, directory=True)
+    except OSError as exc:
+        raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from None
+    try:
+        yield tmp
+        _swap_in(tmp, path)
+    except BaseException as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        _reraise(exc, path)
+
+
+@contextmanager
+def replacing_file(path: str | Path, *, force: bool = False) -> Iterator[BinaryIO]:
+    """Like `replacing_dir` for one binary file: yield a file open for
+    writing beside `path`, renamed onto it only when the block succeeds."""
+    path = Path(path)
+    _claim(path, force)
+    if path.is_dir():
+        raise TargetExists(f"{path} is a directory; give a file name")
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        _usual_mode(tmp, directory=False)
+    except OSError as exc:
+        raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from None
+    try:
+        with os.fdopen(fd, "wb") as f:
+            yield f
+        os.replace(tmp, path)
+    except BaseException as exc:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        _reraise(exc, path)

@@ -8,10 +8,16 @@ destination; `-o/--output` is now the output format) and `--medium-format`.
 
 from __future__ import annotations
 
+from contextlib import closing
+
 import click
 
 from ...analysis.curation import EXPORT_COLUMNS, export_rows
-from ...output.files import write_text_atomic
+from ...analysis.preservation import Selection, release_records
+from ...analysis.risk import load_policy
+from ...clock import now
+from ...output.files import replacing_file, write_text_atomic
+from ...output.marc import MARC_FORMATS, write_records
 from ...output.tables import EXPORT_FORMATS, render
 from ..app import EXIT_USAGE, App, UserError, pass_app
 from ..options import TEXT, filter_options
@@ -24,25 +30,41 @@ def write_file(path: str, text: str) -> None:
         raise UserError(str(exc), EXIT_USAGE) from None
 
 
+def _export_marc(app: App, fmt: str, to: str | None, force: bool, filters) -> None:
+    """One MARC record per selected release, streamed into FILE (written
+    under a temporary name, renamed when complete)."""
+    if not to:
+        raise UserError(f"-o {fmt} writes a file: give it with --to FILE", EXIT_USAGE)
+    records = release_records(app.db(), Selection(filters=filters), load_policy(None))
+    with closing(records), replacing_file(to, force=force) as fh:  # closing: ends its queries on error
+        n = write_records(fh, records, xml=fmt == "marcxml", entered=now().date())
+    app.note(f"wrote {n} MARC record(s) to {to}")
+
+
 def _deprecated(app: App, old: str, new: str) -> None:
     click.echo(f"mbindex: warning: `{old}` is deprecated and will be removed; use `{new}`", err=True)
 
 
 @click.command("export")
 @click.option("-o", "--output", "output", default=None,
-              help=f"Output format: {', '.join(EXPORT_FORMATS)} [default: csv].")
+              help=f"Output format: {', '.join(EXPORT_FORMATS + MARC_FORMATS)} [default: csv].")
 @click.option("--to", "to", type=click.Path(dir_okay=False), help="Destination file (default: stdout).")
+@click.option("--force", is_flag=True, help="-o marc|marcxml: replace FILE if it exists.")
 @click.option("--medium-format", "old_formats", type=TEXT, multiple=True, hidden=True)
+@click.option("--no-csv-safe", "csv_raw", is_flag=True,
+              help="CSV for machines: cells exactly as stored, without the ' put before a leading "
+                   "=, +, -, @, tab or CR to keep spreadsheets from running them as formulas.")
 @filter_options(default_limit=None)
 @pass_app
-def export_cmd(app: App, output, to, old_formats, filters):
+def export_cmd(app: App, output, to, force, old_formats, csv_raw, filters):
     """Write the worklist to a file to share, with MusicBrainz links."""
     fmt = None
     if output is not None:
-        if output in EXPORT_FORMATS:
+        if output in EXPORT_FORMATS + MARC_FORMATS:
             fmt = output
         elif "." not in output and "/" not in output:  # a word: a format we do not write, not a file name
-            raise UserError(f"unknown output format {output!r} (choose from {', '.join(EXPORT_FORMATS)}; "
+            raise UserError(f"unknown output format {output!r} (choose from "
+                            f"{', '.join(EXPORT_FORMATS + MARC_FORMATS)}; "
                             "a destination file goes with --to FILE)", EXIT_USAGE)
         else:  # the old `--output FILE`
             _deprecated(app, "export --output FILE", "export --to FILE")
@@ -60,9 +82,13 @@ def export_cmd(app: App, output, to, old_formats, filters):
         _deprecated(app, "export --medium-format F", "export --format F")
         filters.formats = tuple(filters.formats) + tuple(old_formats)
     fmt = fmt or "csv"
+    if fmt in MARC_FORMATS:
+        _export_marc(app, fmt, to, force, filters)
+        return
     with app.db().session() as s:
         rows = export_rows(s, filters)
-    text_out = render(rows, fmt, columns=EXPORT_COLUMNS) + "\n"
+    text_out = render(rows, fmt, columns=EXPORT_COLUMNS, spreadsheet_safe=not csv_raw)
+    text_out += "\r\n" if fmt == "csv" else "\n"  # CSV lines end in CRLF (RFC 4180)
     if to:
         write_file(to, text_out)
         app.note(f"wrote {len(rows)} release(s) to {to}")

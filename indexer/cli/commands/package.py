@@ -1,0 +1,50 @@
+"""`mbindex package [MBID...] [filters] --to DIR [--force]`: a BagIt bag with
+PREMIS records; `mbindex package --validate DIR` checks one."""
+
+from __future__ import annotations
+
+from contextlib import closing
+
+import click
+
+from ... import __version__
+from ...analysis.preservation import Selection, release_records
+from ...analysis.risk import load_policy
+from ...clock import now
+from ...output.bag import validate_bag, write_bag
+from ..app import EXIT_USAGE, App, UserError, pass_app
+from ..options import MBID, filter_options
+
+
+def _validate(path: str) -> None:
+    result = validate_bag(path)
+    click.echo(f"{path}: valid bag, {result['files']} payload file(s), Payload-Oxum {result['oxum']}")
+
+
+@click.command("package")
+@click.argument("mbids", nargs=-1, type=MBID)
+@click.option("--to", "to", type=click.Path(file_okay=False), metavar="DIR",
+              help="Where to write the bag (must not exist unless --force).")
+@click.option("--force", is_flag=True, help="Replace DIR if it exists (only once the new bag is complete).")
+@click.option("--validate", "validate", type=click.Path(file_okay=False), metavar="DIR",
+              help="Validate the bag at DIR (completeness and every checksum) instead of writing one.")
+@click.option("--policy", "policy_file", type=click.Path(dir_okay=False), help="Policy for the signal explanations.")
+@filter_options(default_limit=None)
+@pass_app
+def package_cmd(app: App, mbids, to, force, validate, policy_file, filters):
+    """A preservation package (BagIt + PREMIS 3) of the given releases, or of
+    the worklist's releases selected as `flagged` and `export` do."""
+    if validate is not None:
+        if to is not None or mbids:
+            raise UserError("--validate DIR checks an existing bag: give no MBIDs and no --to", EXIT_USAGE)
+        _validate(validate)
+        return
+    if to is None:
+        raise UserError("give the bag's directory with --to DIR (or check one with --validate DIR)", EXIT_USAGE)
+    selection = Selection(mbids=tuple(mbids), filters=filters)
+    policy = load_policy(policy_file)
+    db = app.db()
+    with closing(release_records(db, selection, policy, documents=True)) as records:  # ends its queries on error
+        counts = write_bag(to, records, version=__version__, organization=app.settings().source_organization,
+                           selection=selection.describe(), bagged_at=now(), force=force)
+    app.note(f"wrote bag {to}: {counts['releases']} release(s), {counts['revisions']} revision(s)")
