@@ -7,17 +7,22 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 from sqlalchemy import func, select, text
 
 from ..db import models as m
 from ..store import resolve_mbid
+from ..store.facts import facts_by_release, release_facts
+from .risk import SIGNAL_FACTS
 
 CURATION_STATES = ("open", "in-progress", "preserved", "ignored")
 SORTS = ("score", "date", "title")
 MB_RELEASE_URL = "https://musicbrainz.org/release/{}"
 WORKLIST_COLUMNS = ["mbid", "score", "title", "artist", "date", "country", "formats", "status", "curation", "signals"]
-EXPORT_COLUMNS = ["mbid", "url", *WORKLIST_COLUMNS[1:]]
+#: the machine-readable worklist also carries the upstream facts behind the score
+FACT_COLUMNS = [*WORKLIST_COLUMNS, "facts"]
+EXPORT_COLUMNS = ["mbid", "url", *WORKLIST_COLUMNS[1:], "facts"]
 
 
 #: each filter of `Filters` as a SQL predicate over release r / score s, its
@@ -114,8 +119,16 @@ def flagged(session, f: Filters) -> list[dict]:
     return [dict(row._mapping) for row in session.execute(text(sql), params)]
 
 
+def with_facts(session, rows: list[dict]) -> list[dict]:
+    """Each worklist row with `facts`: {fact: {value, source, fetched_at}} (only the known ones)."""
+    facts = facts_by_release(session, [r["mbid"] for r in rows])
+    for row in rows:
+        row["facts"] = facts.get(row["mbid"], {})
+    return rows
+
+
 def export_rows(session, f: Filters) -> list[dict]:
-    rows = flagged(session, f)
+    rows = with_facts(session, flagged(session, f))
     for row in rows:
         row["url"] = MB_RELEASE_URL.format(row["mbid"])
     return rows
@@ -153,6 +166,10 @@ def show(session, requested: uuid.UUID, policy) -> dict:
     q = lambda sql, **p: [dict(r._mapping) for r in session.execute(text(sql), dict(p, m=mbid))]  # noqa: E731
     score = q("SELECT score, signals, policy_version, scored_at FROM risk_score WHERE release_mbid = :m")
     state = q("SELECT status FROM curation_state WHERE release_mbid = :m")
+    facts = release_facts(session, mbid)
+    links = q("SELECT entity_type, type, url FROM url_relation WHERE (entity_type = 'release' AND entity_mbid = :m) "
+              "OR (entity_type = 'release-group' AND entity_mbid = :g) ORDER BY entity_type DESC, position",
+              g=rel.release_group_mbid)
     return {
         "mbid": rel.mbid,
         "requested": requested,
@@ -174,12 +191,17 @@ def show(session, requested: uuid.UUID, policy) -> dict:
         "labels": q(
             "SELECT label_mbid, label_name, catalog_number FROM release_label WHERE release_mbid = :m ORDER BY position"
         ),
-        "links": q(
-            "SELECT type, url FROM url_relation WHERE entity_type = 'release' AND entity_mbid = :m ORDER BY position"
-        ),
+        "links": [x for x in links if x["entity_type"] == "release"],
+        "facts": facts,
+        "catalogues": catalogues(links, rel.includes, policy),
+        "unknown": [
+            {"signal": name, "fact": fact} for name, fact in SIGNAL_FACTS.items()
+            if name in policy.signals and policy.signals[name].weight > 0
+            and not any(f["fact"] == fact for f in facts)
+        ],
         "score": score[0] if score else None,
         "signals": [
-            {"signal": s, "weight": policy.signals[s].weight if s in policy.signals else None,
+            {"signal": s, "weight": policy.weight_in_context(s, rel.formats, rel.year),
              "explain": policy.explain(s)}
             for s in (score[0]["signals"] if score else [])
         ],
@@ -192,6 +214,46 @@ def show(session, requested: uuid.UUID, policy) -> dict:
             "WHERE entity_type = 'release' AND mbid = :m ORDER BY first_seen, id"
         ),
     }
+
+
+def catalogues(links: list[dict], includes: list[str], policy) -> dict:
+    """Which other catalogues link the release or its group (hosts from the
+    policy's `uncatalogued.catalogues`), and whether that is known."""
+    sig = policy.signals.get("uncatalogued")
+    domains = sig.params.get("catalogues", []) if sig else []
+    names = []
+    for link in links:
+        host = urlsplit(link["url"].lower()).hostname or ""
+        name = next((d for d in domains if host == d or host.endswith("." + d)), None)
+        if name and name not in names:
+            names.append(name)
+    known = "url-rels" in includes and "release-group-level-rels" in includes
+    return {"names": names, "known": known}
+
+
+FACT_LABELS = {"editions": "editions of its release group", "release_groups": "release groups of its artist",
+               "listens": "ListenBrainz listens", "listeners": "ListenBrainz listeners"}
+
+
+def _format_facts(info: dict) -> list[str]:
+    lines = ["Upstream facts:"]
+    for f in info["facts"]:
+        value = "none known" if f["value"] is None else f["value"]
+        about = "" if f["subject_type"] == "release-group" else f" ({f['subject_mbid']})"
+        lines.append(f"  {FACT_LABELS.get(f['fact'], f['fact'])}{about}: {value} "
+                     f"(source {f['source']}, {f['fetched_at']:%Y-%m-%d})")
+    for u in info["unknown"]:
+        lines.append(f"  {FACT_LABELS.get(u['fact'], u['fact'])}: unknown (not fetched; run `mbindex enrich`): "
+                     f"{u['signal']} not assessed")
+    cat = info["catalogues"]
+    if cat["names"]:
+        lines.append(f"  known to: {', '.join(cat['names'])}")
+    elif cat["known"]:
+        lines.append("  known to: no other catalogue")
+    else:
+        lines.append("  known to: " + "unknown (not fetched: the document lacks release-group-level-rels)"
+                     if not cat["names"] else "")
+    return lines
 
 
 def _length(ms) -> str:
@@ -226,6 +288,7 @@ def format_show(info: dict) -> str:
         lines.append(f"Risk score {sc['score']}/100 (policy {sc['policy_version']}, {sc['scored_at']:%Y-%m-%d %H:%M})")
         for s in info["signals"]:
             lines.append(f"  +{s['weight'] if s['weight'] is not None else '?':<3} {s['signal']}: {s['explain']}")
+    lines.extend(_format_facts(info))
     lines.append(f"Curation: {info['curation']}")
     for h in info["curation_history"]:
         lines.append(f"  {h['marked_at']:%Y-%m-%d %H:%M} {h['status']:12} {h['marked_by'] or ''} {h['note'] or ''}".rstrip())

@@ -32,6 +32,7 @@ with its arrival time (``time.monotonic()``) and User-Agent.
 
 from __future__ import annotations
 
+import copy
 import json
 import re
 import socket
@@ -54,6 +55,9 @@ WS2_ENTITIES = ENTITIES + ("area", "event", "genre", "instrument", "place", "ser
 FAULT_KINDS = ("status", "reset", "slow", "truncated", "malformed", "html", "wrong_type")
 
 HELP = "For usage, please see: https://musicbrainz.org/development/mmd"
+#: the ListenBrainz route the same server answers (POST, JSON body)
+LB_POPULARITY_PATH = "/1/popularity/release-group"
+_UNSET = object()
 #: the bodies musicbrainz.org really sends (recorded in the corpus, musicbrainzws2-java)
 NOT_FOUND = {"error": "Not Found", "help": HELP}
 INVALID_MBID = {"error": "Invalid mbid.", "help": HELP}
@@ -91,6 +95,36 @@ def track_count(release: dict) -> int:
         else:
             n += int(medium.get("track-count") or 0)
     return n
+
+
+#: what ws/2 puts in a release document for an include when the release has
+#: none of that data (an empty list, or null for the annotation)
+_EMPTY_INCLUDE = {
+    "labels": ("label-info", []), "tags": ("tags", []), "genres": ("genres", []), "aliases": ("aliases", []),
+    "annotation": ("annotation", None), "url-rels": ("relations", []),
+}
+
+
+def as_answered(doc: dict, includes) -> dict:
+    """A copy of a recorded release document as ws/2 would answer it for
+    `includes` if the release had none of the data that the recording did
+    not ask for: each missing include that can be empty gets its empty value
+    (recorded with fewer includes, a real document lacks the keys, and a sync
+    would rightly look it up again).  Tracks, release groups and credits are
+    never invented: a document lacking them stays lacking."""
+    out = copy.deepcopy(doc)
+    for inc in includes:
+        key, empty = _EMPTY_INCLUDE.get(inc, (None, None))
+        if key is not None:
+            out.setdefault(key, copy.deepcopy(empty))
+        elif inc == "release-group-level-rels" and isinstance(out.get("release-group"), dict):
+            out["release-group"].setdefault("relations", [])
+        elif inc == "isrcs":
+            for medium in out.get("media") or []:
+                for track in medium.get("tracks") or []:
+                    if isinstance(track.get("recording"), dict):
+                        track["recording"].setdefault("isrcs", [])
+    return out
 
 
 @dataclass
@@ -184,8 +218,7 @@ class _Handler(BaseHTTPRequestHandler):
         record = RequestRecord(arrived, method, split.path, query, self.headers.get("User-Agent"), 0)
         replay._log(record)
         length = int(self.headers.get("Content-Length") or 0)
-        if length:
-            self.rfile.read(length)
+        body = self.rfile.read(length) if length else b""
 
         fault = replay._take_fault(self.path)
         if fault is not None:
@@ -196,7 +229,9 @@ class _Handler(BaseHTTPRequestHandler):
                 self._apply_fault(fault, record, split.path)
                 return
 
-        if method not in ("GET", "HEAD"):
+        if method == "POST" and split.path == LB_POPULARITY_PATH:
+            answer = replay._popularity(body)
+        elif method not in ("GET", "HEAD"):
             answer = _json(405, {"error": f"{method} is not supported by the replay server", "help": HELP})
         else:
             try:
@@ -240,6 +275,7 @@ class _Handler(BaseHTTPRequestHandler):
                 answer = _json(status, {"error": _REASONS.get(status, "Error"), "help": HELP})
             if kw.get("retry_after") is not None:
                 answer.headers["Retry-After"] = str(kw["retry_after"])
+            answer.headers.update(kw.get("headers") or {})
             self.close_connection = True
             self._send(answer, record)
             return
@@ -321,6 +357,8 @@ class ReplayServer:
         self._search: dict[tuple[str, str], list[dict]] = {}
         self._redirects: dict[tuple[str, str], tuple[str, int]] = {}
         self._deleted: set[tuple[str, str]] = set()
+        self._counts: dict[tuple[str, str, str], int] = {}
+        self._popular: dict[str, dict] = {}
         self._faults: list[_Fault] = []
         self._conns: set[socket.socket] = set()
         self._stopping = threading.Event()
@@ -423,6 +461,24 @@ class ReplayServer:
         """Serve ``docs`` for ``/ws/2/<entity>?query=<query>`` (exact match after decoding)."""
         with self._lock:
             self._search[(entity, query)] = list(docs)
+
+    def set_count(self, entity: str, scope: str, scope_id: str, count: int | None, hit: dict | None = None) -> None:
+        """Counts without documents: the browse ``/ws/2/<entity>?<scope>=<id>`` answers
+        ``<entity>-count`` = ``count`` (an empty page), and for ``release`` by
+        ``release-group`` the release-group search ``rgid:(a OR b ...)`` answers
+        a hit for the group with ``count`` (``hit``: more fields of it; a
+        ``count`` of None leaves the field out, as a broken answer would)."""
+        with self._lock:
+            self._counts[(entity, scope, scope_id.lower())] = count
+            if hit is not None:
+                self._counts[("hit", scope, scope_id.lower())] = hit
+
+    def set_popularity(self, release_group: str, listens: int | None, listeners: int | None) -> None:
+        """ListenBrainz ``POST /1/popularity/release-group`` answers these counts
+        for the group (None: ``null``, no data); groups never set answer ``null`` too."""
+        with self._lock:
+            self._popular[release_group.lower()] = {"release_group_mbid": release_group.lower(),
+                                                    "total_listen_count": listens, "total_user_count": listeners}
 
     def redirect(self, entity: str, old_mbid: str, new_mbid: str, *, status: int = 301) -> None:
         """Lookups of ``old_mbid`` answer ``status`` with ``Location`` = same URL, new id.
@@ -537,6 +593,8 @@ class ReplayServer:
         if "query" in query:
             with self._lock:
                 hits = list(self._search.get((entity, query["query"]), []))
+            if not hits and entity == "release-group":
+                hits = self._group_count_hits(query["query"])
             page = [dict({"score": 100}, **hit) if "score" not in hit else hit for hit in hits[offset : offset + limit]]
             now = datetime.now(timezone.utc)
             created = now.strftime("%Y-%m-%dT%H:%M:%S.") + f"{now.microsecond // 1000:03d}Z"
@@ -551,11 +609,50 @@ class ReplayServer:
         scope_id = query[scope]
         if not is_mbid(scope_id):
             return _json(400, INVALID_MBID)
+        with self._lock:
+            counted = self._counts.get((entity, scope, scope_id.lower()), _UNSET)
+        if counted is not _UNSET:
+            body = {f"{entity}-offset": offset, plural(entity): []}
+            if counted is not None:
+                body[f"{entity}-count"] = counted
+            return _json(200, body)
         items = self._browse_items(entity, scope, scope_id)
         if items is None:
             return _json(404, NOT_FOUND)
         page = self._page(items, limit, offset, "recordings" in _incs(query))
         return _json(200, {f"{entity}-count": len(items), f"{entity}-offset": offset, plural(entity): page})
+
+    def _group_count_hits(self, q: str) -> list[dict]:
+        """Hits of ``rgid:(a OR b ...)`` for groups given a count with ``set_count``."""
+        match = re.fullmatch(r"rgid:\((.*)\)", q.strip())
+        if not match:
+            return []
+        hits = []
+        with self._lock:
+            for rgid in (x.strip().lower() for x in match.group(1).split(" OR ")):
+                key = ("release", "release-group", rgid)
+                if key in self._counts:
+                    hit = {"id": rgid, "score": 100, "title": "", **self._counts.get(("hit", "release-group", rgid), {})}
+                    if self._counts[key] is not None:
+                        hit["count"] = self._counts[key]
+                    hits.append(hit)
+        return hits
+
+    def _popularity(self, body: bytes) -> _Answer:
+        """ListenBrainz's answer: one item per asked id, in order; 400 like
+        ListenBrainz for a body that is not a list of MBIDs or over 1,000 of them."""
+        try:
+            ids = json.loads(body)["release_group_mbids"]
+            if not isinstance(ids, list) or not all(is_mbid(str(x)) for x in ids):
+                raise ValueError
+        except (ValueError, KeyError, TypeError):
+            return _json(400, {"code": 400, "error": "release_group_mbids must be a list of MBIDs"})
+        if len(ids) > 1000:
+            return _json(400, {"code": 400, "error": "too many release_group_mbids (at most 1000)"})
+        with self._lock:
+            out = [self._popular.get(x.lower(), {"release_group_mbid": x.lower(), "total_listen_count": None,
+                                                 "total_user_count": None}) for x in ids]
+        return _json(200, out)
 
     def _browse_items(self, entity: str, scope: str, scope_id: str) -> list[dict] | None:
         """The browse list, [] for a known scope entity with nothing set, None if unknown (404)."""

@@ -346,6 +346,10 @@ def _parse_json(raw: bytes):
 
 
 _ngs._safe_read = _single_attempt
+# musicbrainzngs 0.7.1 predates ws/2's release-group-level-rels: teach its include check
+for _entity in ("release",):
+    if "release-group-level-rels" not in _ngs.VALID_INCLUDES[_entity]:
+        _ngs.VALID_INCLUDES[_entity].append("release-group-level-rels")
 with warnings.catch_warnings():  # "the json format is non-official": it is what the dumps use
     warnings.simplefilter("ignore", UserWarning)
     musicbrainzngs.set_format("json")

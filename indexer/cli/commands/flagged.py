@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from ...analysis.curation import WORKLIST_COLUMNS, flagged
+from ...analysis.curation import FACT_COLUMNS, WORKLIST_COLUMNS, flagged, with_facts
 from ...output.tables import render
 from ..app import App, pass_app
 from ..options import filter_options, output_option
@@ -18,4 +18,6 @@ def flagged_cmd(app: App, filters, output):
     """The worklist of at-risk releases, most at risk first."""
     with app.db().session() as s:
         rows = flagged(s, filters)
-    click.echo(render(rows, output, columns=WORKLIST_COLUMNS))
+        if output in ("json", "ndjson"):  # machines get the facts behind each score
+            rows = with_facts(s, rows)
+    click.echo(render(rows, output, columns=FACT_COLUMNS if output in ("json", "ndjson") else WORKLIST_COLUMNS))
