@@ -160,6 +160,6 @@ def test_marc_needs_a_file(mirror, run_cli):
 
 
 def test_date_entered_is_today(records):
-    today = dt.datetime.now(dt.timezone.utc).date()
+    today = dt.datetime.now(dt.UTC).date()
     assert {rec["008"].data[:6] for rec in records.values()} <= {f"{today:%y%m%d}",
                                                                   f"{today - dt.timedelta(days=1):%y%m%d}"}

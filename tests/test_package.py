@@ -26,7 +26,7 @@ METEORA = "c9d52105-5c20-3216-bc1b-e54918f8f688"
 DARK_SIDE = "b84ee12a-09ef-421b-82de-0441a926375b"  # tombstoned below
 MERGED = uuid.UUID("0f1e2d3c-4b5a-4968-8776-655443322110")  # an MBID merged into Meteora
 P = {"p": "http://www.loc.gov/premis/v3"}
-T0 = dt.datetime(2026, 1, 5, 12, 0, tzinfo=dt.timezone.utc)
+T0 = dt.datetime(2026, 1, 5, 12, 0, tzinfo=dt.UTC)
 
 
 def _save(db, doc, seen_at):
@@ -134,7 +134,7 @@ def test_validate_passes_then_one_changed_byte_fails(mirror, run_cli, tmp_path):
     assert ok.exit_code == 0, ok.output
     assert "valid bag" in ok.output
 
-    victim = sorted((bag_dir / "data" / TUCSON).glob("*.json"))[0]
+    victim = min((bag_dir / "data" / TUCSON).glob("*.json"))
     data = bytearray(victim.read_bytes())
     data[10] = ord("X") if data[10] != ord("X") else ord("Y")  # same size: only the checksum can tell
     victim.write_bytes(bytes(data))

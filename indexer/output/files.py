@@ -6,7 +6,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import BinaryIO
 
@@ -63,12 +63,12 @@ def _claim(path: Path, force: bool) -> None:
         raise TargetExists(f"{path} already exists (give --force to replace it)")
 
 
-def _reraise(exc: BaseException, path: Path):
-    """An operating system error as a one-line OutputError naming `path`;
-    anything else (a typed error of the caller, an interrupt) unchanged."""
-    if isinstance(exc, OSError) and not isinstance(exc, OutputError):
-        raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from None
-    raise exc
+def _reraise(exc: OSError, path: Path):
+    """An operating system error as a one-line OutputError naming `path`
+    (one that already is an OutputError unchanged)."""
+    if isinstance(exc, OutputError):
+        raise exc
+    raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from None
 
 
 def _usual_mode(path: str | Path, directory: bool) -> None:
@@ -104,12 +104,16 @@ def replacing_dir(path: str | Path, *, force: bool = False) -> Iterator[Path]:
         _usual_mode(tmp, directory=True)
     except OSError as exc:
         raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from None
+    done = False
     try:
         yield tmp
         _swap_in(tmp, path)
-    except BaseException as exc:
-        shutil.rmtree(tmp, ignore_errors=True)
+        done = True
+    except OSError as exc:
         _reraise(exc, path)
+    finally:
+        if not done:  # an error or an interrupt: nothing under any name
+            shutil.rmtree(tmp, ignore_errors=True)
 
 
 @contextmanager
@@ -125,13 +129,15 @@ def replacing_file(path: str | Path, *, force: bool = False) -> Iterator[BinaryI
         _usual_mode(tmp, directory=False)
     except OSError as exc:
         raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from None
+    done = False
     try:
         with os.fdopen(fd, "wb") as f:
             yield f
         os.replace(tmp, path)
-    except BaseException as exc:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
+        done = True
+    except OSError as exc:
         _reraise(exc, path)
+    finally:
+        if not done:  # an error or an interrupt: no temporary file left
+            with suppress(OSError):
+                os.unlink(tmp)
