@@ -54,7 +54,11 @@ def test_rich_release_c9d52105_every_part():
     assert mapped.labels[0].label_code == 392
 
     # URL relationships only (not artist/recording rels), tags
-    urls = {u.type: u.url for u in mapped.urls}
+    urls = {u.type: u.url for u in mapped.urls if u.entity_type == "release"}
+    # the release group's own links (release-group-level-rels) are kept under the group
+    group_urls = {u.type: u.url for u in mapped.urls if u.entity_type == "release-group"}
+    assert group_urls["discogs"] == "https://www.discogs.com/master/74533"
+    assert {u.entity_mbid for u in mapped.urls if u.entity_type == "release-group"} == {mapped.release_group.mbid}
     assert urls == {
         "amazon asin": "https://www.amazon.co.uk/gp/product/B00008S7JP",
         "discogs": "https://www.discogs.com/release/1118359",
