@@ -1,4 +1,12 @@
-"""Rows out: an aligned table for people, CSV / JSON / NDJSON for tools."""
+"""Rows out: an aligned table for people, CSV / JSON / NDJSON for tools.
+
+Titles come from upstream and may be hostile.  The terminal table escapes
+every control character (`\x1b]0;…\x07` would retitle the window); CSV is
+RFC 4180 (CRLF line ends, so a CR or LF inside a field is quoted) and by
+default neutralises a text cell a spreadsheet would run as a formula
+(OWASP: a leading `=`, `+`, `-`, `@`, tab or CR gets a `'` prefix); JSON
+escapes C0 controls by itself, and C1 controls are escaped here too.
+"""
 
 from __future__ import annotations
 
@@ -6,12 +14,53 @@ import csv
 import datetime as dt
 import io
 import json
+import re
 import uuid
 from typing import Iterable
 
 FORMATS = ("table", "csv", "json", "ndjson")
 #: what `export` writes to a file (the formats without the terminal table)
 EXPORT_FORMATS = ("csv", "json", "ndjson")
+
+
+#: C0 and C1 controls, DEL, and the Unicode bidi controls that reorder a line
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+#: C1 controls, which JSON leaves raw but some terminals act on (\x9b = CSI)
+_C1 = re.compile("[\x7f-\x9f]")
+#: a cell starting with one of these is a formula to a spreadsheet
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _escape(match: re.Match) -> str:
+    code = ord(match.group())
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def terminal_safe(text: str) -> str:
+    """`text` with every control character written as an escape (`\\x1b`,
+    `\\u202e`): safe to print on a terminal, one line."""
+    return _CONTROL.sub(_escape, text)
+
+
+def terminal_safe_tree(value):
+    """`value` (dicts, lists and tuples of anything) with `terminal_safe`
+    applied to every string in it, for views that compose text themselves."""
+    if isinstance(value, str):
+        return terminal_safe(value)
+    if isinstance(value, dict):
+        return {k: terminal_safe_tree(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(terminal_safe_tree(v) for v in value)
+    return value
+
+
+def csv_safe(value) -> str:
+    """The CSV cell of `value`, with a leading `'` if a spreadsheet would
+    take its text for a formula; numbers (a negative score) stay as they are."""
+    text = _cell(value)
+    if text.startswith(_FORMULA_START) and not isinstance(value, (int, float)):
+        return "'" + text
+    return text
 
 
 def _plain(value):
@@ -35,28 +84,36 @@ def _cell(value) -> str:
     return str(value)
 
 
-def render(rows: Iterable[dict], fmt: str = "table", columns: list[str] | None = None) -> str:
+def render(rows: Iterable[dict], fmt: str = "table", columns: list[str] | None = None,
+           *, spreadsheet_safe: bool = True) -> str:
+    """`rows` as text in `fmt`, without a final line end.  With
+    `spreadsheet_safe=False` CSV cells are written exactly as stored (for
+    machines, not spreadsheets)."""
     rows = list(rows)
     if columns is None:
         columns = list(rows[0].keys()) if rows else []
     if fmt == "json":
-        return json.dumps([{c: _jsonable(r.get(c)) for c in columns} for r in rows], indent=2, ensure_ascii=False)
+        return _json_out(json.dumps([{c: _jsonable(r.get(c)) for c in columns} for r in rows], indent=2,
+                                    ensure_ascii=False))
     if fmt == "ndjson":
-        return "\n".join(json.dumps({c: _jsonable(r.get(c)) for c in columns}, ensure_ascii=False) for r in rows)
+        return _json_out("\n".join(json.dumps({c: _jsonable(r.get(c)) for c in columns}, ensure_ascii=False)
+                                   for r in rows))
     if fmt == "csv":
+        cell = csv_safe if spreadsheet_safe else _cell
         buf = io.StringIO()
-        writer = csv.writer(buf, lineterminator="\n")
+        writer = csv.writer(buf, lineterminator="\r\n")
         writer.writerow(columns)
         for r in rows:
-            writer.writerow([_cell(r.get(c)) for c in columns])
-        return buf.getvalue().rstrip("\n")
+            writer.writerow([cell(r.get(c)) for c in columns])
+        return buf.getvalue().removesuffix("\r\n")
     if fmt != "table":
         raise ValueError(f"unknown output format {fmt!r}")
     if not rows:
         return "(no rows)"
-    cells = [[_cell(r.get(c)) for c in columns] for r in rows]
-    widths = [min(60, max(len(c), *(len(row[i]) for row in cells))) for i, c in enumerate(columns)]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(columns, widths)).rstrip()]
+    cells = [[terminal_safe(_cell(r.get(c))) for c in columns] for r in rows]
+    header = [terminal_safe(c) for c in columns]
+    widths = [min(60, max(len(c), *(len(row[i]) for row in cells))) for i, c in enumerate(header)]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(header, widths)).rstrip()]
     lines.append("  ".join("-" * w for w in widths))
     for row in cells:
         lines.append("  ".join(_clip(v, w).ljust(w) for v, w in zip(row, widths)).rstrip())
@@ -65,6 +122,11 @@ def render(rows: Iterable[dict], fmt: str = "table", columns: list[str] | None =
 
 def _clip(text: str, width: int) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _json_out(text: str) -> str:
+    """JSON text with C1 controls as \\u escapes (still the same JSON)."""
+    return _C1.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
 
 
 def _jsonable(value):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from ...db import DatabaseError
 from ..app import EXIT_FAILURE, EXIT_USAGE, App, UserError, pass_app
 
 
@@ -12,10 +13,12 @@ def db():
     """Database schema migrations (Alembic)."""
 
 
-def _migrate(app: App, direction: str, revision: str, exit_code: int) -> None:
+def _migrate(app: App, direction: str, revision: str, exit_code: int, **options) -> None:
     database = app.db(migrate=False)
     try:
-        getattr(database, direction)(revision)
+        getattr(database, direction)(revision, **options)
+    except DatabaseError:  # typed, with its own message and exit code (app.EXIT_CODES)
+        raise
     except Exception as exc:  # Alembic raises plain exceptions for bad revisions
         raise UserError(f"{direction} failed: {exc}", exit_code) from None
     click.echo(f"schema at {database.current_revision() or 'base (empty)'}")
@@ -23,10 +26,15 @@ def _migrate(app: App, direction: str, revision: str, exit_code: int) -> None:
 
 @db.command("upgrade")
 @click.argument("revision", default="head")
+@click.option("--force", is_flag=True,
+              help="Create the mbindex tables even in a database holding another application's tables.")
 @pass_app
-def db_upgrade(app: App, revision):
-    """Migrate the schema up to REVISION (default: the latest)."""
-    _migrate(app, "upgrade", revision, EXIT_FAILURE)
+def db_upgrade(app: App, revision, force):
+    """Migrate the schema up to REVISION (default: the latest).
+
+    A database with tables of another application and no mbindex schema is
+    refused (exit 2) unless --force."""
+    _migrate(app, "upgrade", revision, EXIT_FAILURE, force=force)
 
 
 @db.command("downgrade")

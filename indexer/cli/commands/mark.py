@@ -7,7 +7,7 @@ import os
 import click
 
 from ...analysis.curation import CURATION_STATES, mark
-from ..app import App, pass_app
+from ..app import EXIT_USAGE, App, UserError, pass_app
 from ..options import MBID, TEXT
 
 
@@ -19,9 +19,20 @@ from ..options import MBID, TEXT
 @pass_app
 def mark_cmd(app: App, mbids, status, note, marked_by):
     """Record a curation mark on releases (history is kept)."""
-    marked_by = marked_by or os.environ.get("USER") or None
+    marked_by = marked_by or _user()
     with app.db().session() as s, s.begin():
         done = mark(s, list(mbids), status, note, marked_by)
     for row in done:
         via = f" (merged from {row['requested']})" if row["requested"] != row["mbid"] else ""
         click.echo(f"{row['mbid']}{via}: {status}")
+
+
+def _user() -> str | None:
+    """$USER, the default marker: refused when it is not UTF-8 (a bad byte
+    in the environment), which PostgreSQL text cannot store."""
+    user = os.environ.get("USER") or None
+    try:
+        user and user.encode("utf-8")
+    except UnicodeEncodeError:
+        raise UserError("$USER is not valid UTF-8 text; give the name with --by NAME", EXIT_USAGE) from None
+    return user

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from ...analysis.report import collect, render_html, render_text
+from ...output.tables import terminal_safe_tree
 from ..app import App, pass_app
 from ..options import MAX_ROWS
 from .export import write_file
@@ -18,7 +19,7 @@ def report_cmd(app: App, html_file, top):
     """Summary of the mirror and its risks; --html adds a self-contained page with charts."""
     with app.db().session() as s:
         data = collect(s, top=top)
-    click.echo(render_text(data))
+    click.echo(render_text(terminal_safe_tree(data)))  # label and artist names may hold control characters
     if html_file:
         write_file(html_file, render_html(data))
         app.note(f"wrote {html_file}")

@@ -6,7 +6,7 @@ import click
 
 from ...analysis.curation import format_show, show
 from ...analysis.risk import load_policy
-from ...output.tables import render
+from ...output.tables import render, terminal_safe_tree
 from ..app import App, pass_app
 from ..options import MBID, output_option
 
@@ -21,4 +21,5 @@ def show_cmd(app: App, mbid, policy_file, output):
     policy = load_policy(policy_file)
     with app.db().session() as s:
         info = show(s, mbid, policy)
-    click.echo(format_show(info) if output == "table" else render([info], output))
+    # the terminal view escapes control characters in upstream text (a title may hold \x1b]0;…\x07)
+    click.echo(format_show(terminal_safe_tree(info)) if output == "table" else render([info], output))
