@@ -5,11 +5,16 @@ Test modules import from here, never from each other or from conftest.
 
 from __future__ import annotations
 
+import io
 import json
+import tarfile
 from pathlib import Path
 
 from indexer.analysis import risk
 from indexer.mapping import map_release
+from indexer.sources.includes import missing_includes
+from indexer.sources.replay import as_answered
+from indexer.sources.ws2 import BROWSE_INCLUDES
 from indexer.store import save_release
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -47,3 +52,35 @@ def store(db, doc, includes=None):
 def score_all(db, policy=None, changed=False):
     with db.session() as s, s.begin():
         return risk.score(s, policy or risk.load_policy(), changed_only=changed)
+
+
+#: the TIMESTAMP of the test archives: a real dump's, in the past
+DUMP_TIMESTAMP = "2025-11-22 00:00:00.000000+00"
+
+
+def dump_line(doc) -> str:
+    """A document as one line of a JSON dump."""
+    return json.dumps(doc, separators=(",", ":"), ensure_ascii=False)
+
+
+def write_archive(path: Path, lines: list[str], entity="release", timestamp=DUMP_TIMESTAMP) -> Path:
+    """An archive laid out like the official `<entity>.tar.xz`."""
+    with tarfile.open(path, "w:xz") as tar:
+        for name, data in (("COPYING", b"CC0\n"), ("TIMESTAMP", (timestamp + "\n").encode()),
+                           ("JSON_DUMPS_SCHEMA_NUMBER", b"1\n"),
+                           (f"mbdump/{entity}", "".join(x + "\n" for x in lines).encode("utf-8"))):
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return path
+
+
+def full_doc(mbid: str) -> dict:
+    """A recorded release lookup as ws/2 answers it for today's includes
+    (`replay.as_answered`: includes it was not recorded with, empty)."""
+    return as_answered(release_doc(mbid), BROWSE_INCLUDES)
+
+
+#: the recorded releases that, so completed, carry every include a browse asks
+#: for (the others lack tracks, a release group or credits)
+FULL = [mbid for mbid in CORPUS if not missing_includes(full_doc(mbid), BROWSE_INCLUDES)]

@@ -1,13 +1,15 @@
-"""Scope sync (browse + lookups where needed) against an in-process fake ws/2."""
+"""Scope sync (whole browse pages, a lookup only where an item lacks an
+include) against an in-process fake ws/2."""
 
 from __future__ import annotations
 
 import copy
-import json
 import uuid
-from pathlib import Path
+from types import SimpleNamespace
 
 from sqlalchemy import func, select
+
+from helpers import FULL, full_doc
 
 import indexer.sync.query as query_mod
 from indexer.db import models as m
@@ -15,23 +17,17 @@ from indexer.sources.ws2 import NotFound, RequestBudgetExhausted, Response, Stat
 from indexer.sync.query import sync_query
 from indexer.sync.scope import sync_scope
 
-WS2 = Path(__file__).parent / "fixtures" / "ws2" / "release"
 ARTIST = uuid.UUID("5b11f4ce-a62d-471e-81fc-a69a8278c7da")
 
 
 def _docs(n: int) -> list[dict]:
-    base = [json.loads(p.read_text()) for p in sorted(WS2.glob("*.json"))]
+    base = [full_doc(mbid) for mbid in FULL]
     out = []
     for i in range(n):
         d = copy.deepcopy(base[i % len(base)])
         d["id"] = str(uuid.UUID(int=i + 1))
         out.append(d)
     return out
-
-
-def _browse_shape(doc: dict) -> dict:
-    d = {k: v for k, v in doc.items() if k not in ("relations", "annotation", "tags")}
-    return d
 
 
 class FakeWS:
@@ -44,6 +40,7 @@ class FakeWS:
         self.stats = Stats()
         self.calls: list[tuple] = []
         self.max_requests = None
+        self.settings = SimpleNamespace(query_max_age_days=7.0)
 
     def _count(self):
         if self.max_requests is not None and self.stats.requests >= self.max_requests:
@@ -55,7 +52,7 @@ class FakeWS:
         self.calls.append(("browse", offset))
         ids = self.order[offset : offset + min(limit, self.page_cap)]
         return Response({"release-count": len(self.order), "release-offset": offset,
-                         "releases": [_browse_shape(self.docs[i]) for i in ids]}, "")
+                         "releases": [copy.deepcopy(self.docs[i]) for i in ids]}, "")
 
     def get_release(self, mbid):
         mbid = str(mbid)
@@ -90,12 +87,12 @@ def test_second_night_no_lookups_no_fake_revisions(db):
     assert [c[0] for c in ws.calls] == ["browse", "browse"]
     assert res.counts.unchanged == 120 and res.counts.updated == 0
     assert _count(db, m.DocumentRevision, m.DocumentRevision.entity_type == "release") == revs
-    # one release changes upstream: exactly one lookup, one new revision
+    # one release changes upstream: stored from its page (no lookup), one new revision
     changed = ws.order[5]
     ws.docs[changed]["title"] = "Changed title"
     ws.calls.clear()
     res = sync_scope(db, ws, "artist", ARTIST)
-    assert [c for c in ws.calls if c[0] == "lookup"] == [("lookup", changed)]
+    assert [c[0] for c in ws.calls] == ["browse", "browse"]
     assert res.counts.updated == 1
     assert _count(db, m.DocumentRevision, m.DocumentRevision.entity_type == "release") == revs + 1
 
@@ -114,16 +111,15 @@ def test_vanished_release_confirmed_then_tombstoned(db):
 
 def test_budget_stops_and_next_run_resumes(db):
     ws = FakeWS(_docs(250))
-    ws.max_requests = 150  # first page + 100 lookups + second page + some lookups
+    ws.max_requests = 2  # two pages of three
     res = sync_scope(db, ws, "artist", ARTIST)
     assert res.status == "partial"
-    partial = _count(db, m.Release)
-    assert 0 < partial < 250
+    assert _count(db, m.Release) == 200
     ws.max_requests = None
     ws.calls.clear()
     res = sync_scope(db, ws, "artist", ARTIST)
     assert res.status == "ok"
-    assert ws.calls[0] == ("browse", 100)  # resumed at the checkpoint
+    assert ws.calls == [("browse", 200)]  # resumed at the checkpoint
     assert _count(db, m.Release) == 250
 
 

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
+from ..clock import now
 from ..db import Database
 from ..mapping import parse_mbid
 from ..runs import OK, PARTIAL, Run
 from ..sources.ws2 import Client
+from ..store.scope import fetched_since
 from .releases import SyncResult, finish, guarded, sync_release
 
 PAGE = 100
@@ -15,12 +19,16 @@ SEARCH_CAP = 500  # the public search server answers no offset beyond this
 def sync_query(db: Database, client: Client, query: str, *, on_page=None) -> SyncResult:
     """`mbindex sync query "LUCENE"`: search releases, then look each hit up.
 
-    Search hits are only used for their ids (a search document is a third
-    shape); every hit is stored from its lookup.  Public search stops at
-    SEARCH_CAP results: the run's error field says so when the cap was hit.
+    Search hits are only used for their ids (a search hit is a third shape,
+    without tracks or links, and a search takes no `inc`): every hit is
+    stored from its lookup, except hits stored and fetched within
+    `settings.query_max_age_days`, which are skipped (`counts.skipped`).
+    Public search stops at SEARCH_CAP results: the run's error field says so
+    when the cap was hit.
     """
     run = Run(db, "sync", "query", query)
     walked = {"capped": False, "total": 0}
+    fresh_since = now() - dt.timedelta(days=client.settings.query_max_age_days)
 
     def work():
         offset = 0
@@ -28,8 +36,12 @@ def sync_query(db: Database, client: Client, query: str, *, on_page=None) -> Syn
             data = client.search_releases(query, offset, PAGE).data or {}
             items = data.get("releases") or []
             total = walked["total"] = int(data.get("count", data.get("release-count", 0)) or 0)
-            for hit in items:
-                sync_release(db, client, parse_mbid(hit["id"]), run)
+            hits = [parse_mbid(hit["id"]) for hit in items]
+            fresh = fetched_since(db, hits, fresh_since)
+            run.counts.skipped += len(fresh)
+            for mbid in hits:
+                if mbid not in fresh:
+                    sync_release(db, client, mbid, run)
             offset += len(items)
             run.save(requests=client.stats.requests, checkpoint={"scope": "query", "offset": offset})
             if on_page:

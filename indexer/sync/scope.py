@@ -1,10 +1,29 @@
-"""Scopes: every release of an artist, label, release group or collection.
+"""Scopes: every release of an artist, label, release group or collection,
+stored from whole browse pages (up to 100 releases per request).
 
-Revisions: the release's revision history holds *lookup* documents only
-(RELEASE_INCLUDES); the browse payload is kept apart (store.scope) and its
-hash decides whether a lookup is needed: a release is looked up only when it
-is new to the mirror or its browse payload changed.  So the two shapes never
-alternate and a quiet night creates no fake revisions.
+musicbrainz-server builds each release of a browse page with the same
+`release_toplevel` as a lookup, so a browse asking for the lookup's includes
+(`BROWSE_INCLUDES`: `RELEASE_INCLUDES` without the lookup-only `artists` and
+`collections`) returns the lookup's document.  Each item goes through
+`store_release_doc`, the lookup's own path: same hash, same revision rules.
+
+Why lookups no longer ask for `artists`: on a lookup it serializes the
+release's credited artists as top-level entities, adding `gender`,
+`gender-id`, `area`, `begin-area`, `end-area`, `life-span`, `ipis`, `isnis`
+and empty `recordings` / `release-groups` lists to each (musicbrainz-server
+`Serializer/JSON/2/Release.pm` and `Artist.pm`).  A browse cannot ask for it,
+so with it every release would have had two documents, alternating
+revisions between a lookup and a walk.  Nothing reads those keys: the
+mapping takes name, sort name, type, country and disambiguation, which
+`artist-credits` carries (the recorded musicbrainz_rs lookups without
+`artists` have them).  Without it a lookup and a browse item of an
+unchanged release are the same document; a mirror whose revisions were
+looked up with `artists` gets one new revision per release (those keys
+gone) on its next fetch, once.
+
+An item that does not visibly carry every asked include (a mirror server
+that ignores one, an item cut short) is looked up on its own and counted in
+`fallback_lookups`: a missing key must not be stored as "no labels".
 """
 
 from __future__ import annotations
@@ -15,52 +34,64 @@ from typing import Callable
 from ..db import Database
 from ..mapping import parse_mbid
 from ..runs import OK, Run, resume_checkpoint
-from ..sources.ws2 import Client, Response
+from ..sources.includes import missing_includes
+from ..sources.ws2 import BROWSE_INCLUDES, Client
 from ..store import scope as members
 from ..store.watchlist import SCOPES
-from .releases import SyncResult, finish, guarded, sync_release
+from .releases import SyncResult, finish, guarded, store_release_doc, sync_release
 
 PAGE = 100
 
 
-def _browse_page(client: Client, scope: str, target: uuid.UUID, offset: int) -> Response:
-    if scope == "collection":
-        return client.collection_releases(target, offset, PAGE)
-    return client.browse_releases(scope, target, offset, PAGE)
+def store_page(db: Database, client: Client, items: list[dict], run: Run) -> list[uuid.UUID]:
+    """Store every release of a browse page; returns their MBIDs.
+
+    A complete item is stored as it came (no request); an item lacking an
+    asked include is looked up instead (one request, `fallback_lookups`).
+    """
+    mbids = []
+    for doc in items:
+        mbid = _item_mbid(doc)
+        if mbid is None:  # not a release: store_release_doc refuses (or quarantines) it
+            store_release_doc(db, doc, run)
+            continue
+        if missing_includes(doc, BROWSE_INCLUDES):
+            run.counts.fallback_lookups += 1
+            sync_release(db, client, mbid, run)
+        else:
+            store_release_doc(db, doc, run)
+        mbids.append(mbid)
+    return mbids
+
+
+def _item_mbid(doc) -> uuid.UUID | None:
+    try:
+        return parse_mbid(doc.get("id")) if isinstance(doc, dict) else None
+    except ValueError:
+        return None
 
 
 def walk_scope(db: Database, client: Client, scope: str, target: uuid.UUID, run: Run, *, start_offset: int = 0,
                on_page: Callable[[int, int], None] | None = None) -> None:
-    """Browse every release of a scope, looking up new/changed ones.
+    """Browse every release of a scope, storing each page whole.
 
-    Pages by the number of items actually returned (a browse with recordings
-    stops at 500 tracks, so a page may hold fewer than `limit`).  After each
-    page the next offset is checkpointed in sync_run.checkpoint, so a run
-    stopped by a budget, an outage or kill -9 resumes there.  When the walk
-    reached the end, members of the scope not seen in this walk are confirmed
-    with a lookup (404 tombstones them, 301 records a redirect).
+    Pages by the number of items actually returned (with `recordings` ws/2
+    stops a page once its releases pass 500 tracks, and `release-count` still
+    gives the total).  After each page the next offset is checkpointed in
+    sync_run.checkpoint, so a run stopped by a budget, an outage or kill -9
+    resumes at the page it had not finished.  When the walk reached the end,
+    members of the scope not seen in this walk are confirmed with a lookup
+    (404 tombstones them, 301 records a redirect).
     """
     if scope not in SCOPES:
         raise ValueError(f"unknown scope {scope!r}")
     offset = start_offset
     total = None
     while True:
-        data = _browse_page(client, scope, target, offset).data or {}
+        data = client.browse_releases(scope, target, offset, PAGE).data or {}
         items = data.get("releases") or []
         total = data.get("release-count", total)
-        state = members.page_state(db, items)
-        unchanged = [mbid for mbid, (changed, stored) in state.items() if stored and not changed]
-        members.note_unchanged(db, scope, target, unchanged, run.id)
-        run.counts.unchanged += len(unchanged)
-        for doc in items:
-            mbid = parse_mbid(doc["id"])
-            changed, stored = state[mbid]
-            if stored and not changed:
-                continue
-            # look up *before* the browse document is noted: a lookup that fails
-            # (outage, budget, kill -9) must be tried again by the next run
-            sync_release(db, client, mbid, run)
-            members.note_browse(db, scope, target, doc, run.id)
+        members.note_members(db, scope, target, store_page(db, client, items, run), run.id)
         offset += len(items)
         run.save(requests=client.stats.requests, checkpoint={"scope": scope, "target": str(target), "offset": offset})
         if on_page:

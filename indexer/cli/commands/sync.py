@@ -15,7 +15,7 @@ from ...sync.query import sync_query
 from ...sync.releases import SyncResult, sync_releases
 from ...sync.scope import sync_scope
 from ...sync.watch import sync_watched
-from ..app import EXIT_FAILURE, EXIT_PARTIAL, EXIT_USAGE, App, UserError, pass_app
+from ..app import EXIT_FAILURE, EXIT_PARTIAL, EXIT_QUARANTINED, EXIT_USAGE, App, UserError, pass_app
 from ..options import MBID, TEXT, budget_options, ws_options
 from ..progress import page_logger
 
@@ -33,21 +33,29 @@ def run_sync(app: App, work: Callable[[Database, Client], SyncResult]) -> SyncRe
 
 
 def report_sync(app: App, result: SyncResult, exit_on_problem: bool = True) -> None:
-    """One summary line; a failed run exits 1, a partial one 3."""
+    """One summary line; a failed run exits 1, a partial one 3, one that
+    finished but quarantined documents 5."""
     c = result.counts
     click.echo(
         f"run {result.run_id}: {result.status}; {result.requests} request(s); "
         f"inserted {c.inserted}, updated {c.updated}, unchanged {c.unchanged}, "
-        f"tombstoned {c.tombstoned}, redirected {c.redirected}"
+        f"tombstoned {c.tombstoned}, redirected {c.redirected}, quarantined {c.quarantined}, "
+        f"fallback lookups {c.fallback_lookups}"
+        + (f", skipped {c.skipped} (fetched within query_max_age_days)" if c.skipped else "")
     )
     for mbid in c.missing:
         click.echo(f"not found on MusicBrainz (404): {mbid}", err=True)
+    if c.quarantined:
+        click.echo(f"{c.quarantined} document(s) quarantined: see the quarantine table (sync_run_id "
+                   f"{result.run_id})", err=True)
     if not exit_on_problem:
         return
     if result.status == runs.FAILED:
         raise UserError(f"sync failed: {result.error}", EXIT_FAILURE)
     if result.status == runs.PARTIAL:
         sys.exit(EXIT_PARTIAL)
+    if c.quarantined:
+        sys.exit(EXIT_QUARANTINED)
 
 
 @click.group(invoke_without_command=True)
@@ -71,9 +79,9 @@ def sync(ctx, watched, budget):
         app.note("the watchlist is empty: add scopes with `mbindex watch add SCOPE MBID`")
     for result in results:
         report_sync(app, result, exit_on_problem=False)
-    for result in results:
-        if result.status != runs.OK:
-            report_sync(app, result)
+    # the first problem decides the exit code: failed or partial before quarantined
+    for result in [r for r in results if r.status != runs.OK] + [r for r in results if r.counts.quarantined]:
+        report_sync(app, result)
 
 
 @sync.command("release")
@@ -86,7 +94,8 @@ def sync_release_cmd(app: App, mbids):
 
 
 def _scope_command(scope: str):
-    @sync.command(scope, help=f"Fetch every release of a {scope} (browse, then lookups where needed).")
+    @sync.command(scope, help=f"Fetch every release of a {scope} (whole browse pages; a lookup only for "
+                              "an item that lacks an include).")
     @click.argument("mbid", type=MBID)
     @ws_options
     @pass_app
@@ -107,7 +116,8 @@ for _scope in SCOPES:
 @ws_options
 @pass_app
 def sync_query_cmd(app: App, query):
-    """Search releases (Lucene syntax) and fetch every hit (public search stops at 500)."""
+    """Search releases (Lucene syntax) and look up every hit not fetched within query_max_age_days
+    (public search stops at 500)."""
     if not query.strip():
         raise UserError("give a search query, e.g. mbindex sync query 'format:Cassette AND country:GB'", EXIT_USAGE)
     result = run_sync(app, lambda database, ws: sync_query(database, ws, query, on_page=page_logger(app)))
