@@ -163,3 +163,14 @@ def test_date_entered_is_today(records):
     today = dt.datetime.now(dt.UTC).date()
     assert {rec["008"].data[:6] for rec in records.values()} <= {f"{today:%y%m%d}",
                                                                   f"{today - dt.timedelta(days=1):%y%m%d}"}
+
+
+def test_control_characters_in_a_title_keep_both_formats_readable(db, run_cli, tmp_path):
+    doc = release_doc(TUCSON)
+    doc["title"] = "Tucson\x1fA\x1eB\x1dC\x01"  # MARC delimiters and a control XML cannot carry
+    store(db, doc)
+    score_all(db)
+    binary = read_binary(export(run_cli, tmp_path, "marc"))
+    from_xml = {r["001"].data: r for r in pymarc.parse_xml_to_array(str(export(run_cli, tmp_path, "marcxml")))}
+    assert binary[TUCSON]["245"]["a"] == from_xml[TUCSON]["245"]["a"] == "Tucson\ufffdA\ufffdB\ufffdC\ufffd"
+    assert binary[TUCSON]["245"]["c"] == credit(doc)

@@ -196,3 +196,18 @@ def test_usage_errors(mirror, run_cli, tmp_path):
     assert make(run_cli, "--validate", str(tmp_path / "nowhere")).exit_code == 1
     bad = run_cli("package", TUCSON, "--to", str(tmp_path / "b"), env={"MBINDEX_SOURCE_ORGANIZATION": "a\nb"})
     assert bad.exit_code == 2 and "source_organization" in bad.output
+
+
+def test_an_empty_selection_writes_nothing(mirror, run_cli, tmp_path):
+    res = make(run_cli, "--country", "ZZ", "--to", str(tmp_path / "bag"))
+    assert res.exit_code == 1 and "no release matches" in res.output
+    assert not (tmp_path / "bag").exists()
+
+
+def test_control_characters_keep_the_premis_record_well_formed(db, run_cli, tmp_path):
+    doc = release_doc(METEORA)
+    doc["title"] = "Meteora\x01\x1b[31m"
+    _save(db, doc, T0)
+    assert make(run_cli, METEORA, "--to", str(tmp_path / "bag")).exit_code == 0
+    root = ET.parse(tmp_path / "bag" / "data" / METEORA / "premis.xml").getroot()
+    assert root.findtext("p:object/p:originalName", namespaces=P) == "Meteora\ufffd\ufffd[31m"
