@@ -203,3 +203,14 @@ def test_flagged_json_carries_the_facts(db, replay, run_cli):
     [row] = [r for r in rows if r["mbid"] == DSOTM]
     assert row["facts"]["editions"]["value"] == 25 and row["facts"]["editions"]["source"] == "ws/2 browse"
     assert row["facts"]["release_groups"]["value"] == 145
+
+
+def test_sync_watched_enrich_fetches_the_facts_of_what_it_synced(db, replay, run_cli):
+    serve_facts(replay)
+    replay.set_browse("release", "artist", PINK_FLOYD, [release_doc(DSOTM)])
+    replay.add_document("artist", {"id": PINK_FLOYD, "name": "Pink Floyd"})
+    assert run_cli("watch", "add", "artist", PINK_FLOYD).exit_code == 0
+    res = run_cli("sync", "--watched", "--enrich", env={"MBINDEX_LB_URL": replay.url})
+    assert res.exit_code == 0, res.output
+    assert stored_facts(db)[(DSOTM_RG, "editions")] == (25, "ws/2 browse")
+    assert (DSOTM_RG, "listens") in stored_facts(db)

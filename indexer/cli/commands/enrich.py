@@ -8,10 +8,10 @@ import sys
 import click
 
 from ... import runs
+from ...sources.ws2 import Client
 from ...sync.enrich import EnrichResult, enrich, listenbrainz_for
 from ..app import EXIT_PARTIAL, App, pass_app
 from ..options import MBID, budget_options, ws_options
-from .sync import client
 
 
 def run_enrich(app: App, ws, database, releases=None) -> EnrichResult:
@@ -44,8 +44,7 @@ def enrich_cmd(app: App, mbids, lb_url, budget):
     facts_max_age_days.  Then `mbindex score --changed` rescores what changed.
     """
     app.settings(lb_url=lb_url)
-    app.sync_budget = budget
-    ws = client(app)
+    ws = Client(app.settings(), **budget)
     database = app.db()
     with runs.writer(database, "enrich"):
         result = run_enrich(app, ws, database, list(mbids) or None)

@@ -18,6 +18,7 @@ from ...sync.watch import sync_watched
 from ..app import EXIT_FAILURE, EXIT_PARTIAL, EXIT_QUARANTINED, EXIT_USAGE, App, UserError, pass_app
 from ..options import MBID, TEXT, budget_options, ws_options
 from ..progress import page_logger
+from .enrich import report_enrich, run_enrich
 
 
 def client(app: App) -> Client:
@@ -60,10 +61,12 @@ def report_sync(app: App, result: SyncResult, exit_on_problem: bool = True) -> N
 
 @click.group(invoke_without_command=True)
 @click.option("--watched", is_flag=True, help="Sync every scope on the watchlist (for cron).")
+@click.option("--enrich", "with_enrich", is_flag=True,
+              help="With --watched: then fetch the due upstream facts (`mbindex enrich`) in the same budget.")
 @budget_options
 @ws_options
 @click.pass_context
-def sync(ctx, watched, budget):
+def sync(ctx, watched, with_enrich, budget):
     """Pull data from the MusicBrainz web service (ws/2)."""
     app: App = ctx.obj
     app.sync_budget = budget
@@ -75,13 +78,18 @@ def sync(ctx, watched, budget):
     database = app.db()
     with runs.writer(database, "sync"):
         results = sync_watched(database, ws, on_page=page_logger(app), log=app.note)
+        enriched = run_enrich(app, ws, database) if with_enrich and all(r.status == runs.OK for r in results) else None
     if not results:
         app.note("the watchlist is empty: add scopes with `mbindex watch add SCOPE MBID`")
     for result in results:
         report_sync(app, result, exit_on_problem=False)
     # the first problem decides the exit code: failed or partial before quarantined
+    if enriched is not None:
+        report_enrich(enriched, exit_on_problem=False)
     for result in [r for r in results if r.status != runs.OK] + [r for r in results if r.counts.quarantined]:
         report_sync(app, result)
+    if enriched is not None:
+        report_enrich(enriched)
 
 
 @sync.command("release")
