@@ -20,6 +20,7 @@ from indexer.analysis.preservation import Selection, release_records
 from indexer.analysis.risk import load_policy
 from indexer.mapping import map_release
 from indexer.store import record_redirect, save_release, tombstone_release
+from indexer.store.facts import EDITIONS, Fact, save_facts
 
 TUCSON = "12195c41-6136-4dfd-acf1-9923dadc73e2"  # two real recordings of the same lookup (history + current)
 METEORA = "c9d52105-5c20-3216-bc1b-e54918f8f688"
@@ -211,3 +212,12 @@ def test_control_characters_keep_the_premis_record_well_formed(db, run_cli, tmp_
     assert make(run_cli, METEORA, "--to", str(tmp_path / "bag")).exit_code == 0
     root = ET.parse(tmp_path / "bag" / "data" / METEORA / "premis.xml").getroot()
     assert root.findtext("p:object/p:originalName", namespaces=P) == "Meteora\ufffd\ufffd[31m"
+
+
+def test_the_summary_carries_the_upstream_facts_behind_the_score(mirror, run_cli, tmp_path):
+    group = uuid.UUID(release_doc(TUCSON)["release-group"]["id"])
+    save_facts(mirror, [Fact("release-group", group, EDITIONS, 1, "mirror")], None)
+    score_all(mirror)
+    assert make(run_cli, TUCSON, "--to", str(tmp_path / "bag")).exit_code == 0
+    summary = json.loads((tmp_path / "bag" / "data" / TUCSON / "release.json").read_text(encoding="utf-8"))
+    assert [(f["fact"], f["value"]) for f in summary["facts"]] == [(EDITIONS, 1)]

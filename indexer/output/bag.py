@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import uuid
 from collections.abc import Iterable
+from decimal import Decimal
 from pathlib import Path
 
 import bagit
@@ -38,12 +38,13 @@ class BagInvalid(PackageError):
 
 
 def _plain(value):
-    """JSON for what `show()` returns: datetimes as ISO 8601, UUIDs as text."""
+    """JSON for what `show()` returns: datetimes as ISO 8601, numerics as
+    numbers, anything else (UUIDs…) as its text."""
     if isinstance(value, (dt.datetime, dt.date)):
         return value.isoformat()
-    if isinstance(value, uuid.UUID):
-        return str(value)
-    raise TypeError(f"cannot write {type(value).__name__} as JSON")
+    if isinstance(value, Decimal):
+        return float(value)
+    return str(value)
 
 
 def summary_json(info: dict) -> bytes:
