@@ -4,13 +4,11 @@ interruptions, re-imports of newer dumps, and equality with the API path."""
 from __future__ import annotations
 
 import copy
-import io
 import json
 import os
 import signal
 import subprocess
 import sys
-import tarfile
 import time
 import uuid
 from pathlib import Path
@@ -18,22 +16,22 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
-from helpers import FIXTURES, WS2, release_doc
+from helpers import DUMP_TIMESTAMP, FIXTURES, WS2, release_doc, write_archive
+from helpers import dump_line as line
 from indexer.db import Database
 from indexer.mapping import asked_includes, canonical_json, canonical_json_bytes, map_release
 from indexer.sources.dump_files import entity_from_name, parse_dump_time
 from indexer.store import bulk, save_release
 from indexer.store.bulk import BIG_DUMP_BYTES, tuning_hint
 from indexer.store.staging import copy_line
-from indexer.sync.dump import import_dump
+from indexer.sync.dump import TombstoneGuard, import_dump
 from indexer.sync.dump_batches import Batch, MemberStart, ReadPlan, read_batches
 
+#: tombstone whatever a complete dump lacks (tests of the tombstone rules on a 12-release mirror)
+FORCE = TombstoneGuard(force=True)
+
 RELEASES = sorted(p.stem for p in (WS2 / "release").glob("*.json"))
-TIMESTAMP = "2025-11-22 00:00:00.000000+00"
-
-
-def line(doc) -> str:
-    return json.dumps(doc, separators=(",", ":"), ensure_ascii=False)
+TIMESTAMP = DUMP_TIMESTAMP
 
 
 def release_lines(ids=RELEASES) -> list[str]:
@@ -42,18 +40,6 @@ def release_lines(ids=RELEASES) -> list[str]:
 
 def write_lines(path: Path, lines: list[str]) -> Path:
     path.write_text("".join(x + "\n" for x in lines), encoding="utf-8")
-    return path
-
-
-def write_archive(path: Path, lines: list[str], entity="release", timestamp=TIMESTAMP) -> Path:
-    """An archive laid out like the official `<entity>.tar.xz`."""
-    with tarfile.open(path, "w:xz") as tar:
-        for name, data in (("COPYING", b"CC0\n"), ("TIMESTAMP", (timestamp + "\n").encode()),
-                           ("JSON_DUMPS_SCHEMA_NUMBER", b"1\n"),
-                           (f"mbdump/{entity}", "".join(x + "\n" for x in lines).encode("utf-8"))):
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
     return path
 
 
@@ -233,7 +219,7 @@ def test_newer_dump_updates_keeps_revisions_and_tombstones_vanished(db, tmp_path
             doc["title"] = "Retitled upstream"
         docs.append(line(doc))
     second = write_archive(tmp_path / "release-2.tar.xz", docs, timestamp="2030-11-22 00:00:00.000000+00")
-    res = import_dump(db, second)
+    res = import_dump(db, second, guard=FORCE)  # 1 of 12 and dated ahead: beyond the guard's defaults
     assert (res.counts.updated, res.counts.unchanged, res.counts.tombstoned) == (1, len(RELEASES) - 2, 1)
     with db.session() as s:
         assert s.execute(text("SELECT title FROM release WHERE mbid = :m"), {"m": changed}).scalar_one() == \
@@ -261,7 +247,8 @@ def test_partial_file_never_tombstones_and_releases_newer_than_the_dump_survive(
 
 def test_a_tombstoned_release_seen_again_comes_back(db, tmp_path):
     import_dump(db, write_archive(tmp_path / "a.tar.xz", release_lines()))
-    import_dump(db, write_archive(tmp_path / "b.tar.xz", release_lines()[1:], timestamp="2030-01-01 00:00:00+00"))
+    import_dump(db, write_archive(tmp_path / "b.tar.xz", release_lines()[1:], timestamp="2030-01-01 00:00:00+00"),
+                guard=FORCE)
     assert count(db, "SELECT count(*) FROM release WHERE deleted_at IS NOT NULL") == 1
     res = import_dump(db, write_archive(tmp_path / "c.tar.xz", release_lines(), timestamp="2030-02-01 00:00:00+00"))
     assert res.counts.updated == 1

@@ -19,6 +19,7 @@ import os
 import shutil
 import subprocess
 import tarfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
@@ -35,27 +36,74 @@ _COMPRESSED = {".xz": "xz", ".gz": "gz", ".bz2": "bz2", ".tgz": "gz", ".txz": "x
 
 
 def list_sources(path: Path) -> list[Path]:
-    """A file, or every visible file of a directory (sorted, not recursive)."""
-    if not path.exists():
-        raise DumpError(f"no such file or directory: {path}")
-    if path.is_dir():
-        files = sorted(p for p in path.iterdir() if p.is_file() and not p.name.startswith("."))
-        if not files:
-            raise DumpError(f"directory {path} holds no files")
-        return files
-    return [path]
+    """A file, or every visible file of a directory (sorted, not recursive),
+    each a regular file we can read: said now, in one line, rather than as a
+    traceback half-way through an import."""
+    try:
+        if not path.exists():
+            raise DumpError(f"no such file or directory: {path}")
+        if path.is_dir():
+            files = sorted(p for p in path.iterdir() if p.is_file() and not p.name.startswith("."))
+            if not files:
+                raise DumpError(f"directory {path} holds no files")
+        elif not path.is_file():  # a device or pipe: no size, no end, nothing to resume
+            raise DumpError(f"{path} is not a regular file: save the dump to a file first")
+        else:
+            files = [path]
+        for p in files:
+            with open(p, "rb"):
+                pass
+    except OSError as exc:
+        raise DumpError(f"cannot read {exc.filename or path}: {exc.strerror or exc}") from None
+    return files
 
 
 def fingerprint(path: Path) -> str:
-    """Size plus hashes of the head and tail: recognises the same dump file again."""
-    size = path.stat().st_size
-    h = hashlib.sha256(str(size).encode())
-    with open(path, "rb") as f:
-        h.update(f.read(1 << 20))
-        if size > (1 << 20):
-            f.seek(max(size - 65536, 1 << 20))
-            h.update(f.read())
-    return f"{size}:{h.hexdigest()[:32]}"
+    """The SHA-256 of the whole file: recognises the same dump file again,
+    and a changed one (same size, same head and tail) as new.  One extra
+    sequential read of the compressed file (about 1.7 GB/s here), small
+    beside decompressing and loading it."""
+    h = hashlib.sha256()
+    try:
+        with open(path, "rb") as f:
+            while chunk := f.read(1 << 20):
+                h.update(chunk)
+    except OSError as exc:
+        raise DumpError(f"cannot read {path}: {exc.strerror or exc}") from None
+    return f"sha256:{h.hexdigest()}"
+
+
+#: what is kept of an over-long line, for the quarantine
+LINE_HEAD = 1024
+_SKIP_CHUNK = 1 << 20
+
+
+@dataclass(frozen=True, slots=True)
+class Line:
+    """One line of a dump file: its bytes (with the end of line), and where it
+    starts; `length` is set only for a line longer than the cap, whose
+    `data` is then just its first KB (the rest was skipped, never held)."""
+
+    offset: int
+    data: bytes
+    length: int | None = None
+
+
+def bounded_lines(stream, max_len: int) -> Iterator[Line]:
+    """The lines of `stream`, none held longer than `max_len` bytes: a longer
+    one (a file with no line breaks, /dev/zero) is read through in 1 MB
+    chunks and yielded by reference, so memory stays flat."""
+    offset = 0
+    while line := stream.readline(max_len + 1):
+        if len(line) <= max_len or line.endswith(b"\n"):
+            yield Line(offset, line)
+            offset += len(line)
+            continue
+        head, length = line[:LINE_HEAD], len(line)
+        while not line.endswith(b"\n") and (line := stream.readline(_SKIP_CHUNK)):
+            length += len(line)
+        yield Line(offset, head, length - (1 if line.endswith(b"\n") else 0))
+        offset += length
 
 
 def is_tar_name(name: str) -> bool:

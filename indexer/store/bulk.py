@@ -411,6 +411,22 @@ def _alone(entity: str, it: StagedLine) -> dict[str, bytes]:
     return stage_payload([tables])
 
 
+#: releases a complete dump would tombstone: known before it was made, not in it
+_ABSENT = "deleted_at IS NULL AND last_seen < :seen AND first_seen < :dump_time"
+
+
+def absent_share(session, entity: str, seen: dt.datetime, dump_time: dt.datetime) -> tuple[int, int]:
+    """How many live releases a complete dump would tombstone, of how many
+    live ones: the guard against a truncated or forged dump."""
+    if entity != "release":
+        return 0, 0
+    row = session.execute(
+        text(f"SELECT count(*) FILTER (WHERE {_ABSENT}), count(*) FROM release WHERE deleted_at IS NULL"),
+        {"seen": seen, "dump_time": dump_time},
+    ).one()
+    return row[0], row[1]
+
+
 def tombstone_absent(session, entity: str, seen: dt.datetime, dump_time: dt.datetime, label: str) -> int:
     """After a complete dump: what we knew before the dump was made and the dump
     no longer holds is gone upstream.  Kept, flagged, never deleted."""
@@ -419,7 +435,7 @@ def tombstone_absent(session, entity: str, seen: dt.datetime, dump_time: dt.date
     res = session.execute(
         text(
             "WITH gone AS (UPDATE release SET deleted_at = :now, deleted_reason = :why, needs_score = true "
-            " WHERE deleted_at IS NULL AND last_seen < :seen AND first_seen < :dump_time RETURNING mbid) "
+            f" WHERE {_ABSENT} RETURNING mbid) "
             "UPDATE document d SET deleted_at = :now FROM gone "
             "WHERE d.entity_type = 'release' AND d.mbid = gone.mbid AND d.deleted_at IS NULL RETURNING d.mbid"
         ),
@@ -481,6 +497,14 @@ def open_import(db: Database, source: tuple[str, str], member: str, entity: str,
 def quarantined_lines(session: Session, import_id: int) -> int:
     """How many lines of a member were quarantined (in this pass over it)."""
     return session.execute(select(m.DumpImport.quarantined).where(m.DumpImport.id == import_id)).scalar_one()
+
+
+def mark_stopped(session: Session, import_id: int, status: str) -> None:
+    """A member whose import stopped before its end (`failed`, `interrupted`)
+    or whose tombstones were refused (`partial`): it keeps its checkpoint,
+    and the next import of the same file resumes there."""
+    session.execute(update(m.DumpImport).where(m.DumpImport.id == import_id, m.DumpImport.status == "running")
+                    .values(status=status))
 
 
 def mark_done(session: Session, import_id: int, lines: int) -> None:

@@ -26,8 +26,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+from ..clock import now
 from ..db import Database
-from ..runs import FAILED, INTERRUPTED, OK, Run, RunCounts
+from ..runs import FAILED, INTERRUPTED, OK, PARTIAL, Run, RunCounts
 from ..sources.dump_files import (
     ENTITIES,
     DumpError,
@@ -39,7 +40,9 @@ from ..sources.dump_files import (
 )
 from ..store.bulk import (
     Loader,
+    absent_share,
     mark_done,
+    mark_stopped,
     open_import,
     prior_imports,
     quarantined_lines,
@@ -48,6 +51,7 @@ from ..store.bulk import (
 )
 from .dump_batches import (
     BATCH,
+    MAX_LINE,
     Batch,
     Done,
     MemberEnd,
@@ -80,6 +84,31 @@ class _Member:
     label: str
 
 
+@dataclass(frozen=True)
+class TombstoneGuard:
+    """When a complete dump may tombstone what it lacks: at most
+    `max_percent` of the live releases, and only from a dump not dated in
+    the future, unless `force` (a truncated or forged "complete" dump must
+    not empty the mirror)."""
+
+    max_percent: float = 5.0
+    force: bool = False
+
+    def refusal(self, label: str, absent: int, live: int, dump_time: dt.datetime | None) -> str | None:
+        """Why tombstoning `absent` of `live` releases is refused, or None."""
+        if self.force or not absent:
+            return None
+        if dump_time is not None and dump_time > now() + dt.timedelta(days=1):
+            why = f"the dump is dated {dump_time:%Y-%m-%d}, in the future"
+        elif absent * 100 > self.max_percent * live:
+            why = (f"that is {absent * 100 / live:.1f}% of the mirror's {live} live releases, more than "
+                   f"max_tombstone_percent ({self.max_percent:g}%)")
+        else:
+            return None
+        return (f"{label}: not tombstoning the {absent} release(s) absent from this complete dump: {why}; "
+                "check the dump, then run the same command with --force to tombstone them")
+
+
 def import_dump(
     db: Database,
     path: str | Path,
@@ -89,13 +118,19 @@ def import_dump(
     again: bool = False,
     batch: int = BATCH,
     parallel: bool = True,
+    max_line: int = MAX_LINE,
+    guard: TombstoneGuard = TombstoneGuard(),
     on_progress: Callable[[int, int, int], None] | None = None,
     log: Callable[[str], None] = lambda msg: None,
 ) -> ImportResult:
     """`mbindex import-dump PATH`.
 
     `complete`: the dump holds every entity of its kind, so known releases it
-    lacks are tombstoned.  Default: yes for an archive, no for a plain file.
+    lacks are tombstoned (within `guard`; a refusal ends the import
+    `partial`).  Default: yes for an archive, no for a plain file.  A line
+    longer than `max_line` bytes is quarantined by reference.  A member
+    whose import stops early is marked `failed` or `interrupted` in
+    dump_import, like its run.
     """
     if entity is not None and entity not in ENTITIES:
         raise DumpError(f"unknown entity {entity!r}; one of {', '.join(ENTITIES)}")
@@ -109,7 +144,8 @@ def import_dump(
     prints = [(str(p.resolve()), fingerprint(p)) for p in files]
 
     prior = prior_imports(db, [fp for _, fp in prints], again=again)
-    plan = ReadPlan(sources=prints, entity=entity, resume=prior.resume, skip_done=prior.done, batch=batch)
+    plan = ReadPlan(sources=prints, entity=entity, resume=prior.resume, skip_done=prior.done, batch=batch,
+                    max_line=max_line)
 
     run = Run(db, "import", "dump", str(root), options={"entity": entity, "complete": complete, "again": again})
     result = ImportResult(run.id, OK, counts=run.counts)
@@ -140,7 +176,11 @@ def import_dump(
                 if on_progress:
                     on_progress(done_size + msg.position, total_size, result.lines)
             elif isinstance(msg, MemberEnd):
-                _finish_member(db, msg, current, files, complete, dump_times.get(msg.source), run.counts, log)
+                refused = _finish_member(db, msg, current, files, complete, dump_times.get(msg.source), run.counts,
+                                         guard, log)
+                if refused:
+                    result.status, result.error = PARTIAL, refused
+                current = None
                 done_size += files[msg.source].stat().st_size
             elif isinstance(msg, ReaderError):
                 result.status, result.error = FAILED, msg.message
@@ -156,16 +196,22 @@ def import_dump(
     finally:
         messages.close()
         loader.close()
+        if current is not None and result.status != OK and not (db.writer and db.writer.lost):
+            with db.session() as s, s.begin():
+                mark_stopped(s, current.id, result.status)
         result.seconds = time.monotonic() - started
         run.finish(result.status, error=result.error, checkpoint={"lines": result.lines})
     return result
 
 
 def _finish_member(db: Database, msg: MemberEnd, current: _Member, files: list[Path], complete: bool | None,
-                   dump_time: dt.datetime | None, counts: RunCounts, log: Callable[[str], None]) -> None:
+                   dump_time: dt.datetime | None, counts: RunCounts, guard: TombstoneGuard,
+                   log: Callable[[str], None]) -> str | None:
     """A member read to its end: tombstone what a complete dump no longer
     holds (unless some of its lines were quarantined), then mark it done, in
-    one transaction."""
+    one transaction.  When the guard refuses the tombstones, the member stays
+    unfinished (`partial`) so that the same command with --force finishes
+    it; returns the refusal."""
     is_archive = is_tar_name(files[msg.source].name) or msg.member != ""
     whole = complete if complete is not None else is_archive
     with db.session() as s, s.begin():
@@ -175,11 +221,16 @@ def _finish_member(db: Database, msg: MemberEnd, current: _Member, files: list[P
                 "are not tombstoned")
         elif whole:
             when = dump_time or current.seen
+            refused = guard.refusal(current.label, *absent_share(s, msg.entity, current.seen, when), dump_time)
+            if refused:
+                mark_stopped(s, current.id, PARTIAL)
+                return refused
             n = tombstone_absent(s, msg.entity, current.seen, when, current.label)
             counts.tombstoned += n
             if n:
                 log(f"{current.label}: {n} release(s) absent from this complete dump tombstoned")
         mark_done(s, current.id, msg.lines)
+    return None
 
 
 def _label(path: Path, member: str) -> str:

@@ -13,10 +13,12 @@ PostgreSQL.  `read_batches` is the same reader in-process (tests, `parallel=Fals
 from __future__ import annotations
 
 import hashlib
+import json
 import lzma
 import multiprocessing
 import os
 import queue
+import re
 import signal
 import tarfile
 import threading
@@ -28,10 +30,16 @@ from typing import Iterator
 import orjson
 
 from .. import mapping as mp
-from ..sources.dump_files import DumpError, iter_members
+from ..sources.dump_files import DumpError, Line, bounded_lines, iter_members
 from ..store.staging import doc_copy_bytes, doc_row, rows_of, stage_payload
 
 BATCH = 1000
+MAX_LINE = 64 << 20  # bytes; the max_line_mb setting
+
+#: a run of digits long enough to be an integer beyond 64 bits, which orjson
+#: turns into a float; such a line (or one with a long number in a string)
+#: is parsed again by the stdlib, which keeps every integer exact
+_LONG_DIGITS = re.compile(rb"\d{19,}")
 
 
 @dataclass
@@ -59,6 +67,8 @@ def prepare_line(entity: str, raw: bytes, line_no: int, ord_: int) -> Item:
         doc = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
         return Item(line_no, error=f"not valid JSON: {exc}", raw=raw)
+    if _LONG_DIGITS.search(raw):  # the hash must be of the document as stored (the line), exactly
+        doc = json.loads(raw)
     if not isinstance(doc, dict):
         return Item(line_no, error=f"not a {entity} document: a JSON {type(doc).__name__}, not an object", raw=raw)
     try:
@@ -69,6 +79,14 @@ def prepare_line(entity: str, raw: bytes, line_no: int, ord_: int) -> Item:
     digest = hashlib.sha256(mp.canonical_json_bytes(doc)).hexdigest()
     tables["stg_doc"] = [doc_row(ord_, mbid, digest)]
     return Item(line_no, mbid=mbid, tables=tables, raw=raw, hash=digest, ord=ord_)
+
+
+def over_long(line: Line, line_no: int, max_line: int) -> Item:
+    """A line longer than the cap, quarantined by reference: where it is,
+    how long, and its first KB."""
+    return Item(line_no, error=f"line of {line.length} bytes is longer than max_line_mb "
+                f"({max_line / (1 << 20):g} MB): quarantined by reference (offset {line.offset}, first KB kept)",
+                raw=line.data, raw_offset=line.offset, raw_length=line.length)
 
 
 def seal(items: list[Item]) -> dict[str, bytes]:
@@ -168,6 +186,7 @@ class ReadPlan:
     resume: dict[tuple[str, str], int]  # (fingerprint, member) -> lines already loaded
     skip_done: set[tuple[str, str]]  # members finished by an earlier import
     batch: int = BATCH
+    max_line: int = MAX_LINE  # bytes: a longer line is quarantined by reference
 
 
 def read_batches(plan: ReadPlan) -> Iterator[Message]:
@@ -192,17 +211,20 @@ def read_batches(plan: ReadPlan) -> Iterator[Message]:
                 return Batch(src_index, member, ent, items, lines_done, inp.position(), inp.size, seal(items))
 
             try:
-                for raw in stream:
+                for line in bounded_lines(stream, plan.max_line):
                     line_no += 1
                     if line_no <= start:
                         continue
-                    if not raw.strip():
+                    if line.length is not None:
+                        item = over_long(line, line_no, plan.max_line)
+                    elif not line.data.strip():
                         continue
-                    item = prepare_line(ent, raw, line_no, len(items))
+                    else:
+                        item = prepare_line(ent, line.data, line_no, len(items))
                     if item.mbid is not None and item.mbid in seen:  # same entity twice: next batch
                         yield batch(line_no - 1)
                         items, seen = [], set()
-                        item = prepare_line(ent, raw, line_no, 0)
+                        item = prepare_line(ent, line.data, line_no, 0)
                     items.append(item)
                     if item.mbid is not None:
                         seen.add(item.mbid)

@@ -9,8 +9,8 @@ import click
 
 from ... import runs
 from ...mapping import ENTITY_TYPES
-from ...sync.dump import import_dump
-from ..app import EXIT_FAILURE, EXIT_QUARANTINED, App, UserError, pass_app
+from ...sync.dump import TombstoneGuard, import_dump
+from ..app import EXIT_FAILURE, EXIT_PARTIAL, EXIT_QUARANTINED, App, UserError, pass_app
 from ..progress import bytes_progress
 
 
@@ -24,17 +24,23 @@ from ..progress import bytes_progress
 @click.option("--again", is_flag=True, help="Import files that an earlier import already finished.")
 @click.option("--batch", type=click.IntRange(1, 100000), default=1000, show_default=True,
               help="Lines per transaction (and per checkpoint).")
+@click.option("--force", is_flag=True,
+              help="Tombstone what a complete dump lacks even when that is more than max_tombstone_percent "
+                   "of the mirror or the dump is dated in the future.")
 @pass_app
-def import_dump_cmd(app: App, path, entity, complete, again, batch):
+def import_dump_cmd(app: App, path, entity, complete, again, batch, force):
     """Load MusicBrainz JSON data dumps (.tar.xz, JSON lines, or a directory of them).
 
     Streams the input, loads it with COPY in batches, keeps every version and
     resumes where an interrupted import stopped. Bad lines are quarantined.
     """
+    settings = app.settings()
+    guard = TombstoneGuard(max_percent=settings.max_tombstone_percent, force=force)
     database = app.db()
     progress = bytes_progress(app)
     with runs.writer(database, "import"):
         result = import_dump(database, path, entity=entity, complete=complete, again=again, batch=batch,
+                             max_line=int(settings.max_line_mb * (1 << 20)), guard=guard,
                              on_progress=progress, log=app.note)
     progress(None, None, None)
     for label in result.skipped:
@@ -48,6 +54,8 @@ def import_dump_cmd(app: App, path, entity, complete, again, batch):
     )
     if result.status == runs.FAILED:
         raise UserError(f"import failed: {result.error} (run the same command again to continue)", EXIT_FAILURE)
+    if result.status == runs.PARTIAL:
+        raise UserError(result.error, EXIT_PARTIAL)
     if c.quarantined:
         click.echo(f"{c.quarantined} line(s) quarantined: see the quarantine table (sync_run_id "
                    f"{result.run_id})", err=True)
