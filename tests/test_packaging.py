@@ -44,3 +44,10 @@ def test_the_wheel_carries_migrations_policy_and_demo(wheel):
     demo = {p.name for p in (ROOT / "indexer" / "demo" / "release").glob("*.json")}
     assert demo and {f"indexer/demo/release/{d}" for d in demo} <= names
     assert not any(n.startswith(("migrations/", "tests/")) for n in names)
+
+
+def test_the_wheel_carries_the_web_templates_and_assets(wheel):
+    names = set(wheel.namelist())
+    web = ROOT / "indexer" / "web"
+    shipped = {p.relative_to(ROOT).as_posix() for d in ("templates", "static") for p in (web / d).iterdir()}
+    assert shipped and shipped <= names

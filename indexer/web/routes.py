@@ -18,7 +18,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from ..analysis.curation import CURATION_STATES, EXPORT_COLUMNS, SORTS, export_rows, flagged, mark, show
+from ..analysis.curation import CURATION_STATES, EXPORT_COLUMNS, FACT_LABELS, SORTS, export_rows, flagged, mark, show
 from ..analysis.report import bar_chart_svg, chart_items, collect, column_chart_svg, pct
 from ..analysis.revisions import count_flagged, diff_documents, revision_documents
 from ..mapping import parse_mbid
@@ -30,7 +30,7 @@ from .views import page, set_flash
 #: keys of `show()` the release page lays out itself; any other key (facts
 #: added later, say) is shown generically so nothing `show` knows is hidden
 SHOWN_KEYS = {"mbid", "requested", "redirected", "url", "release", "media", "tracks", "labels", "links", "score",
-              "signals", "curation", "curation_history", "revisions"}
+              "signals", "curation", "curation_history", "revisions", "facts", "unknown", "catalogues"}
 
 
 class NotFound(LookupError):
@@ -92,7 +92,7 @@ def release(request: Request):
     latest = (revisions[-2]["id"], revisions[-1]["id"]) if len(revisions) > 1 else None
     extra = {k: v for k, v in info.items() if k not in SHOWN_KEYS}
     return page(request, "release.html", info=info, r=info["release"], media=_media(info), extra=extra,
-                states=CURATION_STATES, latest=latest)
+                states=CURATION_STATES, latest=latest, fact_labels=FACT_LABELS)
 
 
 def revision_diff(request: Request):
