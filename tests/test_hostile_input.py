@@ -27,6 +27,7 @@ from sqlalchemy import text
 
 from helpers import RICH, release_doc, score_all, store
 from indexer.cli import cli
+from indexer.cli.app import UserError
 from indexer.config import ConfigError, load_settings, mask_url
 from indexer.db import Database
 from indexer.output.files import write_text_atomic
@@ -113,6 +114,12 @@ def test_terminal_views_escape_control_characters(hostile, run_cli):
     # JSON keeps the exact title (escaped as JSON)
     rows = {r["mbid"]: r["title"] for r in json.loads(run_cli("export", "-o", "json").stdout)}
     assert rows[mbid] == ESCAPE
+
+
+def test_error_lines_escape_control_characters():
+    """An error may quote upstream text (a reason phrase, a title): it reaches the terminal escaped."""
+    err = UserError("sync failed: 503 \x1b]0;pwned\x07 Service Unavailable")
+    assert err.format_message() == "sync failed: 503 \\x1b]0;pwned\\x07 Service Unavailable"
 
 
 _FAIL_PART_WAY = """

@@ -21,6 +21,7 @@ from ..db import (BadDatabaseURL, Database, DatabaseError, EmbeddedError, Foreig
                   WriterLockLost, open_database)
 from ..output.bag import BagInvalid, PackageError
 from ..output.files import OutputError, TargetExists
+from ..output.tables import terminal_safe
 from ..sources.dump_files import DumpError
 from ..sources.ws2 import ClientSetupError
 from ..store.watchlist import WatchError
@@ -52,10 +53,12 @@ EXIT_CODES: list[tuple[type[BaseException], int]] = [
 
 
 class UserError(click.ClickException):
-    """A problem the user can fix; printed as one line without a traceback."""
+    """A problem the user can fix; printed as one line without a traceback.
+    Control characters are escaped: a message may quote upstream text (a
+    hostile server's reason phrase, a title)."""
 
     def __init__(self, message: str, exit_code: int = EXIT_FAILURE):
-        super().__init__(message)
+        super().__init__(terminal_safe(message))
         self.exit_code = exit_code
 
 
