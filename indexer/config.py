@@ -178,7 +178,8 @@ def _typed(name: str, raw, origin: str):
         try:
             raw.encode("utf-8")
         except UnicodeEncodeError:
-            raise ConfigError(f"{name} from {origin} is not valid UTF-8 text: {_show(raw)}") from None
+            shown = "" if name in _SECRETS else f": {_show(raw)}"
+            raise ConfigError(f"{name} from {origin} is not valid UTF-8 text{shown}") from None
         if "\x00" in raw:
             raise ConfigError(f"{name} from {origin} must not contain NUL characters")
     try:
@@ -190,6 +191,8 @@ def _typed(name: str, raw, origin: str):
     return value
 
 
+#: settings whose value is never repeated in a message
+_SECRETS = {"serve_token"}
 _KIND = {str: "text", int: "a whole number", float: "a finite number", Path: "a path"}
 
 

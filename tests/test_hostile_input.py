@@ -233,6 +233,12 @@ def test_passwords_are_masked_whole(url, secret):
     assert secret not in masked and "***" in masked
 
 
+def test_a_non_utf8_secret_is_refused_without_repeating_it():
+    with pytest.raises(ConfigError) as exc:
+        load_settings({}, None, environ={"MBINDEX_SERVE_TOKEN": "S3cr3tS3cr3tS3cr3t\udcff"})
+    assert "not valid UTF-8" in str(exc.value) and "S3cr3t" not in str(exc.value)
+
+
 def test_config_show_masks_credentials_of_every_url(settings_cli):
     res = settings_cli("--database-url", "host=db password='ab S3cr3t' dbname=m", "config", "show",
                   env={"MBINDEX_WS_URL": "https://mirror:wsS3cr3t@mirror.example"})
