@@ -295,3 +295,18 @@ def test_score_cli_records_a_score_run(database_url, tmp_path):
         assert res.exit_code == 2 and "not valid TOML" in res.output
     finally:
         db.dispose()
+
+
+def test_a_document_without_tracks_says_nothing_of_its_tracklist(db, base):
+    """A search hit carries no tracks and no recordings include: sparse_tracklist is unknown, not fired;
+    the same release fetched with recordings and no tracks at all does fire it."""
+    doc = copy.deepcopy(base)
+    for medium in doc["media"]:
+        del medium["tracks"]
+    store(db, doc, includes=["url-rels", "tags"])
+    score_all(db)
+    assert "sparse_tracklist" not in signals(db, BASE)
+    doc["annotation"] = "fetched again, with recordings"  # a new revision: the includes are stored again
+    store(db, doc, includes=["url-rels", "tags", "recordings"])
+    score_all(db)
+    assert "sparse_tracklist" in signals(db, BASE)

@@ -49,7 +49,9 @@ SIGNAL_SQL: dict[str, str] = {
     "unknown_date": "coalesce(f.date, '') = ''",
     "unknown_country": "coalesce(f.country, '') IN ('', 'XX')",
     "low_quality": "f.quality = 'low'",
-    "sparse_tracklist": "(f.n_tracks = 0 OR f.n_no_length = f.n_tracks OR f.n_unknown_title > 0)",
+    # a document without tracks (a search hit, a browse without recordings) says nothing of its tracklist
+    "sparse_tracklist": "(f.n_tracks > 0 OR 'recordings' = ANY(f.includes))"
+    " AND (f.n_tracks = 0 OR f.n_no_length = f.n_tracks OR f.n_unknown_title > 0)",
     "no_tags": "'tags' = ANY(f.includes) AND NOT f.has_tags",
     # the largest catalogue among its credited artists is small (upstream fact)
     "small_catalogue": "f.artist_rgs IS NOT NULL AND f.artist_rgs <= :p_small_catalogue_max_release_groups",
