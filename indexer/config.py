@@ -168,7 +168,9 @@ def _typed(name: str, raw, origin: str):
     environment) is refused rather than silently converted."""
     typ = _FIELD_TYPES[name]
     bad = ConfigError(f"{name} from {origin} must be {_KIND[typ]}, got {_show(raw)}")
-    if isinstance(raw, bool) or (typ in (int, float) and not isinstance(raw, (int, float, str))):
+    if isinstance(raw, bool) or (typ in (int, float) and not isinstance(raw, (int, float, str))) \
+            or (typ is str and not isinstance(raw, str)) \
+            or (typ is Path and not isinstance(raw, (str, os.PathLike))):  # `contact = 5`, `ws_url = [1]` in TOML
         raise bad
     if typ is int and isinstance(raw, float):
         if not raw.is_integer():

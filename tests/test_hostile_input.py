@@ -178,7 +178,8 @@ def test_bad_settings_are_one_line_usage_errors(settings_cli, args, env):
 
 
 @pytest.mark.parametrize("content", ["mbindex = 5\n", "retries = 1e300\n", "retries = 2.5\n", "rate = inf\n",
-                                     "timeout = nan\n", "[mbindex]\nretries = true\n"])
+                                     "timeout = nan\n", "[mbindex]\nretries = true\n",
+                                     "contact = 5\n", "ws_url = [1]\n"])
 def test_bad_config_files_are_one_line_usage_errors(settings_cli, tmp_path, content):
     cfg = tmp_path / "bad.toml"
     cfg.write_text(content)
