@@ -138,6 +138,17 @@ def test_bad_query_parameters_answer_400_with_a_message(web):
         assert "Traceback" not in res.text
 
 
+def test_an_unexpected_error_is_a_500_page_and_one_log_line(web, monkeypatch, capfd):
+    def broken(session, f):
+        raise RuntimeError("connection lost\nTraceback (most recent call last): ...")
+
+    monkeypatch.setattr(routes, "flagged", broken)
+    res = web.get("/")
+    assert res.status_code == 500 and "RuntimeError" in res.text and "connection lost" not in res.text
+    err = capfd.readouterr().err
+    assert err.splitlines() == ["mbindex serve: GET /: RuntimeError: connection lost"]
+
+
 def test_unknown_and_malformed_mbids_answer_404(web):
     res = web.get(f"/release/{uuid.uuid4()}")
     assert res.status_code == 404 and "is not in the mirror" in res.text

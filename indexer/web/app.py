@@ -45,15 +45,39 @@ def _server_error(request: Request, exc: Exception):
                         "about it")
 
 
+class _Guard:
+    """An unexpected error becomes the 500 page and one log line. (Not an
+    `Exception` handler: Starlette answers those and then re-raises, and
+    uvicorn prints the traceback.)"""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        started = False
+
+        async def sending(message):
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, sending)
+        except Exception as exc:
+            if started or scope["type"] != "http":
+                raise
+            await _server_error(Request(scope), exc)(scope, receive, send)
+
+
 def create_app(db, *, token: str | None = None, policy=None, csrf_secret: bytes | None = None) -> Starlette:
     """The web application over an open `Database`. With a token, every
     request must carry it (see `security`)."""
     handlers = {cls: _error_page(status, title) for cls, status, title in ERROR_STATUS}
-    handlers[Exception] = _server_error
+    middleware = [Middleware(_Guard)] + ([Middleware(TokenGate, token=token)] if token else [])
     app = Starlette(
         routes=[*ROUTES, Mount("/static", StaticFiles(directory=STATIC), name="static")],
         exception_handlers=handlers,
-        middleware=[Middleware(TokenGate, token=token)] if token else [],
+        middleware=middleware,
     )
     app.state.db = db
     app.state.policy = policy or load_policy(None)
