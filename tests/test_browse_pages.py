@@ -150,10 +150,10 @@ def test_pages_follow_the_500_track_cap(replay, client, db):
     """With inc=recordings the server ends a page at 500 tracks (one release
     at least, even a bigger one): the walk pages by the items received, one
     request per page, and stores every release without a lookup."""
-    docs = copies(150)
-    giant = _box_set(40)  # over 500 tracks on its own
+    docs = copies(70)
+    giant = _box_set(35)  # over 500 tracks on its own
     giant["id"] = str(uuid.uuid4())
-    docs.insert(70, giant)
+    docs.insert(50, giant)
     assert track_count(giant) > MAX_BROWSE_TRACKS
     serve(replay, docs)
     res = sync_scope(db, client, "label", LABEL_ID)
@@ -168,7 +168,7 @@ def test_pages_follow_the_500_track_cap(replay, client, db):
 
 
 def test_unchanged_walk_is_one_request_per_page_and_writes_nothing(replay, client, db):
-    docs = copies(150)
+    docs = copies(60)  # two pages of the 500-track cap
     serve(replay, docs)
     first = sync_scope(db, client, "label", LABEL_ID)
     assert first.requests == len(browses(replay)) >= 2
@@ -176,7 +176,7 @@ def test_unchanged_walk_is_one_request_per_page_and_writes_nothing(replay, clien
     before = rows(db, *kept)
     replay.reset_log()
     res = sync_scope(db, client, "label", LABEL_ID)
-    assert (res.status, len(browses(replay)), res.counts.unchanged) == ("ok", first.requests, 150)
+    assert (res.status, len(browses(replay)), res.counts.unchanged) == ("ok", first.requests, len(docs))
     assert res.counts.inserted == res.counts.updated == res.counts.fallback_lookups == 0
     assert lookups(replay) == []
     assert rows(db, *kept) == before
