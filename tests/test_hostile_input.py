@@ -39,11 +39,14 @@ BARE_CR = "Side A\rSide B"
 ESCAPE = "\x1b]0;pwned\x07Title\x9b31m\u202eevil"
 
 
-def _hostile_release(db, title: str) -> str:
-    """A real release document under a new MBID with `title`; returns the MBID."""
+def _hostile_release(db, title: str, medium_format: str | None = None) -> str:
+    """A real release document under a new MBID with `title` (and the first
+    medium's format); returns the MBID."""
     doc = copy.deepcopy(release_doc(RICH["c9d52105"]))
     doc["id"] = str(uuid.uuid4())
     doc["title"] = title
+    if medium_format is not None:
+        doc["media"][0]["format"] = medium_format
     store(db, doc)
     return doc["id"]
 
@@ -100,10 +103,10 @@ def test_export_csv_is_safe_by_default_and_exact_with_no_csv_safe(hostile, run_c
         assert {r["mbid"]: r["title"] for r in rows} == {m: expect(t) for t, m in hostile.items()}
     # the listing commands' CSV is for spreadsheets too
     listed = {r["mbid"]: r["title"] for r in csv.DictReader(io.StringIO(run_cli("flagged", "--csv").stdout, newline=""))}
-    assert listed[hostile["=HYPERLINK(\"http://evil.example\",\"x\")"]].startswith("'=")
+    assert listed[hostile[FORMULA_TITLES[0]]].startswith("'=")
 
 
-def test_terminal_views_escape_control_characters(hostile, run_cli):
+def test_terminal_views_escape_control_characters(hostile, db, run_cli):
     mbid = hostile[ESCAPE]
     for args in (["flagged", "--sort", "title", "--limit", "100"], ["show", mbid], ["export", "-o", "json"]):
         out = run_cli(*args).stdout
@@ -111,6 +114,10 @@ def test_terminal_views_escape_control_characters(hostile, run_cli):
     table = run_cli("flagged", "--limit", "100").stdout
     assert "\\x1b]0;pwned\\x07Title\\x9b31m\\u202eevil" in table
     assert "\\x1b]0;pwned\\x07Title" in run_cli("show", mbid).stdout
+    # report's text names the medium formats
+    _hostile_release(db, "x", medium_format="Cassette\x1b[2J")
+    report = run_cli("report").stdout
+    assert "Cassette\\x1b[2J" in report and "\x1b" not in report
     # JSON keeps the exact title (escaped as JSON)
     rows = {r["mbid"]: r["title"] for r in json.loads(run_cli("export", "-o", "json").stdout)}
     assert rows[mbid] == ESCAPE
