@@ -478,9 +478,9 @@ def _count(data, key: str, what: str) -> int:
 
 def _release_browse(params: dict):
     """`/ws/2/release?<scope>=MBID&inc=BROWSE_INCLUDES`, built by musicbrainzngs'
-    request step: both its include whitelists (browse and lookup) lack includes
-    ws/2 takes on a browse (tags, annotation, release-group-level-rels), and it
-    has no collection browse."""
+    request step: its browse whitelist lacks includes ws/2 takes on a browse
+    (tags, annotation, release-group-level-rels...), and it has no collection
+    browse."""
     return _ngs._mb_request("release/", "GET", _ngs.AUTH_NO, args=dict(params, inc=" ".join(BROWSE_INCLUDES)))
 
 
