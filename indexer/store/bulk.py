@@ -176,6 +176,9 @@ def _merge_sql(entity: str) -> list[tuple[str | None, str]]:
         ]
     sql += [
         ("updated", f"DELETE FROM url_relation x WHERE x.entity_type = %(et)s AND x.entity_mbid = {replaced}"),
+        # a release that carries its group's links (release-group-level-rels) replaces the group's
+        "DELETE FROM url_relation x WHERE x.entity_type = 'release-group' AND (x.entity_type, x.entity_mbid) IN "
+        f"(SELECT u.entity_type, u.entity_mbid FROM stg_url u {changed.replace('USING (ord)', 'ON s.ord = u.ord')})",
         ("updated", f"DELETE FROM tag x WHERE x.entity_type = %(et)s AND x.entity_mbid = {replaced}"),
         # credit owners are of three types; each is probed by (type, mbid)
         "DELETE FROM artist_credit x WHERE x.entity_type = ANY(ARRAY['release', 'release-group', 'recording']) "
@@ -208,7 +211,10 @@ def _merge_sql(entity: str) -> list[tuple[str | None, str]]:
         " UNION ALL SELECT 'recording', mbid, ord FROM stg_recording) p "
         "JOIN stg_doc s USING (ord) WHERE s.changed GROUP BY 1, 2) w "
         "ON w.entity_type = x.entity_type AND w.entity_mbid = x.entity_mbid AND w.ord = x.ord",
-        f"INSERT INTO url_relation ({_names(ucols)}) SELECT {_names(ucols, 'x')} FROM stg_url x {changed}",
+        # a group's links named by several documents of a batch: those of the last one
+        f"INSERT INTO url_relation ({_names(ucols)}) SELECT {_names(ucols, 'x')} FROM stg_url x {changed} "
+        "AND (x.entity_type <> 'release-group' OR x.ord = (SELECT max(y.ord) FROM stg_url y JOIN stg_doc t "
+        "ON t.ord = y.ord AND t.changed WHERE y.entity_type = 'release-group' AND y.entity_mbid = x.entity_mbid))",
         f"INSERT INTO tag ({_names(gcols)}) SELECT {_names(gcols, 'x')} FROM stg_tag x {changed} "
         "ON CONFLICT DO NOTHING",
     ]
