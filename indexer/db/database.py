@@ -77,10 +77,10 @@ DEFAULT_CONNECT_TIMEOUT = 10
 class Database:
     """One engine and session factory for the process.
 
-    Every connection attempt is bounded by `connect_timeout` seconds (libpq's
-    own, which covers the whole start-up exchange), so a host that accepts
-    and never answers fails with a message instead of hanging; a
-    `connect_timeout` in the URL itself wins."""
+    Every connection attempt is bounded by `connect_timeout` seconds (the
+    libpq parameter, which psycopg enforces over the whole start-up exchange,
+    at least 2 s), so a host that accepts and never answers fails with a
+    message instead of hanging; a `connect_timeout` in the URL itself wins."""
 
     def __init__(self, url: str, embedded: EmbeddedPostgres | None = None,
                  connect_timeout: float = DEFAULT_CONNECT_TIMEOUT):
