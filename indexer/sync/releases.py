@@ -1,19 +1,33 @@
 """Releases by MBID: each looked up on ws/2 and stored in its own transaction.
 
 Source (sources.ws2.Client) → mapping → store; every run is a `runs.Run`.
+
+One odd document never stops a run: a body that cannot be parsed as it
+should (`ws2.BadDocument`), mapped or stored, or that answers for another
+release without a redirect, is kept byte for byte in `quarantine`, counted in
+`run.counts.quarantined`, and the run goes on (the CLI then exits 5).
 """
 
 from __future__ import annotations
 
+import json
 import uuid
 from dataclasses import dataclass
 from typing import Callable
 
 from ..db import Database
-from ..mapping import MappingError, asked_includes, map_release
+from ..mapping import MappingError, asked_includes, map_release, parse_mbid
 from ..runs import FAILED, INTERRUPTED, OK, PARTIAL, Run, RunCounts
-from ..sources.ws2 import Client, GiveUp, NotFound, RequestBudgetExhausted, WSError, id_from_url
-from ..store import save_release_document, tombstone
+from ..sources.ws2 import BadDocument, Client, GiveUp, NotFound, RequestBudgetExhausted, WSError, id_from_url
+from ..store import UnstorableDocument, save_release_document, tombstone
+from ..store.quarantine import quarantine_document
+
+QUARANTINED = "quarantined"
+
+#: what one document can raise on its way through mapping and the database;
+#: the same list the dump reader quarantines (`sync.dump_batches.prepare_line`),
+#: plus UnicodeError (a lone surrogate) and the database's refusal
+DOCUMENT_ERRORS = (MappingError, UnstorableDocument, ValueError, TypeError, AttributeError, KeyError, UnicodeError)
 
 
 @dataclass
@@ -25,17 +39,42 @@ class SyncResult:
     error: str | None = None
 
 
-def store_release_doc(db: Database, doc: dict, run: Run, *, requested: uuid.UUID | None = None) -> str:
-    """Map and save one release document atomically; returns the outcome."""
-    mapped = map_release(doc, includes=asked_includes(doc))
-    outcome, redirected = save_release_document(db, mapped, doc, run_id=run.id, requested=requested)
+def store_release_doc(db: Database, doc: dict, run: Run, *, requested: uuid.UUID | None = None,
+                      raw: bytes | None = None, url: str | None = None) -> str:
+    """Map and save one release document atomically; returns the outcome
+    (inserted, updated, unchanged or quarantined).
+
+    A document that cannot be mapped or stored is quarantined instead (its
+    transaction rolled back whole): `raw` is the body as received, and
+    without it (an item of a browse page) the document re-encoded as ASCII
+    JSON, which keeps a NUL or a lone surrogate as its escape.  `url` is
+    where it came from, for the quarantine row.
+    """
+    try:
+        mapped = map_release(doc, includes=asked_includes(doc))
+        outcome, redirected = save_release_document(db, mapped, doc, run_id=run.id, requested=requested)
+    except DOCUMENT_ERRORS as exc:
+        body = raw if raw is not None else json.dumps(doc, ensure_ascii=True).encode("ascii")
+        where = url or f"ws/2 release {str(doc.get('id') if isinstance(doc, dict) else None)[:40]}"
+        return quarantine(db, run, where, body, f"cannot store release: {type(exc).__name__}: {exc}")
     run.counts.redirected += redirected
     run.counts.add(outcome)
     return outcome
 
 
+def quarantine(db: Database, run: Run, source: str, raw: bytes, error: str, length: int | None = None) -> str:
+    """Keep one unusable document and count it in the run."""
+    quarantine_document(db, source, raw, error, run.id, length=length)
+    run.counts.quarantined += 1
+    return QUARANTINED
+
+
 def sync_release(db: Database, client: Client, mbid: uuid.UUID, run: Run) -> str:
-    """Look one release up and store it; a 404 tombstones a known release."""
+    """Look one release up and store it; a 404 tombstones a known release.
+
+    The body must be the release asked for, or the one ws/2 redirected to
+    (a merge); a body about another release without a redirect is
+    quarantined, never recorded as a merge."""
     try:
         resp = client.get_release(mbid)
     except NotFound:
@@ -43,13 +82,28 @@ def sync_release(db: Database, client: Client, mbid: uuid.UUID, run: Run) -> str
             run.counts.tombstoned += 1
         run.counts.missing.append(str(mbid))
         return "missing"
-    doc = resp.data
-    if not isinstance(doc, dict) or "id" not in doc:
-        raise MappingError(f"ws/2 answered the lookup of {mbid} with something that is not a release")
+    except BadDocument as exc:
+        return quarantine(db, run, exc.url or f"release {mbid}", exc.raw, str(exc), exc.length)
+    doc, source = resp.data, resp.final_url or f"release {mbid}"
     final = id_from_url(resp.final_url) if resp.final_url else None
-    if final is not None and final != mbid and doc.get("id") == str(mbid):
-        doc = dict(doc, id=str(final))  # redirected but the body kept the old id
-    return store_release_doc(db, doc, run, requested=mbid)
+    expected = final if final is not None else mbid
+    if not isinstance(doc, dict) or "id" not in doc:
+        return quarantine(db, run, source, resp.raw, f"ws/2 answered the lookup of {mbid} with something "
+                                                     "that is not a release")
+    if expected != mbid and _id_of(doc) == mbid:
+        doc = dict(doc, id=str(expected))  # redirected but the body kept the old id
+    if _id_of(doc) != expected:
+        how = "without a redirect" if expected == mbid else f"after a redirect to {expected}"
+        return quarantine(db, run, source, resp.raw, f"ws/2 answered the lookup of {mbid} with release "
+                                                     f"{str(doc.get('id'))[:40]!r} {how}")
+    return store_release_doc(db, doc, run, requested=mbid, raw=resp.raw, url=source)
+
+
+def _id_of(doc: dict) -> uuid.UUID | None:
+    try:
+        return parse_mbid(doc.get("id"))
+    except ValueError:
+        return None
 
 
 def guarded(run: Run, client: Client, work: Callable[[], None]) -> tuple[str, str | None]:
