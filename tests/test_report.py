@@ -11,6 +11,7 @@ import xml.etree.ElementTree as ET
 
 import pytest
 from click.testing import CliRunner
+from sqlalchemy import text
 
 from helpers import CORPUS, release_doc, score_all, store
 from indexer.analysis import report
@@ -43,20 +44,24 @@ def _data(**over):
         "per_year": [(1999, 1), (2003, 3)], "formats": [("CD", 3), ("Cassette", 1)],
         "score_hist": [(0, 1), (90, 3)], "signal_share": [("no_label", 2), ("tombstoned", 1)],
         "track_lengths": [(4, 2), (6, 5), (24, 1)], "top_labels": [("Lbl", 2, 55)], "top_artists": [],
+        "listening_decade": [(2000, 3, 1, 1, 1), (1990, 1, 0, 0, 1)],
+        "listening_format": [("CD", 3, 1, 1, 1), ("Cassette", 1, 0, 0, 1)],
     }
     data.update(over)
     return data
 
 
-def test_render_html_is_self_contained_with_five_charts():
+def test_render_html_is_self_contained_with_seven_charts():
     page = report.render_html(_data())
-    assert page.count("<svg") == 5
+    assert page.count("<svg") == 7
+    assert "no known listens (ListenBrainz), by decade" in page and "<td>1990</td><td>1</td><td>0</td>" in page
     assert not re.search(r"<script|https?://(?!www\.w3\.org/2000/svg)", page)
     assert "90-100" in page and "12+" in page  # last score bin, long-track bin
     years = report.chart_items(_data())["per_year"]
     assert years[0] == ("1999", 1) and years[-1] == ("2003", 3) and len(years) == 5 and years[1] == ("2000", 0)
     text = report.render_text(_data())
     assert "barcode 25.0%" in text and "links n/a of 0 known" in text and "no_label" in text
+    assert "No known listens (ListenBrainz) by decade: 1990s 0/1 (1 not fetched), 2000s 1/3 (1 not fetched)" in text
 
 
 def test_collect_on_real_releases(db):
@@ -75,6 +80,16 @@ def test_collect_on_real_releases(db):
                          *(md.get("data-tracks") or [])]]
     assert sum(n for _, n in data["track_lengths"]) == sum(1 for x in lengths if x)
     assert sum(n for _, n in data["score_hist"]) == len(docs)
+    # nothing enriched yet: every dated release is "not fetched", none is called unlistened
+    assert all(nl == 0 and nf == r for _d, r, nl, _l, nf in data["listening_decade"])
+    assert sum(r for _d, r, *_ in data["listening_decade"]) == sum(1 for d in docs if (d.get("date") or "")[:4])
+    with db.session() as s, s.begin():  # one group with no known listens
+        s.execute(text("INSERT INTO upstream_fact (subject_type, subject_mbid, fact, value, source) "
+                       "SELECT 'release-group', release_group_mbid, 'listens', NULL, 'listenbrainz' FROM release "
+                       "WHERE mbid = :m"), {"m": CORPUS[0]})
+    with db.session() as s:
+        data = report.collect(s)
+    assert sum(nl for _f, _r, nl, _l, _u in data["listening_format"]) >= 1
 
 
 @pytest.mark.skipif(shutil.which("chromium") is None, reason="chromium is not installed (apt-get install chromium)")
@@ -91,7 +106,7 @@ def test_html_report_renders_in_headless_chromium(db, database_url, tmp_path):
            "--disable-component-update", "--disable-sync", "--no-first-run",
            f"--user-data-dir={tmp_path / 'profile'}"]
     dom = subprocess.run([*cmd, "--dump-dom", page.as_uri()], capture_output=True, text=True, timeout=60).stdout
-    assert dom.count("<svg") == 5
+    assert dom.count("<svg") == 7
     assert len(re.findall(r'<rect class="bar"', dom)) >= 10
     shot = tmp_path / "shot.png"
     subprocess.run([*cmd, f"--screenshot={shot}", "--window-size=900,1400", page.as_uri()],

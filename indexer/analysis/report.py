@@ -9,6 +9,20 @@ import html
 from sqlalchemy import text
 
 
+#: live releases by a key (decade, format): how many have no known listens,
+#: some, or were never looked up on ListenBrainz (`enrich`)
+LISTENING_SQL = """
+    SELECT {key} AS k, count(*) AS releases,
+           count(*) FILTER (WHERE f.subject_mbid IS NOT NULL AND coalesce(f.value, 0) = 0) AS no_listens,
+           count(*) FILTER (WHERE f.value > 0) AS listened,
+           count(*) FILTER (WHERE f.subject_mbid IS NULL) AS not_fetched
+    FROM {source}
+    LEFT JOIN upstream_fact f ON f.subject_type = 'release-group' AND f.subject_mbid = r.release_group_mbid
+         AND f.fact = 'listens'
+    WHERE r.deleted_at IS NULL AND {where}
+    GROUP BY 1 ORDER BY 2 DESC, 1"""
+
+
 def _rows(session, sql: str, **params) -> list[tuple]:
     return [tuple(r) for r in session.execute(text(sql), params)]
 
@@ -42,6 +56,12 @@ def collect(session, top: int = 10) -> dict:
         "track_lengths": _rows(session, """
             SELECT least(length_ms / 30000, 24) AS half_minutes, count(*) FROM track
             WHERE length_ms > 0 GROUP BY 1 ORDER BY 1"""),
+        "listening_decade": _rows(session, LISTENING_SQL.format(key="(r.year / 10) * 10", source="release r",
+                                                                where="r.year IS NOT NULL")),
+        "listening_format": _rows(session, LISTENING_SQL.format(
+            key="fmt", where="TRUE",
+            source="release r CROSS JOIN LATERAL unnest(CASE WHEN cardinality(r.formats) = 0 THEN ARRAY['(unknown)'] "
+                   "ELSE r.formats END) AS fmt")),
         "top_labels": _rows(session, """
             SELECT coalesce(rl.label_name, rl.label_mbid::text), count(DISTINCT s.release_mbid), round(avg(s.score))
             FROM risk_score s JOIN release_label rl ON rl.release_mbid = s.release_mbid
@@ -135,6 +155,8 @@ def chart_items(data: dict) -> dict[str, list[tuple[str, int]]]:
         "signal_share": [(s, n) for s, n in data["signal_share"]],
         "signal_pct": [(s, round(100 * n / scored) if scored else 0) for s, n in data["signal_share"]],
         "track_lengths": [(f"{h / 2:g}" + ("+" if h == 24 else ""), n) for h, n in data["track_lengths"]],
+        "no_listens_decade": [(f"{d}s", n) for d, _r, n, _l, _u in sorted(data["listening_decade"])],
+        "no_listens_format": [(f, n) for f, _r, n, _l, _u in data["listening_format"]][:15],
     }
 
 
@@ -150,6 +172,8 @@ def render_text(data: dict) -> str:
     for (s, n), (_, p) in zip(items["signal_share"], items["signal_pct"]):
         lines.append(f"  {s:22} {n:>8}  {p}%")
     lines.append("Formats: " + ", ".join(f"{f} {n}" for f, n in items["formats"][:8]))
+    lines.append("No known listens (ListenBrainz) by decade: " + (", ".join(
+        f"{d}s {n}/{r} ({u} not fetched)" for d, r, n, _l, u in sorted(data["listening_decade"])) or "n/a"))
     if data["top_labels"]:
         lines.append("Top at-risk labels: " + "; ".join(f"{n} ({k})" for n, k, _ in data["top_labels"]))
     if data["top_artists"]:
@@ -170,6 +194,8 @@ def render_html(data: dict) -> str:
         column_chart_svg(items["per_year"], "Releases per year"),
         bar_chart_svg(items["formats"], "Medium formats"),
         column_chart_svg(items["score_hist"], "Risk score histogram"),
+        column_chart_svg(items["no_listens_decade"], "Releases with no known listens (ListenBrainz), by decade"),
+        bar_chart_svg(items["no_listens_format"], "Releases with no known listens (ListenBrainz), by format"),
         bar_chart_svg(items["signal_pct"], "Share of scored releases per signal (%)"),
         column_chart_svg(items["track_lengths"], "Track lengths (minutes, 30 s bins)"),
     ]
@@ -189,6 +215,10 @@ table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:2px 8px;te
 <h2>Coverage</h2>{coverage}
 <h2>Charts</h2>
 {''.join(charts)}
+<h2>Known listening (ListenBrainz, via <code>mbindex enrich</code>)</h2>
+{_table(["decade", "releases", "no known listens", "with listens", "not fetched"],
+        sorted(data["listening_decade"]))}
+{_table(["format", "releases", "no known listens", "with listens", "not fetched"], data["listening_format"][:15])}
 <h2>Top at-risk labels (score ≥ 50)</h2>{_table(["label", "releases", "mean score"], data["top_labels"])}
 <h2>Top at-risk artists (score ≥ 50)</h2>{_table(["artist", "releases", "mean score"], data["top_artists"])}
 </body></html>
