@@ -224,8 +224,9 @@ def _coerce(name: str, raw, origin: str):
     if name in ("ws_url", "lb_url", "database_url") and "://" in value:
         try:
             parts = urlsplit(value)  # checks IPv6 brackets
-            if name != "database_url":
-                parts.port  # a database URL may list several host:port pairs
+            # reading .port checks it (a database URL may list several host:port pairs)
+            if name != "database_url" and parts.port == 0:
+                raise ValueError("port 0")
         except ValueError as exc:
             raise ConfigError(f"{name} from {origin} is not a valid URL ({exc}): {_show(value)}") from None
     if name == "serve_token" and (len(value) < 16 or any(not "!" <= ch <= "~" for ch in value)):

@@ -143,7 +143,7 @@ def test_a_write_failing_part_way_leaves_the_old_file(hostile, cli_env, tmp_path
     target = tmp_path / "out.file"
     target.write_text("the old version\n")
     env = dict(os.environ, **cli_env, PYTHONDONTWRITEBYTECODE="1")
-    res = subprocess.run([sys.executable, "-c", _FAIL_PART_WAY, *command, str(target)], env=env,
+    res = subprocess.run([sys.executable, "-c", _FAIL_PART_WAY, *command, str(target)], env=env, check=False,
                          capture_output=True, text=True, timeout=120)
     assert res.returncode == 2, res.stderr
     assert "File too large" in res.stderr and "Traceback" not in res.stderr
@@ -311,7 +311,8 @@ def test_a_silent_database_host_times_out(silent_server, cli_env):
     env = dict(os.environ, **cli_env)
     env.update(MBINDEX_DATABASE_URL=f"postgresql://postgres@127.0.0.1:{silent_server}/x", MBINDEX_CONNECT_TIMEOUT="2")
     started = time.monotonic()
-    res = subprocess.run([sys.executable, "-c", "import sys; from indexer.cli import main; main(sys.argv[1:])", "runs"], env=env, capture_output=True, text=True,
+    res = subprocess.run([sys.executable, "-c", "import sys; from indexer.cli import main; main(sys.argv[1:])", "runs"], env=env, check=False,
+                         capture_output=True, text=True,
                          timeout=30)
     assert time.monotonic() - started < 15
     assert res.returncode == 1, res.stderr

@@ -17,8 +17,16 @@ import click
 from ..analysis.curation import NotFoundError
 from ..analysis.risk import PolicyError
 from ..config import ConfigError, Settings, load_settings
-from ..db import (BadDatabaseURL, Database, DatabaseError, EmbeddedError, ForeignDatabase, WriterBusy,
-                  WriterLockLost, open_database)
+from ..db import (
+    BadDatabaseURL,
+    Database,
+    DatabaseError,
+    EmbeddedError,
+    ForeignDatabase,
+    WriterBusy,
+    WriterLockLost,
+    open_database,
+)
 from ..output.bag import BagInvalid, PackageError
 from ..output.files import OutputError, TargetExists
 from ..output.tables import terminal_safe
