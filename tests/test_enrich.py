@@ -4,8 +4,11 @@ server), stored with source and date, and read by the score."""
 from __future__ import annotations
 
 import json
+import urllib.error
+import urllib.request
 import uuid
 
+import pytest
 from sqlalchemy import text
 
 from helpers import FIXTURES, release_doc, score_all, store
@@ -214,3 +217,19 @@ def test_sync_watched_enrich_fetches_the_facts_of_what_it_synced(db, replay, run
     assert res.exit_code == 0, res.output
     assert stored_facts(db)[(DSOTM_RG, "editions")] == (25, "ws/2 browse")
     assert (DSOTM_RG, "listens") in stored_facts(db)
+
+
+def test_replay_listenbrainz_route_answers_in_order_and_refuses_bad_bodies(replay):
+    replay.set_popularity(DSOTM_RG, 10, 3)
+    other = str(uuid.uuid4())
+    req = lambda body: urllib.request.Request(replay.url + "/1/popularity/release-group", data=body,  # noqa: E731
+                                              method="POST", headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req(json.dumps({"release_group_mbids": [other, DSOTM_RG]}).encode())) as resp:
+        answer = json.loads(resp.read())
+    assert answer == [{"release_group_mbid": other, "total_listen_count": None, "total_user_count": None},
+                      {"release_group_mbid": DSOTM_RG, "total_listen_count": 10, "total_user_count": 3}]
+    for bad in (b"not json", json.dumps({"release_group_mbids": ["x"]}).encode(),
+                json.dumps({"release_group_mbids": [other] * 1001}).encode()):
+        with pytest.raises(urllib.error.HTTPError) as err:
+            urllib.request.urlopen(req(bad))
+        assert err.value.code == 400

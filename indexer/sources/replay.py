@@ -46,6 +46,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qsl, urlsplit
 
+from .replay_counts import group_count_hits, popularity_answer
+
 __all__ = ["ReplayServer", "RequestRecord", "ENTITIES", "FAULT_KINDS", "NOT_FOUND", "INVALID_MBID", "RATE_LIMITED"]
 
 #: entity directories understood by ``load_dir``
@@ -623,36 +625,13 @@ class ReplayServer:
         return _json(200, {f"{entity}-count": len(items), f"{entity}-offset": offset, plural(entity): page})
 
     def _group_count_hits(self, q: str) -> list[dict]:
-        """Hits of ``rgid:(a OR b ...)`` for groups given a count with ``set_count``."""
-        match = re.fullmatch(r"rgid:\((.*)\)", q.strip())
-        if not match:
-            return []
-        hits = []
         with self._lock:
-            for rgid in (x.strip().lower() for x in match.group(1).split(" OR ")):
-                key = ("release", "release-group", rgid)
-                if key in self._counts:
-                    hit = {"id": rgid, "score": 100, "title": "", **self._counts.get(("hit", "release-group", rgid), {})}
-                    if self._counts[key] is not None:
-                        hit["count"] = self._counts[key]
-                    hits.append(hit)
-        return hits
+            return group_count_hits(self._counts, q)
 
     def _popularity(self, body: bytes) -> _Answer:
-        """ListenBrainz's answer: one item per asked id, in order; 400 like
-        ListenBrainz for a body that is not a list of MBIDs or over 1,000 of them."""
-        try:
-            ids = json.loads(body)["release_group_mbids"]
-            if not isinstance(ids, list) or not all(is_mbid(str(x)) for x in ids):
-                raise ValueError
-        except (ValueError, KeyError, TypeError):
-            return _json(400, {"code": 400, "error": "release_group_mbids must be a list of MBIDs"})
-        if len(ids) > 1000:
-            return _json(400, {"code": 400, "error": "too many release_group_mbids (at most 1000)"})
         with self._lock:
-            out = [self._popular.get(x.lower(), {"release_group_mbid": x.lower(), "total_listen_count": None,
-                                                 "total_user_count": None}) for x in ids]
-        return _json(200, out)
+            status, obj = popularity_answer(self._popular, body)
+        return _json(status, obj)
 
     def _browse_items(self, entity: str, scope: str, scope_id: str) -> list[dict] | None:
         """The browse list, [] for a known scope entity with nothing set, None if unknown (404)."""
