@@ -29,18 +29,17 @@ import sys
 import uuid
 from pathlib import Path
 
-import psycopg
 from sqlalchemy import text
-from sqlalchemy.engine import make_url
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from indexer.analysis import risk  # noqa: E402
-from indexer.db import Database, normalise_url  # noqa: E402
+from indexer.db import Database  # noqa: E402
 from indexer.mapping import map_release  # noqa: E402
 from indexer.store import save_release  # noqa: E402
 from indexer.store.facts import EDITIONS, LISTENERS, LISTENS, RELEASE_GROUPS, Fact, save_facts  # noqa: E402
+from scratch import scratch_database  # noqa: E402
 
 FIXTURES = ROOT / "tests" / "fixtures"
 LABELS = FIXTURES / "eval" / "labels.tsv"
@@ -113,14 +112,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--url", default="postgresql://postgres@127.0.0.1:5432/postgres")
     args = ap.parse_args()
-    admin = make_url(normalise_url(args.url))
-    conninfo = admin.set(drivername="postgresql").render_as_string(hide_password=False)
-    with psycopg.connect(conninfo, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{DB_NAME}"')
-    db = Database(admin.set(database=DB_NAME).render_as_string(hide_password=False))
-    try:
-        db.upgrade("head")
+    with scratch_database(args.url, DB_NAME) as db:
         labels = load_labels()
         docs = documents([m for m, _l, _r in labels])
         for doc in docs.values():
@@ -129,10 +121,6 @@ def main() -> None:
         save_facts(db, fixture_facts(), None)
         policy = risk.load_policy()
         report(labels, docs, policy, scores(db, policy), scores(db, neutral_context(policy)))
-    finally:
-        db.dispose()
-        with psycopg.connect(conninfo, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)')
 
 
 def report(labels, docs, policy, with_ctx, baseline) -> None:
