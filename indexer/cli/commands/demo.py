@@ -50,5 +50,9 @@ def demo(app: App, rate):
     with database.session() as s:
         rows = flagged(s, Filters(limit=10))
     click.echo(render(rows, "table", columns=["mbid", "score", "title", "formats", "signals"]))
+    click.echo("\nSignals about the world (editions of the release group, the artist's catalogue, ListenBrainz "
+               "listening) stay silent until `mbindex enrich` has fetched their facts from musicbrainz.org and "
+               "ListenBrainz; the demo has no recorded answers for them, so `mbindex show MBID` lists them as "
+               "\"unknown (not fetched)\".")
     if result.status != runs.OK:
         report_sync(app, result)
