@@ -307,13 +307,12 @@ def silent_server():
     listener.close()
 
 
-def test_a_silent_database_host_times_out(silent_server, cli_env):
-    env = dict(os.environ, **cli_env)
-    env.update(MBINDEX_DATABASE_URL=f"postgresql://postgres@127.0.0.1:{silent_server}/x", MBINDEX_CONNECT_TIMEOUT="2")
+def test_a_silent_database_host_times_out(silent_server, tmp_path):
+    env = dict(os.environ, XDG_CONFIG_HOME=str(tmp_path), MBINDEX_CONNECT_TIMEOUT="2",
+               MBINDEX_DATABASE_URL=f"postgresql://postgres@127.0.0.1:{silent_server}/x")
     started = time.monotonic()
-    res = subprocess.run([sys.executable, "-c", "import sys; from indexer.cli import main; main(sys.argv[1:])", "runs"], env=env, check=False,
-                         capture_output=True, text=True,
-                         timeout=30)
-    assert time.monotonic() - started < 15
+    res = subprocess.run([sys.executable, "-c", "import sys; from indexer.cli import main; main(sys.argv[1:])", "runs"],
+                         env=env, check=False, capture_output=True, text=True, timeout=60)
+    assert time.monotonic() - started < 30  # 2 s, plus start-up on a loaded machine; it hung before
     assert res.returncode == 1, res.stderr
     assert "cannot connect" in res.stderr and "Traceback" not in res.stderr
