@@ -233,3 +233,18 @@ def test_replay_listenbrainz_route_answers_in_order_and_refuses_bad_bodies(repla
         with pytest.raises(urllib.error.HTTPError) as err:
             urllib.request.urlopen(req(bad))
         assert err.value.code == 400
+
+
+def test_a_promo_of_a_famous_album_synced_alone_keeps_its_real_signals_only(db, replay, run_cli):
+    """The issue's case: one release of a prolific artist synced alone, then enrich and score."""
+    promo = dict(release_doc(DSOTM), status="Promotion", barcode=None)
+    promo["media"] = [dict(m, format="Cassette") for m in promo["media"]]
+    replay.add_document("release", promo)
+    serve_facts(replay)
+    assert run_cli("sync", "release", DSOTM).exit_code == 0
+    assert run_cli("enrich", env={"MBINDEX_LB_URL": replay.url}).exit_code == 0
+    assert run_cli("score").exit_code == 0
+    fired = signals(db, DSOTM)
+    assert {"risky_status", "fragile_format"} <= fired
+    assert "barcode_unknown" not in fired  # 1973: before barcodes were common (policy [context])
+    assert not fired & WORLD
