@@ -167,7 +167,8 @@ def _typed(name: str, raw, origin: str):
     infinity, or text that is not UTF-8 (a bad byte in argv or the
     environment) is refused rather than silently converted."""
     typ = _FIELD_TYPES[name]
-    bad = ConfigError(f"{name} from {origin} must be {_KIND[typ]}, got {_show(raw)}")
+    shown = "" if name in _SECRETS else f", got {_show(raw)}"
+    bad = ConfigError(f"{name} from {origin} must be {_KIND[typ]}{shown}")
     if isinstance(raw, bool) or (typ in (int, float) and not isinstance(raw, (int, float, str))) \
             or (typ is str and not isinstance(raw, str)) \
             or (typ is Path and not isinstance(raw, (str, os.PathLike))):  # `contact = 5`, `ws_url = [1]` in TOML
@@ -180,7 +181,6 @@ def _typed(name: str, raw, origin: str):
         try:
             raw.encode("utf-8")
         except UnicodeEncodeError:
-            shown = "" if name in _SECRETS else f": {_show(raw)}"
             raise ConfigError(f"{name} from {origin} is not valid UTF-8 text{shown}") from None
         if "\x00" in raw:
             raise ConfigError(f"{name} from {origin} must not contain NUL characters")
