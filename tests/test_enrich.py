@@ -22,6 +22,7 @@ DSOTM = "b84ee12a-09ef-421b-82de-0441a926375b"
 DSOTM_RG = "f5093c06-23e3-404f-aeaa-40f72885ee3a"
 PINK_FLOYD = "83d91898-7763-47d7-b03b-b92132375c47"
 METEORA = "c9d52105-5c20-3216-bc1b-e54918f8f688"
+LINKIN_PARK = "f59c5520-5f46-4d2c-b2c4-822eabf53419"
 WORLD = {"only_edition", "small_catalogue", "no_listens", "few_listeners", "uncatalogued"}
 
 
@@ -108,7 +109,7 @@ def test_many_groups_cost_one_search_and_a_group_the_index_lacks_a_browse(db, re
         replay.set_count("release", "release-group", rg, 10 + n, hit={"title": "x"})
     # the third is not in the search index yet: only the browse knows it
     replay.set_browse("release", "release-group", groups[2], [release_doc(METEORA)] * 4)
-    replay.set_count("release-group", "artist", "b1dc9838-adf3-43f2-93f9-802b46e5fe59", 9)
+    replay.set_count("release-group", "artist", LINKIN_PARK, 9)
     client.settings = lb_settings(settings, replay.url)
     replay.reset_log()
     res = enrich(db, client, listenbrainz_for(client))
@@ -118,7 +119,7 @@ def test_many_groups_cost_one_search_and_a_group_the_index_lacks_a_browse(db, re
     assert facts[(groups[0], "editions")] == (10, "ws/2 search")
     assert facts[(groups[1], "editions")] == (11, "ws/2 search")
     assert facts[(groups[2], "editions")] == (4, "ws/2 browse")
-    assert res.facts["editions"] == 3
+    assert res.facts["editions"] == 3 and res.status == OK, res.problems
 
 
 def test_listenbrainz_unreachable_ends_partial_with_popularity_unknown(db, replay, run_cli):
@@ -248,3 +249,23 @@ def test_a_promo_of_a_famous_album_synced_alone_keeps_its_real_signals_only(db, 
     assert {"risky_status", "fragile_format"} <= fired
     assert "barcode_unknown" not in fired  # 1973: before barcodes were common (policy [context])
     assert not fired & WORLD
+
+
+def test_ws2_503_and_a_listenbrainz_timeout_are_retried(db, replay, client, settings):
+    groups = []
+    for _ in range(2):
+        doc = release_doc(METEORA)
+        doc["id"], doc["release-group"]["id"] = str(uuid.uuid4()), str(uuid.uuid4())
+        store(db, doc)
+        groups.append(doc["release-group"]["id"])
+        replay.set_count("release", "release-group", groups[-1], 7)
+        replay.set_popularity(groups[-1], 3, 1)
+    replay.set_count("release-group", "artist", LINKIN_PARK, 9)
+    replay.inject("status", path_contains="query=rgid", status=503)
+    replay.inject("slow", path_contains="/1/popularity", delay=3)  # the client waits 2 s at most
+    client.settings = lb_settings(settings, replay.url)
+    res = enrich(db, client, listenbrainz_for(client))
+    assert res.status == OK, res.problems
+    assert res.facts == {"editions": 2, "release_groups": 1, "listens": 2, "listeners": 2}
+    assert [r.status for r in replay.requests if "query" in r.query] == [503, 200]
+    assert len([r for r in replay.requests if r.path == "/1/popularity/release-group"]) == 2

@@ -310,3 +310,23 @@ def test_a_document_without_tracks_says_nothing_of_its_tracklist(db, base):
     store(db, doc, includes=["url-rels", "tags", "recordings"])
     score_all(db)
     assert "sparse_tracklist" in signals(db, BASE)
+
+
+def test_uncatalogued_needs_both_levels_of_links_and_show_names_the_catalogues(db):
+    doc = release_doc(BASE)  # its release group carries Discogs, AllMusic, Wikidata... links
+    incs = ["url-rels", "tags", "release-group-level-rels"]
+    store(db, doc, includes=incs)
+    score_all(db)
+    assert "uncatalogued" not in signals(db, BASE)
+    with db.session() as s:
+        names = show(s, BASE, risk.load_policy())["catalogues"]["names"]
+    assert {"discogs.com", "allmusic.com", "amazon.co.uk"} <= set(names)
+    bare = copy.deepcopy(doc)
+    _no_links(bare)
+    bare["release-group"]["relations"] = []
+    store(db, bare, includes=incs)
+    score_all(db)
+    assert {"uncatalogued", "no_links"} <= signals(db, BASE)
+    store(db, dict(bare, annotation="group links not asked for"), includes=["url-rels", "tags"])
+    score_all(db)
+    assert "uncatalogued" not in signals(db, BASE)  # unknown, not absent
