@@ -269,3 +269,18 @@ def test_ws2_503_and_a_listenbrainz_timeout_are_retried(db, replay, client, sett
     assert res.facts == {"editions": 2, "release_groups": 1, "listens": 2, "listeners": 2}
     assert [r.status for r in replay.requests if "query" in r.query] == [503, 200]
     assert len([r for r in replay.requests if r.path == "/1/popularity/release-group"]) == 2
+
+
+def test_facts_older_than_the_max_age_are_fetched_again(db, replay, run_cli):
+    serve_facts(replay)
+    assert run_cli("sync", "release", DSOTM).exit_code == 0
+    assert run_cli("enrich", env={"MBINDEX_LB_URL": replay.url}).exit_code == 0
+    replay.reset_log()
+    assert run_cli("enrich", env={"MBINDEX_LB_URL": replay.url}).exit_code == 0
+    assert replay.requests == []  # all fresh: nothing to ask
+    with db.session() as s, s.begin():
+        s.execute(text("UPDATE upstream_fact SET fetched_at = now() - interval '31 days' WHERE fact = 'editions'"))
+    replay.set_count("release", "release-group", DSOTM_RG, 26)
+    res = run_cli("enrich", env={"MBINDEX_LB_URL": replay.url, "MBINDEX_FACTS_MAX_AGE_DAYS": "30"})
+    assert res.exit_code == 0 and len(replay.requests) == 1
+    assert stored_facts(db)[(DSOTM_RG, "editions")] == (26, "ws/2 browse")

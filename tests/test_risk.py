@@ -330,3 +330,14 @@ def test_uncatalogued_needs_both_levels_of_links_and_show_names_the_catalogues(d
     store(db, dict(bare, annotation="group links not asked for"), includes=["url-rels", "tags"])
     score_all(db)
     assert "uncatalogued" not in signals(db, BASE)  # unknown, not absent
+
+
+def test_a_hostile_policy_is_one_line_and_exit_2_through_the_cli(database_url, tmp_path):
+    bad = tmp_path / "hostile.toml"
+    bad.write_text('version = "1"\nmax_score = 99999999999\n[signals.no_label]\nweight = 5\nexplain = "x"\n'
+                   'no_label_mbid = "' + "x" * 5000 + '"\n')
+    env = {"MBINDEX_DATABASE_URL": database_url, "XDG_CONFIG_HOME": str(tmp_path)}
+    res = CliRunner().invoke(cli, ["score", "--policy", str(bad)], env=env)
+    assert res.exit_code == 2
+    assert "no_label_mbid must be an MBID" in res.output and "Traceback" not in res.output
+    assert len(res.output.strip().splitlines()) == 1 and "xxxxxxxxxx" not in res.output
