@@ -251,8 +251,7 @@ def _format_facts(info: dict) -> list[str]:
     elif cat["known"]:
         lines.append("  known to: no other catalogue")
     else:
-        lines.append("  known to: " + "unknown (not fetched: the document lacks release-group-level-rels)"
-                     if not cat["names"] else "")
+        lines.append("  known to: unknown (not fetched: the document lacks release-group-level-rels)")
     return lines
 
 
