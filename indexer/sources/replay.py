@@ -25,6 +25,10 @@ and against musicbrainz-server's own web-service tests):
   object with ``release-count`` and ``releases`` (the ``releases`` key is left
   out of an empty page, as ws/2 does), no ``release-offset``.
 
+* counts for ``enrich`` (``set_count``, ``set_popularity``): browse pages
+  with only ``<entity>-count``, ``rgid:(a OR b)`` release-group search hits
+  with ``count``, ListenBrainz ``POST /1/popularity/release-group`` (see replay_counts.py).
+
 Faults (``inject``) are applied to the next matching requests in the order
 they were queued. Every request, faulted or not, is logged in ``requests``
 with its arrival time (``time.monotonic()``) and User-Agent.
