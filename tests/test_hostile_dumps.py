@@ -73,7 +73,7 @@ def test_a_line_without_end_is_read_by_reference_with_flat_memory(tmp_path):
     finally:
         tracemalloc.stop()
     assert (line.offset, line.length, line.data) == (0, 48 * MB, b"\0" * 1024)
-    assert peak < 4 * MB, f"peak {peak / MB:.1f} MB while reading one 48 MB line with a 1 MB cap"
+    assert peak < 8 * MB, f"peak {peak / MB:.1f} MB while reading one 48 MB line with a 1 MB cap"
 
 
 def test_over_long_lines_are_quarantined_by_reference_and_the_rest_loads(db, cli, tmp_path):

@@ -75,7 +75,7 @@ def fingerprint(path: Path) -> str:
 
 #: what is kept of an over-long line, for the quarantine
 LINE_HEAD = 1024
-_SKIP_CHUNK = 1 << 20
+_CHUNK = 1 << 20
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,19 +90,27 @@ class Line:
 
 
 def bounded_lines(stream, max_len: int) -> Iterator[Line]:
-    """The lines of `stream`, none held longer than `max_len` bytes: a longer
-    one (a file with no line breaks, /dev/zero) is read through in 1 MB
-    chunks and yielded by reference, so memory stays flat."""
+    """The lines of `stream`, read in chunks of at most 1 MB, none held
+    longer than `max_len` bytes (without its line break): a longer one (a
+    file with no line breaks, /dev/zero) is dropped as soon as it passes the
+    cap, read through chunk by chunk and yielded by reference, so memory
+    stays within the cap however long the line."""
     offset = 0
-    while line := stream.readline(max_len + 1):
-        if len(line) <= max_len or line.endswith(b"\n"):
-            yield Line(offset, line)
-            offset += len(line)
-            continue
-        head, length = line[:LINE_HEAD], len(line)
-        while not line.endswith(b"\n") and (line := stream.readline(_SKIP_CHUNK)):
-            length += len(line)
-        yield Line(offset, head, length - (1 if line.endswith(b"\n") else 0))
+    while first := stream.readline(_CHUNK):
+        parts, length = [first], len(first)
+        while not parts[-1].endswith(b"\n") and length <= max_len and (more := stream.readline(_CHUNK)):
+            parts.append(more)
+            length += len(more)
+        ended = parts[-1].endswith(b"\n")
+        if length - ended <= max_len:
+            yield Line(offset, first if len(parts) == 1 else b"".join(parts))
+        else:
+            head = parts[0][:LINE_HEAD]
+            parts = []  # drop what was read of it before reading on
+            while not ended and (more := stream.readline(_CHUNK)):
+                length += len(more)
+                ended = more.endswith(b"\n")
+            yield Line(offset, head, length - ended)
         offset += length
 
 
