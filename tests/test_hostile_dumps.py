@@ -216,3 +216,14 @@ def test_a_directory_holding_an_unreadable_file_is_one_line_and_exit_2(db, cli, 
 def test_a_device_is_refused(cli):
     res = cli("import-dump", "--entity", "release", "/dev/zero")
     assert res.returncode == 2 and "not a regular file" in res.stderr and "Traceback" not in res.stderr
+
+
+def test_migration_0006_keeps_quarantined_text_and_downgrades_bytes_safely(db):
+    with db.session() as s, s.begin():
+        s.execute(text("INSERT INTO quarantine (source, error, raw) VALUES ('t', 'e', :a), ('t', 'e', :b), "
+                       "('t', 'e', :c)"), {"a": "héllo".encode(), "b": b"\xff\x00x", "c": None})
+    db.downgrade("0005")
+    assert [r[0] for r in rows(db, "SELECT raw FROM quarantine ORDER BY id")] == ["héllo", "\\377\\000x", None]
+    db.upgrade("head")
+    assert [r[0] for r in rows(db, "SELECT raw FROM quarantine ORDER BY id")] == [
+        "héllo".encode(), b"\\377\\000x", None]
