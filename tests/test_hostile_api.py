@@ -18,7 +18,7 @@ import uuid
 
 import pytest
 from hostile_server import HostileServer, odd_bodies
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from helpers import RICH, release_doc
 from indexer.config import ConfigError, load_settings
@@ -66,6 +66,22 @@ def _releases(db) -> set[str]:
         return {str(x) for x in s.execute(select(m.Release.mbid)).scalars()}
 
 
+#: the stored rows, without last_seen and surrogate ids (a new version replaces media and tracks)
+SNAPSHOT = {
+    "release": "SELECT mbid, title, track_count FROM release",
+    "medium": "SELECT release_mbid, position, format, title FROM medium",
+    "track": "SELECT release_mbid, kind, position, title, length_ms FROM track",
+    "release_label": "SELECT release_mbid, label_mbid, catalog_number FROM release_label",
+    "document_revision": "SELECT entity_type, mbid, hash FROM document_revision",
+    "redirect": "SELECT old_mbid, new_mbid FROM redirect",
+}
+
+
+def _rows(db) -> set[tuple]:
+    with db.session() as s:
+        return {(table, *row) for table, sql in SNAPSHOT.items() for row in s.execute(text(sql))}
+
+
 def _run_id(output: str) -> int:
     return int(output.split("run ", 1)[1].split(":", 1)[0])
 
@@ -78,6 +94,8 @@ def test_odd_documents_are_quarantined_byte_for_byte_and_the_run_goes_on(db, hos
     for case, body in bodies.items():
         hostile.serve(_path(_id(case)), body)
     bad = [_id(case) for case in bodies]
+    assert run_cli("sync", "release", METEORA, env=env).exit_code == 0
+    before = _rows(db)
 
     out = run_cli("sync", "release", METEORA, *bad, OTHER, env=env)
 
@@ -87,7 +105,8 @@ def test_odd_documents_are_quarantined_byte_for_byte_and_the_run_goes_on(db, hos
     kept = {row.source.split("/ws/2/release/", 1)[1][:36]: row for row in _quarantine(db)}
     assert {mbid: bytes(row.raw) for mbid, row in kept.items()} == {_id(c): b for c, b in bodies.items()}
     run = _run(db, _run_id(out.output))
-    assert (run.status, run.quarantined, run.inserted) == ("ok", len(bodies), 2)
+    assert (run.status, run.quarantined, run.inserted, run.unchanged) == ("ok", len(bodies), 1, 1)
+    assert before <= _rows(db)  # rows lost: 0
     assert all(row.sync_run_id == run.id for row in kept.values())
     # a body no retry can mend is asked for once, not retries + 1 times
     assert hostile.hits[_path(_id("200k nested arrays"))] == 1
@@ -104,6 +123,7 @@ def test_scope_walk_completes_past_a_bad_release_and_confirms_the_missing(db, ho
     hostile.browse("artist", ARTIST, [json.dumps(meteora).encode(), json.dumps(gone).encode()])
     first = run_cli("sync", "artist", ARTIST, env=env)
     assert first.exit_code == 0, first.output
+    before = _rows(db)
 
     # next night: `gone` left the scope (and 404s), a bad release sits before OTHER
     del hostile.documents[_id("gone")]
@@ -117,9 +137,39 @@ def test_scope_walk_completes_past_a_bad_release_and_confirms_the_missing(db, ho
     run = _run(db, _run_id(out.output))
     assert run.status == "ok" and run.quarantined >= 1 and run.tombstoned == 1
     assert OTHER in _releases(db) and _id("bad") not in _releases(db)
+    assert before <= _rows(db)  # rows lost: 0 (the tombstoned release keeps every row)
     with db.session() as s:
         assert s.get(m.Release, uuid.UUID(_id("gone"))).deleted_at is not None  # the tombstone check ran
     assert any(_id("bad") in row.source or _id("bad").encode() in bytes(row.raw) for row in _quarantine(db))
+
+
+def test_a_browse_page_that_cannot_be_parsed_is_walked_one_release_at_a_time(db, hostile, env, run_cli):
+    bad = odd_bodies(release_doc(METEORA), _id)["1e400"]  # valid JSON, a number beyond a float
+    hostile.browse("artist", ARTIST, [json.dumps(release_doc(METEORA)).encode(), bad,
+                                      json.dumps(release_doc(OTHER)).encode()])
+
+    out = run_cli("sync", "artist", ARTIST, env=env)
+
+    assert out.exit_code == 5, out.output
+    assert _releases(db) == {METEORA, OTHER}
+    [row] = _quarantine(db)
+    assert bytes(row.raw) == b'{"release-count": 3, "release-offset": 1, "releases": [' + bad + b"]}"
+    assert "limit=1" in row.source and "offset=1" in row.source
+    run = _run(db, _run_id(out.output))
+    assert (run.status, run.quarantined) == ("ok", 1)
+
+
+def test_sync_watched_exits_5_when_a_scope_quarantined_something(db, hostile, env, run_cli):
+    bad = dict(release_doc(METEORA), id=_id("watched"))
+    bad["media"] = [dict(bad["media"][0], position=2**40)]
+    hostile.browse("artist", ARTIST, [json.dumps(bad).encode(), json.dumps(release_doc(OTHER)).encode()])
+    hostile.documents[_id("watched")] = bad  # the same, should the item be looked up
+    assert run_cli("watch", "add", "artist", ARTIST, env=env).exit_code == 0
+
+    out = run_cli("sync", "--watched", env=env)
+
+    assert out.exit_code == 5, out.output
+    assert "1 document(s) quarantined" in out.output and _releases(db) == {OTHER}
 
 
 # --- 2. a body about another release --------------------------------------------
@@ -127,6 +177,7 @@ def test_scope_walk_completes_past_a_bad_release_and_confirms_the_missing(db, ho
 
 def test_a_body_about_another_release_without_a_redirect_is_quarantined(db, hostile, env, run_cli):
     assert run_cli("sync", "release", OTHER, env=env).exit_code == 0
+    before = _rows(db)
     asked = _id("asked")
     forged = dict(release_doc(OTHER), title="Forged")
     body = json.dumps(forged).encode()
@@ -135,6 +186,7 @@ def test_a_body_about_another_release_without_a_redirect_is_quarantined(db, host
     out = run_cli("sync", "release", asked, env=env)
 
     assert out.exit_code == 5, out.output
+    assert _rows(db) == before  # nothing lost, nothing overwritten, no redirect
     with db.session() as s:
         assert s.get(m.Release, uuid.UUID(OTHER)).title == release_doc(OTHER)["title"]  # not overwritten
         assert s.execute(select(m.Redirect)).first() is None  # not a merge

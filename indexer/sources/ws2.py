@@ -221,6 +221,8 @@ class _TimedHandler(urllib.request.HTTPHandler, urllib.request.HTTPSHandler):
 
 #: of a body over max_body_mb, quarantine keeps this much
 HEAD = 1024
+#: a BadDocument keeps its URL whole up to this length (for the quarantine row)
+MAX_URL = 2000
 
 
 def _read_body(f, limit: int, url: str) -> bytes:
@@ -252,7 +254,7 @@ def _single_attempt(opener, req, body=None, max_retries=None, retry_delay_delta=
         f = opener.open(req, body, timeout=timeout) if body else opener.open(req, timeout=timeout)
         _local.final_url = f.geturl()
         _local.content_type = f.headers.get("Content-Type", "")
-        raw = _read_body(f, limit, _short(f.geturl()))
+        raw = _read_body(f, limit, f.geturl()[:MAX_URL])
         if deadline.expired:  # shut down mid-body: what we have is cut short
             raise TransientError(f"no complete answer within {timeout:g}s")
         _local.raw = raw
@@ -334,7 +336,7 @@ def _parse_json(raw: bytes):
     content_type = getattr(_local, "content_type", "") or ""
     if "json" not in content_type.lower():
         raise TransientError(f"expected JSON from ws/2, got {content_type or 'no content type'}")
-    url = _short(getattr(_local, "final_url", "") or "")
+    url = (getattr(_local, "final_url", "") or "")[:MAX_URL]
     try:
         return json.loads(raw, parse_float=_finite, parse_constant=_no_constant)
     except RecursionError:

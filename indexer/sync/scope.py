@@ -35,10 +35,10 @@ from ..db import Database
 from ..mapping import parse_mbid
 from ..runs import OK, Run, resume_checkpoint
 from ..sources.includes import missing_includes
-from ..sources.ws2 import BROWSE_INCLUDES, Client
+from ..sources.ws2 import BROWSE_INCLUDES, BadDocument, Client
 from ..store import scope as members
 from ..store.watchlist import SCOPES
-from .releases import SyncResult, finish, guarded, store_release_doc, sync_release
+from .releases import SyncResult, finish, guarded, quarantine, store_release_doc, sync_release
 
 PAGE = 100
 
@@ -88,18 +88,59 @@ def walk_scope(db: Database, client: Client, scope: str, target: uuid.UUID, run:
     offset = start_offset
     total = None
     while True:
-        data = client.browse_releases(scope, target, offset, PAGE).data or {}
-        items = data.get("releases") or []
-        total = data.get("release-count", total)
+        items, count, covered = browse_page(db, client, scope, target, offset, run)
+        total = total if count is None else count
         members.note_members(db, scope, target, store_page(db, client, items, run), run.id)
-        offset += len(items)
+        offset += covered
         run.save(requests=client.stats.requests, checkpoint={"scope": scope, "target": str(target), "offset": offset})
         if on_page:
             on_page(offset, total or offset)
-        if not items or (total is not None and offset >= total):
+        if not covered or (total is not None and offset >= total):
             break
     if start_offset == 0:  # only a walk done whole in this run proves absence
         _confirm_missing(db, client, scope, target, run)
+
+
+def browse_page(db: Database, client: Client, scope: str, target: uuid.UUID, offset: int,
+                run: Run) -> tuple[list[dict], int | None, int]:
+    """One browse page: (its releases, release-count, how many offsets it covers).
+
+    A page that parses into what cannot be used (`ws2.BadDocument`: 200k
+    nested arrays, 1e400 in one item) is fetched again one release at a time,
+    so only the release that makes it bad is quarantined (and counted in the
+    offsets covered) and the walk goes on past it, instead of failing at the
+    same page every night.  Its release, if a member, is then confirmed by
+    lookup like any member the walk did not see.
+    """
+    try:
+        data = client.browse_releases(scope, target, offset, PAGE).data or {}
+    except BadDocument as exc:
+        return _one_by_one(db, client, scope, target, offset, run, exc)
+    items = data.get("releases") or []
+    return items, data.get("release-count"), len(items)
+
+
+def _one_by_one(db: Database, client: Client, scope: str, target: uuid.UUID, offset: int, run: Run,
+                page_error: BadDocument) -> tuple[list[dict], int | None, int]:
+    """The releases of a bad page fetched with limit=1; when not one of them
+    parses, the page's own error ends the walk (a server that only sends
+    bad pages must not be walked for ever)."""
+    items: list[dict] = []
+    total = None
+    for at in range(offset, offset + PAGE):
+        try:
+            data = client.browse_releases(scope, target, at, 1).data or {}
+        except BadDocument as exc:
+            quarantine(db, run, exc.url, exc.raw, str(exc), exc.length)
+            continue
+        page = data.get("releases") or []
+        total = data.get("release-count", total)
+        items.extend(page)
+        if not page or (total is not None and at + 1 >= total):
+            return items, total, at + len(page) - offset
+    if total is None:
+        raise page_error
+    return items, total, PAGE
 
 
 def _confirm_missing(db: Database, client: Client, scope: str, target: uuid.UUID, run: Run) -> None:
