@@ -10,13 +10,16 @@ import copy
 import re
 import uuid
 
+import psycopg
 import pytest
 from click.testing import CliRunner
+from sqlalchemy import text
 from starlette.testclient import TestClient
 
 from helpers import CORPUS, RICH, release_doc, score_all, store
 from indexer import runs
 from indexer.analysis.curation import Filters, flagged
+from indexer.analysis.revisions import count_flagged
 from indexer.cli import cli
 from indexer.config import ConfigError, load_settings
 from indexer.db import Database
@@ -52,6 +55,31 @@ def mirror(db):
 def web(db):
     with TestClient(create_app(db), raise_server_exceptions=False) as client:
         yield client
+
+
+def test_count_is_capped_and_gives_up_rather_than_hold_up_the_page(db, mirror, database_url):
+    every = len(default_worklist(db))
+    with db.session() as s:
+        assert count_flagged(s, Filters()) == (every, False)
+        assert count_flagged(s, Filters(), cap=3) == (3, True)
+    blocker = psycopg.connect(database_url.replace("postgresql+psycopg://", "postgresql://"))
+    blocker.execute("LOCK TABLE curation_state IN ACCESS EXCLUSIVE MODE")  # counting must wait for it
+    try:
+        with db.session() as s:
+            assert count_flagged(s, Filters(), budget_ms=100) == (None, True)
+            blocker.rollback()
+            # the session goes on, without the time limit
+            assert s.execute(text("SELECT current_setting('statement_timeout')")).scalar_one() == "0"
+            assert len(flagged(s, Filters(limit=None))) == every
+    finally:
+        blocker.close()
+
+
+def test_worklist_without_a_count_still_pages(mirror, web, monkeypatch):
+    monkeypatch.setattr(routes, "count_flagged", lambda s, f: (None, True))
+    html = web.get("/?limit=2").text
+    assert 'id="match-count">2+<' in html and "a full count took too long" in html
+    assert 'rel="next" href="/?limit=2&amp;page=2"' in html
 
 
 @pytest.fixture(scope="module")

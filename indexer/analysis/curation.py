@@ -87,7 +87,10 @@ def filter_sql(f: Filters) -> tuple[str, dict]:
         where.append(predicate)
         params[name] = list(value) if isinstance(value, (tuple, list)) else value
     if f.curation:
-        where.append("coalesce(c.status, 'open') = ANY(CAST(:curation AS text[]))")
+        # without "open" the state must exist: a plain c.status lets the planner start from
+        # curation_state's status index (at 1M releases 20 ms, where the coalesce took 200)
+        column = "coalesce(c.status, 'open')" if "open" in f.curation else "c.status"
+        where.append(f"{column} = ANY(CAST(:curation AS text[]))")
         params["curation"] = list(f.curation)
     else:
         where.append("(c.status IS NULL OR c.status NOT IN ('ignored', 'preserved'))")

@@ -50,9 +50,12 @@ def worklist(request: Request):
     f = parse_filters(params)
     with request.app.state.db.session() as s:
         rows = flagged(s, f)
-        count, more = count_flagged(s, f)
+        if f.offset == 0 and len(rows) < f.limit:
+            count, more = len(rows), False  # all of them are on this page
+        else:
+            count, more = count_flagged(s, f)
     page_no = f.offset // f.limit + 1
-    has_next = f.offset + len(rows) < count or more
+    has_next = len(rows) == f.limit if count is None else f.offset + len(rows) < count or more
     return page(request, "worklist.html", rows=rows, count=count, more=more, filters=f, params=params,
                 page_no=page_no, states=CURATION_STATES, sorts=SORTS, formats=EXPORT_FORMATS,
                 prev_qs=query_string(params, page=page_no - 1) if page_no > 1 else None,
