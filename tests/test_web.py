@@ -57,31 +57,6 @@ def web(db):
         yield client
 
 
-def test_count_is_capped_and_gives_up_rather_than_hold_up_the_page(db, mirror, database_url):
-    every = len(default_worklist(db))
-    with db.session() as s:
-        assert count_flagged(s, Filters()) == (every, False)
-        assert count_flagged(s, Filters(), cap=3) == (3, True)
-    blocker = psycopg.connect(database_url.replace("postgresql+psycopg://", "postgresql://"))
-    blocker.execute("LOCK TABLE curation_state IN ACCESS EXCLUSIVE MODE")  # counting must wait for it
-    try:
-        with db.session() as s:
-            assert count_flagged(s, Filters(), budget_ms=100) == (None, True)
-            blocker.rollback()
-            # the session goes on, without the time limit
-            assert s.execute(text("SELECT current_setting('statement_timeout')")).scalar_one() == "0"
-            assert len(flagged(s, Filters(limit=None))) == every
-    finally:
-        blocker.close()
-
-
-def test_worklist_without_a_count_still_pages(mirror, web, monkeypatch):
-    monkeypatch.setattr(routes, "count_flagged", lambda s, f: (None, True))
-    html = web.get("/?limit=2").text
-    assert 'id="match-count">2+<' in html and "a full count took too long" in html
-    assert 'rel="next" href="/?limit=2&amp;page=2"' in html
-
-
 @pytest.fixture(scope="module")
 def ro(pg_server):
     """(db, mirror, web) shared by the tests that only read (a database per
@@ -144,6 +119,31 @@ def test_paging_keeps_the_filters(ro):
     with db.session() as s:
         by_title = [str(r["mbid"]) for r in flagged(s, Filters(sort="title", limit=None))]
     assert listed(web.get(link).text) == by_title[3:6]
+
+
+def test_count_is_capped_and_gives_up_rather_than_hold_up_the_page(db, mirror, database_url):
+    every = len(default_worklist(db))
+    with db.session() as s:
+        assert count_flagged(s, Filters()) == (every, False)
+        assert count_flagged(s, Filters(), cap=3) == (3, True)
+    blocker = psycopg.connect(database_url.replace("postgresql+psycopg://", "postgresql://"))
+    blocker.execute("LOCK TABLE curation_state IN ACCESS EXCLUSIVE MODE")  # counting must wait for it
+    try:
+        with db.session() as s:
+            assert count_flagged(s, Filters(), budget_ms=100) == (None, True)
+            blocker.rollback()
+            # the session goes on, without the time limit
+            assert s.execute(text("SELECT current_setting('statement_timeout')")).scalar_one() == "0"
+            assert len(flagged(s, Filters(limit=None))) == every
+    finally:
+        blocker.close()
+
+
+def test_worklist_without_a_count_still_pages(mirror, web, monkeypatch):
+    monkeypatch.setattr(routes, "count_flagged", lambda s, f: (None, True))
+    html = web.get("/?limit=2").text
+    assert 'id="match-count">2+<' in html and "a full count took too long" in html
+    assert 'rel="next" href="/?limit=2&amp;page=2"' in html
 
 
 BAD_QUERIES = [
@@ -303,6 +303,10 @@ def test_marking_several_from_the_worklist_removes_them_from_it(db, mirror, web)
     res = web.post("/mark", data={"csrf": token, "status": "preserved", "note": "done", "by": "bo",
                                   "mbid": chosen, "next": "https://evil.example/"}, follow_redirects=False)
     assert res.status_code == 303 and res.headers["location"] == "/"  # never off-site
+    for sneaky in ("//evil.example/", "/\t/evil.example/", "/\\evil.example/"):
+        res = web.post("/mark", data={"csrf": token, "status": "preserved", "mbid": chosen, "next": sneaky},
+                       follow_redirects=False)
+        assert res.headers["location"] == "/", sneaky
     after = listed(web.get("/").text)
     assert after == [m for m in before if m not in chosen]
     assert set(listed(web.get("/?curation=preserved").text)) == set(chosen)

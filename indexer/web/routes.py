@@ -151,7 +151,8 @@ def _record(db, mbids, status, note, by):
 
 def _local(url: str) -> str:
     """Where to go after a form: a path on this server, never another site."""
-    if url.startswith("/") and not url.startswith("//") and "\\" not in url:
+    # browsers drop tabs and newlines from a URL ("/\t/evil" becomes "//evil") and read "\" as "/"
+    if url.startswith("/") and not url.startswith("//") and not any(ch in url for ch in "\\\t\r\n"):
         return url
     return "/"
 
