@@ -46,6 +46,7 @@ def _mbid(request: Request):
 
 
 def worklist(request: Request):
+    """`flagged` with the filters of the URL, a page of it, and how many match."""
     params = request.query_params
     f = parse_filters(params)
     with request.app.state.db.session() as s:
@@ -88,6 +89,7 @@ def _media(info: dict) -> list[dict]:
 
 
 def release(request: Request):
+    """Everything `show` knows about one release; keys it adds later appear generically."""
     mbid = _mbid(request)
     with request.app.state.db.session() as s:
         info = show(s, mbid, request.app.state.policy)
@@ -99,6 +101,7 @@ def release(request: Request):
 
 
 def revision_diff(request: Request):
+    """What changed between two stored revisions (`a`, `b`) of the raw document."""
     mbid = _mbid(request)
     params = request.query_params
     a = parse_revision(params, "a")
