@@ -208,9 +208,23 @@ def test_timeout_bounds_the_whole_request_by_wall_clock(db, hostile, env, run_cl
     elapsed = time.monotonic() - started
 
     assert out.exit_code == 1, out.output
-    assert "no complete answer within 2s" in out.output
+    assert "no answer within 2s" in out.output
     assert elapsed < 4.5, elapsed
     assert _run(db, _run_id(out.output)).status == "failed"
+
+
+def test_a_body_cut_short_of_its_content_length_is_not_taken(db, hostile, env, run_cli):
+    whole = json.dumps(release_doc(METEORA)).encode()
+    # a prefix that is valid JSON in itself: only the length tells it is cut
+    cut = b'{"id": "' + METEORA.encode() + b'"}'
+    hostile.routes[_path(METEORA)] = lambda h: (
+        h.wfile.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n"
+                      b"Connection: close\r\n\r\n%s" % (len(whole), cut)))
+
+    out = run_cli("sync", "release", METEORA, env=dict(env, MBINDEX_RETRIES="1"))
+
+    assert out.exit_code == 1 and "IncompleteRead" in out.output, out.output
+    assert hostile.hits[_path(METEORA)] == 2 and _releases(db) == set()
 
 
 def test_a_body_over_max_body_mb_is_refused_before_it_is_read(db, hostile, env, run_cli):

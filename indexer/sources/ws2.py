@@ -236,12 +236,15 @@ def _read_body(f, limit: int, url: str) -> bytes:
     while True:
         chunk = f.read(_CHUNK)
         if not chunk:
-            return b"".join(chunks)
+            break
         size += len(chunk)
         chunks.append(chunk)
         if size > limit:
             raise BadDocument(f"ws/2 answer is over max_body_mb ({limit:,} bytes); stopped reading at {size:,}",
                               b"".join(chunks[:1])[:HEAD], url, size)
+    if declared and declared.strip().isdigit() and size < int(declared):  # read(n) does not check this
+        raise http.client.IncompleteRead(b"", int(declared) - size)
+    return b"".join(chunks)
 
 
 def _single_attempt(opener, req, body=None, max_retries=None, retry_delay_delta=None):
@@ -256,7 +259,7 @@ def _single_attempt(opener, req, body=None, max_retries=None, retry_delay_delta=
         _local.content_type = f.headers.get("Content-Type", "")
         raw = _read_body(f, limit, f.geturl()[:MAX_URL])
         if deadline.expired:  # shut down mid-body: what we have is cut short
-            raise TransientError(f"no complete answer within {timeout:g}s")
+            raise TransientError(f"no answer within {timeout:g}s")
         _local.raw = raw
         return raw
     except urllib.error.HTTPError as exc:
@@ -265,7 +268,7 @@ def _single_attempt(opener, req, body=None, max_retries=None, retry_delay_delta=
         raise TransientError(f"no answer within {timeout:g}s") from None
     except (ConnectionError, HTTPException, urllib.error.URLError, OSError) as exc:
         if deadline.expired:
-            raise TransientError(f"no complete answer within {timeout:g}s") from None
+            raise TransientError(f"no answer within {timeout:g}s") from None
         raise _network_error(exc, timeout) from None
     finally:
         deadline.cancel()
