@@ -207,6 +207,10 @@ def test_flagged_json_carries_the_facts(db, replay, run_cli):
     [row] = [r for r in rows if r["mbid"] == DSOTM]
     assert row["facts"]["editions"]["value"] == 25 and row["facts"]["editions"]["source"] == "ws/2 browse"
     assert row["facts"]["release_groups"]["value"] == 145
+    exported = json.loads(run_cli("export", "-o", "json").output)
+    assert [r["facts"]["listens"] for r in exported if r["mbid"] == DSOTM][0]["source"] == "listenbrainz"
+    csv_head = run_cli("export", "-o", "csv").output.splitlines()[0]
+    assert csv_head.endswith(",facts")
 
 
 def test_sync_watched_enrich_fetches_the_facts_of_what_it_synced(db, replay, run_cli):

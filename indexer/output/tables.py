@@ -79,8 +79,8 @@ def _cell(value) -> str:
         return ""
     if isinstance(value, (list, tuple)):
         return ", ".join(str(v) for v in value)
-    if isinstance(value, dict):
-        return json.dumps(value, ensure_ascii=False)
+    if isinstance(value, dict):  # nested values (e.g. a fact's fetched_at) as in the JSON output
+        return json.dumps(_jsonable(value), ensure_ascii=False)
     return str(value)
 
 
