@@ -172,6 +172,19 @@ def test_sync_watched_exits_5_when_a_scope_quarantined_something(db, hostile, en
     assert "1 document(s) quarantined" in out.output and _releases(db) == {OTHER}
 
 
+def test_a_search_hit_without_a_valid_id_is_quarantined(db, hostile, env, run_cli):
+    page = {"created": "2026-11-30T00:00:00.000Z", "count": 2, "offset": 0,
+            "releases": [{"id": "not-an-id\u0000", "score": 100}, {"id": METEORA, "score": 90}]}
+    hostile.serve("/ws/2/release/", json.dumps(page).encode())
+
+    out = run_cli("sync", "query", "format:Cassette", env=env)
+
+    assert out.exit_code == 5, out.output
+    assert _releases(db) == {METEORA}
+    [row] = _quarantine(db)
+    assert json.loads(bytes(row.raw)) == page["releases"][0] and "format:Cassette" in row.source
+
+
 # --- 2. a body about another release --------------------------------------------
 
 

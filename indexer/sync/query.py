@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
+import uuid
 
 from ..clock import now
 from ..db import Database
@@ -10,10 +12,23 @@ from ..mapping import parse_mbid
 from ..runs import OK, PARTIAL, Run
 from ..sources.ws2 import Client
 from ..store.scope import fetched_since
-from .releases import SyncResult, finish, guarded, sync_release
+from .releases import SyncResult, finish, guarded, quarantine, sync_release
 
 PAGE = 100
 SEARCH_CAP = 500  # the public search server answers no offset beyond this
+
+
+def _hit_mbids(db: Database, run: Run, query: str, items: list) -> list[uuid.UUID]:
+    """The MBIDs of a search page; a hit without a valid id is quarantined
+    (as ASCII JSON) instead of ending the run."""
+    mbids = []
+    for hit in items:
+        try:
+            mbids.append(parse_mbid(hit.get("id") if isinstance(hit, dict) else None))
+        except ValueError as exc:
+            raw = json.dumps(hit, ensure_ascii=True).encode("ascii")
+            quarantine(db, run, f"ws/2 release search {query[:200]!r}", raw, f"search hit without a valid id: {exc}")
+    return mbids
 
 
 def sync_query(db: Database, client: Client, query: str, *, on_page=None) -> SyncResult:
@@ -36,7 +51,7 @@ def sync_query(db: Database, client: Client, query: str, *, on_page=None) -> Syn
             data = client.search_releases(query, offset, PAGE).data or {}
             items = data.get("releases") or []
             total = walked["total"] = int(data.get("count", data.get("release-count", 0)) or 0)
-            hits = [parse_mbid(hit["id"]) for hit in items]
+            hits = _hit_mbids(db, run, query, items)
             fresh = fetched_since(db, hits, fresh_since)
             run.counts.skipped += len(fresh)
             for mbid in hits:
