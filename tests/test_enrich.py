@@ -14,6 +14,7 @@ from sqlalchemy import text
 from helpers import FIXTURES, release_doc, score_all, store
 from indexer.analysis import risk
 from indexer.analysis.curation import format_show, show
+from indexer.config import ConfigError, load_settings
 from indexer.runs import OK, PARTIAL
 from indexer.sources.listenbrainz import ListenBrainz
 from indexer.sync.enrich import enrich, listenbrainz_for
@@ -288,3 +289,26 @@ def test_facts_older_than_the_max_age_are_fetched_again(db, replay, run_cli):
     res = run_cli("enrich", env={"MBINDEX_LB_URL": replay.url, "MBINDEX_FACTS_MAX_AGE_DAYS": "30"})
     assert res.exit_code == 0 and len(replay.requests) == 1
     assert stored_facts(db)[(DSOTM_RG, "editions")] == (26, "ws/2 browse")
+
+
+def test_new_facts_mark_their_releases_for_score_changed(db, replay, run_cli):
+    doc = release_doc(METEORA)
+    store(db, doc)
+    score_all(db)
+    replay.set_count("release", "release-group", doc["release-group"]["id"], 1)
+    replay.set_count("release-group", "artist", LINKIN_PARK, 40)
+    assert run_cli("enrich", env={"MBINDEX_LB_URL": replay.url}).exit_code == 0
+    res = run_cli("score", "--changed")
+    assert "scored 1 release" in res.output
+    assert "only_edition" in signals(db, METEORA)
+
+
+def test_lb_url_and_facts_max_age_settings_are_checked():
+    assert load_settings(environ={}).lb_url == "https://api.listenbrainz.org"
+    assert load_settings(environ={"MBINDEX_LB_URL": "http://lb.example:8080/"}).lb_url == "http://lb.example:8080"
+    assert load_settings(environ={"MBINDEX_FACTS_MAX_AGE_DAYS": "7"}).facts_max_age_days == 7.0
+    for env, message in (({"MBINDEX_LB_URL": "ftp://x"}, "lb_url from environment MBINDEX_LB_URL must look like"),
+                         ({"MBINDEX_FACTS_MAX_AGE_DAYS": "-1"}, "facts_max_age_days"),
+                         ({"MBINDEX_FACTS_MAX_AGE_DAYS": "nan"}, "facts_max_age_days")):
+        with pytest.raises(ConfigError, match=message):
+            load_settings(environ=env)
