@@ -48,6 +48,17 @@ def stored_facts(db) -> dict:
     return {(str(r.subject_mbid), r.fact): (r.value, r.source) for r in rows}
 
 
+def meteora_in_new_groups(db, n: int) -> list[str]:
+    """Store n copies of the real Meteora release, each a new release in a new release group."""
+    groups = []
+    for _ in range(n):
+        doc = release_doc(METEORA)
+        doc["id"], doc["release-group"]["id"] = str(uuid.uuid4()), str(uuid.uuid4())
+        store(db, doc)
+        groups.append(doc["release-group"]["id"])
+    return groups
+
+
 def lb_settings(settings, url):
     return settings.__class__(**{**settings.__dict__, "lb_url": url})
 
@@ -100,12 +111,7 @@ def test_obscure_facts_fire_the_world_signals(db, replay, client, settings):
 
 
 def test_many_groups_cost_one_search_and_a_group_the_index_lacks_a_browse(db, replay, client, settings):
-    groups = []
-    for i in range(3):
-        doc = release_doc(METEORA)
-        doc["id"], doc["release-group"]["id"] = str(uuid.uuid4()), str(uuid.uuid4())
-        store(db, doc)
-        groups.append(doc["release-group"]["id"])
+    groups = meteora_in_new_groups(db, 3)
     for n, rg in enumerate(groups[:2]):
         replay.set_count("release", "release-group", rg, 10 + n, hit={"title": "x"})
     # the third is not in the search index yet: only the browse knows it
@@ -257,14 +263,10 @@ def test_a_promo_of_a_famous_album_synced_alone_keeps_its_real_signals_only(db, 
 
 
 def test_ws2_503_and_a_listenbrainz_timeout_are_retried(db, replay, client, settings):
-    groups = []
-    for _ in range(2):
-        doc = release_doc(METEORA)
-        doc["id"], doc["release-group"]["id"] = str(uuid.uuid4()), str(uuid.uuid4())
-        store(db, doc)
-        groups.append(doc["release-group"]["id"])
-        replay.set_count("release", "release-group", groups[-1], 7)
-        replay.set_popularity(groups[-1], 3, 1)
+    groups = meteora_in_new_groups(db, 2)
+    for rg in groups:
+        replay.set_count("release", "release-group", rg, 7)
+        replay.set_popularity(rg, 3, 1)
     replay.set_count("release-group", "artist", LINKIN_PARK, 9)
     replay.inject("status", path_contains="query=rgid", status=503)
     replay.inject("slow", path_contains="/1/popularity", delay=3)  # the client waits 2 s at most
