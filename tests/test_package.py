@@ -194,6 +194,9 @@ def test_records_stream_one_release_at_a_time(mirror):
 
 def test_usage_errors(mirror, run_cli, tmp_path):
     assert make(run_cli, TUCSON).exit_code == 2  # no --to
+    both = make(run_cli, TUCSON, "--min-score", "10", "--to", str(tmp_path / "b"))
+    assert both.exit_code == 2 and "not both" in both.output
+    assert make(run_cli, TUCSON, "--sort", "score", "--to", str(tmp_path / "c")).exit_code == 0  # the default
     assert make(run_cli, "--validate", str(tmp_path / "nowhere")).exit_code == 1
     bad = run_cli("package", TUCSON, "--to", str(tmp_path / "b"), env={"MBINDEX_SOURCE_ORGANIZATION": "a\nb"})
     assert bad.exit_code == 2 and "source_organization" in bad.output

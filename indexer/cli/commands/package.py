@@ -8,6 +8,7 @@ from contextlib import closing
 import click
 
 from ... import __version__
+from ...analysis.curation import Filters
 from ...analysis.preservation import Selection, release_records
 from ...analysis.risk import load_policy
 from ...clock import now
@@ -41,6 +42,8 @@ def package_cmd(app: App, mbids, to, force, validate, policy_file, filters):
         return
     if to is None:
         raise UserError("give the bag's directory with --to DIR (or check one with --validate DIR)", EXIT_USAGE)
+    if mbids and filters != Filters(limit=None):
+        raise UserError("choose the releases by MBID or by filters, not both", EXIT_USAGE)
     selection = Selection(mbids=tuple(mbids), filters=filters)
     policy = load_policy(policy_file)
     db = app.db()
