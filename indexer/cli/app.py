@@ -2,8 +2,10 @@
 
 Exit codes (also in the README):
   0 success
-  1 failure: ws/2 unreachable after retries, database error, unexpected error
-  2 bad input: usage error, malformed MBID, bad configuration
+  1 failure: ws/2 unreachable after retries, database error, unexpected error,
+     a bag that fails `package --validate`
+  2 bad input: usage error, malformed MBID, bad configuration, an output
+     destination that exists without --force
   3 partial: the run ended early (budget used up) or some items were not found
   4 another sync/import holds the database's writer lock, or this one lost it
      (its database connection dropped) and stopped
