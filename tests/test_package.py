@@ -22,7 +22,9 @@ from indexer.mapping import map_release
 from indexer.store import record_redirect, save_release, tombstone_release
 from indexer.store.facts import EDITIONS, Fact, save_facts
 
-TUCSON = "12195c41-6136-4dfd-acf1-9923dadc73e2"  # two real recordings of the same lookup (history + current)
+#: two real recordings of the same lookup made at different times (hqub-musicbrainz's
+#: release-get.json and its earlier git version @a431d6df: artist credit, labels and media differ)
+TUCSON = "12195c41-6136-4dfd-acf1-9923dadc73e2"
 METEORA = "c9d52105-5c20-3216-bc1b-e54918f8f688"
 DARK_SIDE = "b84ee12a-09ef-421b-82de-0441a926375b"  # tombstoned below
 MERGED = uuid.UUID("0f1e2d3c-4b5a-4968-8776-655443322110")  # an MBID merged into Meteora
@@ -130,7 +132,7 @@ def test_premis_events_cover_tombstones_redirects_and_curation_marks(mirror, run
 
 def test_validate_passes_then_one_changed_byte_fails(mirror, run_cli, tmp_path):
     bag_dir = tmp_path / "bag"
-    assert make(run_cli, TUCSON, "--to", str(bag_dir)).exit_code == 0
+    assert make(run_cli, TUCSON, METEORA, DARK_SIDE, "--to", str(bag_dir)).exit_code == 0
     ok = make(run_cli, "--validate", str(bag_dir))
     assert ok.exit_code == 0, ok.output
     assert "valid bag" in ok.output
