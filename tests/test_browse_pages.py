@@ -175,11 +175,16 @@ def test_unchanged_walk_is_one_request_per_page_and_writes_nothing(replay, clien
     kept = (STORED + ("scope_member",), VOLATILE + ("last_run_id",))
     before = rows(db, *kept)
     replay.reset_log()
+    started = one(db, "SELECT clock_timestamp()")
     res = sync_scope(db, client, "label", LABEL_ID)
     assert (res.status, len(browses(replay)), res.counts.unchanged) == ("ok", first.requests, len(docs))
     assert res.counts.inserted == res.counts.updated == res.counts.fallback_lookups == 0
     assert lookups(replay) == []
     assert rows(db, *kept) == before
+    # seen again: only last_seen moved, on the release, its document and that revision
+    for sql in ("SELECT min(last_seen) FROM release", "SELECT min(last_seen) FROM document",
+                "SELECT min(r.last_seen) FROM document d JOIN document_revision r ON r.id = d.revision_id"):
+        assert one(db, sql) >= started, sql
 
 
 def test_members_missing_from_a_whole_walk_are_confirmed_by_lookup(replay, client, db):
@@ -196,6 +201,12 @@ def test_members_missing_from_a_whole_walk_are_confirmed_by_lookup(replay, clien
     assert one(db, "SELECT deleted_at IS NOT NULL FROM release WHERE mbid = :m", m=deleted["id"])
     assert not one(db, "SELECT deleted_at IS NOT NULL FROM release WHERE mbid = :m", m=moved["id"])
     assert one(db, "SELECT count(*) FROM scope_member") == 6
+
+    # the deleted release comes back upstream, in the label: live again, from its page
+    serve(replay, [deleted], docs)
+    back = sync_scope(db, client, "label", LABEL_ID)
+    assert back.counts.updated == 1 and back.counts.unchanged == len(docs) - 1
+    assert not one(db, "SELECT deleted_at IS NOT NULL FROM release WHERE mbid = :m", m=deleted["id"])
 
 
 def test_missing_includes_derive_from_the_include_list():

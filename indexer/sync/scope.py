@@ -32,7 +32,7 @@ import uuid
 from typing import Callable
 
 from ..db import Database
-from ..mapping import parse_mbid
+from ..mapping import doc_hash, parse_mbid
 from ..runs import OK, Run, resume_checkpoint
 from ..sources.includes import missing_includes
 from ..sources.ws2 import BROWSE_INCLUDES, BadDocument, Client
@@ -46,19 +46,26 @@ PAGE = 100
 def store_page(db: Database, client: Client, items: list[dict], run: Run) -> list[uuid.UUID]:
     """Store every release of a browse page; returns their MBIDs.
 
-    A complete item is stored as it came (no request); an item lacking an
-    asked include is looked up instead (one request, `fallback_lookups`).
+    A complete item is stored as it came (no request): when its hash is the
+    stored document's, the page's unchanged releases are touched together
+    (`members.touch_unchanged`), the others go through `store_release_doc`.
+    An item lacking an asked include is looked up instead (one request,
+    `fallback_lookups`).
     """
+    complete = {mbid: doc_hash(doc) for mbid, doc in ((_item_mbid(d), d) for d in items)
+                if mbid is not None and not missing_includes(doc, BROWSE_INCLUDES)}
+    unchanged = members.touch_unchanged(db, complete)
+    run.counts.unchanged += len(unchanged)
     mbids = []
     for doc in items:
         mbid = _item_mbid(doc)
         if mbid is None:  # not a release: store_release_doc refuses (or quarantines) it
             store_release_doc(db, doc, run)
             continue
-        if missing_includes(doc, BROWSE_INCLUDES):
+        if mbid not in complete:
             run.counts.fallback_lookups += 1
             sync_release(db, client, mbid, run)
-        else:
+        elif mbid not in unchanged:
             store_release_doc(db, doc, run)
         mbids.append(mbid)
     return mbids
