@@ -19,6 +19,8 @@ from indexer.analysis.curation import mark
 from indexer.analysis.preservation import Selection, release_records
 from indexer.analysis.risk import load_policy
 from indexer.mapping import map_release
+from indexer.output.bag import write_bag
+from indexer.output.files import OutputError
 from indexer.store import record_redirect, save_release, tombstone_release
 from indexer.store.facts import EDITIONS, Fact, save_facts
 
@@ -226,3 +228,17 @@ def test_the_summary_carries_the_upstream_facts_behind_the_score(mirror, run_cli
     assert make(run_cli, TUCSON, "--to", str(tmp_path / "bag")).exit_code == 0
     summary = json.loads((tmp_path / "bag" / "data" / TUCSON / "release.json").read_text(encoding="utf-8"))
     assert [(f["fact"], f["value"]) for f in summary["facts"]] == [(EDITIONS, 1)]
+
+
+def test_an_error_after_some_releases_are_written_leaves_nothing(mirror, tmp_path):
+    real = release_records(mirror, Selection(mbids=(uuid.UUID(TUCSON), uuid.UUID(METEORA))), load_policy(None),
+                           documents=True)
+
+    def failing_after_one():
+        yield next(real)
+        raise OSError(28, "No space left on device")
+
+    with pytest.raises(OutputError, match="No space left on device"):
+        write_bag(tmp_path / "bag", failing_after_one(), version="test", organization=None, selection="test",
+                  bagged_at=T0)
+    assert list(tmp_path.iterdir()) == []
