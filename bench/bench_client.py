@@ -31,10 +31,10 @@ request/s is at least one second per request.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import copy
 import dataclasses
 import json
+import os
 import statistics
 import sys
 import threading
@@ -45,21 +45,19 @@ import warnings
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-import psycopg
-from sqlalchemy.engine import make_url
-
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 warnings.simplefilter("ignore")
 
 from indexer.config import load_settings  # noqa: E402
-from indexer.db import Database, normalise_url  # noqa: E402
 from indexer.runs import Run  # noqa: E402
 from indexer.sources.includes import missing_includes  # noqa: E402
 from indexer.sources.replay import MAX_BROWSE_TRACKS, MAX_LIMIT, ReplayServer, as_answered, track_count  # noqa: E402
 from indexer.sources.ws2 import BROWSE_INCLUDES, Client  # noqa: E402
 from indexer.sync.releases import store_release_doc, sync_releases  # noqa: E402
 from indexer.sync.scope import sync_scope, walk_scope  # noqa: E402
+
+from scratch import scratch_database  # noqa: E402
 
 LABEL = uuid.UUID("47e718e1-7ee4-460c-b1cc-1192a841c6e5")
 
@@ -101,24 +99,6 @@ def scope_documents(n: int) -> list[dict]:
     return out
 
 
-@contextlib.contextmanager
-def scratch_database(url: str, what: str):
-    """A new migrated database, dropped afterwards."""
-    admin = make_url(normalise_url(url))
-    name = f"mbindex_bench_{what}_{int(time.time() * 1000)}"
-    conninfo = admin.set(drivername="postgresql").render_as_string(hide_password=False)
-    with psycopg.connect(conninfo, autocommit=True) as c:
-        c.execute(f'CREATE DATABASE "{name}"')
-    db = Database(admin.set(database=name).render_as_string(hide_password=False))
-    try:
-        db.upgrade("head")
-        yield db
-    finally:
-        db.dispose()
-        with psycopg.connect(conninfo, autocommit=True) as c:
-            c.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
 def scope_bench(url: str, n: int) -> None:
     docs = scope_documents(n)
     tracks = [track_count(d) for d in docs]
@@ -129,11 +109,11 @@ def scope_bench(url: str, n: int) -> None:
         replay.set_browse("release", "label", str(LABEL), docs)
         settings = load_settings({"ws_url": replay.url, "contact": "bench@example.org", "rate": 0, "timeout": 30,
                                   "database_url": url}, environ={})
-        with scratch_database(url, "scope") as db:
+        with scratch_database(url, f"mbindex_bench_scope_{os.getpid()}") as db:
             t0 = time.perf_counter()
             walk = sync_scope(db, Client(dataclasses.replace(settings, rate=1.0)), "label", LABEL)
             walk_s = time.perf_counter() - t0
-        with scratch_database(url, "lookups") as db:
+        with scratch_database(url, f"mbindex_bench_lookups_{os.getpid()}") as db:
             t0 = time.perf_counter()
             looked = sync_releases(db, Client(settings), [uuid.UUID(d["id"]) for d in docs])
             look_s = time.perf_counter() - t0
@@ -195,7 +175,7 @@ def main() -> None:
     url = f"http://127.0.0.1:{srv.server_address[1]}"
 
     try:
-        with scratch_database(args.url, "client") as db:
+        with scratch_database(args.url, f"mbindex_bench_client_{os.getpid()}") as db:
             settings = load_settings({"ws_url": url, "contact": "bench@example.org", "rate": 0, "timeout": 10,
                                       "database_url": args.url}, environ={})
             client = Client(settings)
