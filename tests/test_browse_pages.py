@@ -276,3 +276,15 @@ def test_upgrade_drops_browse_documents_of_an_older_mirror(empty_database_url):
             assert conn.execute(text("SELECT count(*) FROM document WHERE entity_type = 'release'")).scalar() == 1
     finally:
         database.dispose()
+
+
+def test_an_item_without_a_hash_does_not_stop_its_page(replay, client, db):
+    """A lone surrogate in one item's title (valid JSON, no UTF-8): the page's
+    other releases are stored and the item goes to store_release_doc, which
+    keeps it aside, instead of the walk failing while hashing the page."""
+    docs = copies(4)
+    docs[2]["title"] = "broken \udc80"
+    serve(replay, docs)
+    res = sync_scope(db, client, "label", LABEL_ID)
+    assert res.status == "ok" and res.counts.inserted == 3 and res.counts.quarantined == 1, res.error
+    assert lookups(replay) == []

@@ -161,7 +161,10 @@ class _Answer:
 
 
 def _json(status: int, obj) -> _Answer:
-    return _Answer(status, json.dumps(obj, ensure_ascii=False).encode("utf-8"))
+    try:
+        return _Answer(status, json.dumps(obj, ensure_ascii=False).encode("utf-8"))
+    except UnicodeEncodeError:  # a lone surrogate travels as its \u escape, which JSON allows
+        return _Answer(status, json.dumps(obj).encode("ascii"))
 
 
 def _limit_offset(query: dict[str, str]) -> tuple[int, int]:

@@ -38,7 +38,7 @@ from ..sources.includes import missing_includes
 from ..sources.ws2 import BROWSE_INCLUDES, BadDocument, Client
 from ..store import scope as members
 from ..store.watchlist import SCOPES
-from .releases import SyncResult, finish, guarded, quarantine, store_release_doc, sync_release
+from .releases import DOCUMENT_ERRORS, SyncResult, finish, guarded, quarantine, store_release_doc, sync_release
 
 PAGE = 100
 
@@ -52,9 +52,9 @@ def store_page(db: Database, client: Client, items: list[dict], run: Run) -> lis
     An item lacking an asked include is looked up instead (one request,
     `fallback_lookups`).
     """
-    complete = {mbid: doc_hash(doc) for mbid, doc in ((_item_mbid(d), d) for d in items)
+    complete = {mbid: _hash(doc) for mbid, doc in ((_item_mbid(d), d) for d in items)
                 if mbid is not None and not missing_includes(doc, BROWSE_INCLUDES)}
-    unchanged = members.touch_unchanged(db, complete)
+    unchanged = members.touch_unchanged(db, {mbid: h for mbid, h in complete.items() if h is not None})
     run.counts.unchanged += len(unchanged)
     mbids = []
     for doc in items:
@@ -69,6 +69,15 @@ def store_page(db: Database, client: Client, items: list[dict], run: Run) -> lis
             store_release_doc(db, doc, run)
         mbids.append(mbid)
     return mbids
+
+
+def _hash(doc: dict) -> str | None:
+    """The document hash, None for a document that has none (a lone
+    surrogate, nesting too deep): store_release_doc quarantines those."""
+    try:
+        return doc_hash(doc)
+    except (*DOCUMENT_ERRORS, RecursionError):
+        return None
 
 
 def _item_mbid(doc) -> uuid.UUID | None:
