@@ -5,7 +5,7 @@ requests a whole scope walk needs (`--scope N`).
     .venv/bin/python bench/bench_client.py --scope 1000
 
 Pages: a local HTTP server serves a browse page of 100 real release documents
-(tests/fixtures/ws2/release completed by `replay.as_answered`, ids varied)
+(tests/fixtures/ws2/release completed by `includes.as_answered`, ids varied)
 from pre-encoded bytes; the time the server spends inside its handler is
 measured and subtracted.
 
@@ -51,8 +51,8 @@ warnings.simplefilter("ignore")
 
 from indexer.config import load_settings  # noqa: E402
 from indexer.runs import Run  # noqa: E402
-from indexer.sources.includes import missing_includes  # noqa: E402
-from indexer.sources.replay import MAX_BROWSE_TRACKS, MAX_LIMIT, ReplayServer, as_answered, track_count  # noqa: E402
+from indexer.sources.includes import as_answered, missing_includes  # noqa: E402
+from indexer.sources.replay import MAX_BROWSE_TRACKS, MAX_LIMIT, ReplayServer, track_count  # noqa: E402
 from indexer.sources.ws2 import BROWSE_INCLUDES, Client  # noqa: E402
 from indexer.sync.releases import store_release_doc, sync_releases  # noqa: E402
 from indexer.sync.scope import sync_scope, walk_scope  # noqa: E402

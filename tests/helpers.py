@@ -12,8 +12,7 @@ from pathlib import Path
 
 from indexer.analysis import risk
 from indexer.mapping import map_release
-from indexer.sources.includes import missing_includes
-from indexer.sources.replay import as_answered
+from indexer.sources.includes import as_answered, missing_includes
 from indexer.sources.ws2 import BROWSE_INCLUDES
 from indexer.store import save_release
 
@@ -77,7 +76,7 @@ def write_archive(path: Path, lines: list[str], entity="release", timestamp=DUMP
 
 def full_doc(mbid: str) -> dict:
     """A recorded release lookup as ws/2 answers it for today's includes
-    (`replay.as_answered`: includes it was not recorded with, empty)."""
+    (`includes.as_answered`: includes it was not recorded with, empty)."""
     return as_answered(release_doc(mbid), BROWSE_INCLUDES)
 
 

@@ -1,7 +1,7 @@
 """Scope walks store whole browse pages (issue 11), against the replay server.
 
 The documents are the recorded release lookups that carry every include a
-browse asks for (`helpers.FULL`, completed by `replay.as_answered`), copied
+browse asks for (`helpers.FULL`, completed by `includes.as_answered`), copied
 under new MBIDs where a scope needs more releases.
 """
 
