@@ -5,7 +5,10 @@ musicbrainz-server builds each release of a browse page with the same
 `release_toplevel` as a lookup, so a browse asking for the lookup's includes
 (`BROWSE_INCLUDES`: `RELEASE_INCLUDES` without the lookup-only `artists` and
 `collections`) returns the lookup's document.  Each item goes through
-`store_release_doc`, the lookup's own path: same hash, same revision rules.
+`store_release_doc`, the lookup's own path: same hash, same revision rules;
+only the items whose hash is already the stored one are touched for the
+whole page at once (`store.scope.touch_unchanged`, rule 1 in bulk), which
+keeps a nightly page of unchanged releases at about the cost of its fetch.
 
 Why lookups no longer ask for `artists`: on a lookup it serializes the
 release's credited artists as top-level entities, adding `gender`,
