@@ -208,6 +208,22 @@ def test_a_body_about_another_release_without_a_redirect_is_quarantined(db, host
     assert bytes(row.raw) == body and "without a redirect" in row.error
 
 
+def test_a_merge_served_with_200_is_confirmed_by_a_lookup_of_the_target(db, hostile, env, run_cli):
+    """musicbrainz.org answers a merged MBID with 200 and the target's
+    document: a lookup of the target giving the same document makes it a merge."""
+    merged = _id("merged")
+    hostile.serve(_path(merged), json.dumps(release_doc(OTHER)).encode())
+
+    out = run_cli("sync", "release", merged, env=env)
+
+    assert out.exit_code == 0, out.output
+    assert "redirected 1" in out.output and not _quarantine(db)
+    with db.session() as s:
+        assert s.execute(select(m.Redirect.old_mbid, m.Redirect.new_mbid)).all() == [
+            (uuid.UUID(merged), uuid.UUID(OTHER))]
+        assert s.get(m.Release, uuid.UUID(OTHER)).title == release_doc(OTHER)["title"]
+
+
 # --- 3. wall clock and size ------------------------------------------------------
 
 
