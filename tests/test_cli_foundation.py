@@ -12,6 +12,7 @@ from indexer import __version__
 from indexer.cli import cli
 from indexer.db import Database
 from indexer.db import models as m
+from indexer.output.tables import render
 
 TABLES = [m.Release, m.Medium, m.Track, m.Recording, m.Artist, m.Label, m.ReleaseGroup, m.ReleaseLabel,
           m.ArtistCredit, m.UrlRelation, m.Tag, m.Document, m.DocumentRevision]
@@ -145,3 +146,10 @@ def test_demo_syncs_the_bundled_recordings_scores_and_lists_the_worklist(databas
         db.dispose()
     assert stored == bundled and scored == len(bundled)
     assert "942b9e7b-3a43-4f22-b200-ab69ee302d16" in res.output and "barcode_none" in res.output
+
+
+def test_table_columns_line_up_with_wide_characters():
+    """ケアレス takes eight terminal columns, not four: the next column starts after it."""
+    out = render([{"title": "ケアレス", "n": 1}, {"title": "Meteora", "n": 2}], "table").splitlines()
+    assert out[0] == "title     n" and out[2] == "ケアレス  1" and out[3] == "Meteora   2"
+    assert render([{"t": "日本語のタイトル" * 10}], "table").splitlines()[2].endswith("…")

@@ -15,6 +15,7 @@ import datetime as dt
 import io
 import json
 import re
+import unicodedata
 import uuid
 from typing import Iterable
 
@@ -112,16 +113,36 @@ def render(rows: Iterable[dict], fmt: str = "table", columns: list[str] | None =
         return "(no rows)"
     cells = [[terminal_safe(_cell(r.get(c))) for c in columns] for r in rows]
     header = [terminal_safe(c) for c in columns]
-    widths = [min(60, max(len(c), *(len(row[i]) for row in cells))) for i, c in enumerate(header)]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(header, widths)).rstrip()]
+    widths = [min(60, max(_width(c), *(_width(row[i]) for row in cells))) for i, c in enumerate(header)]
+    lines = ["  ".join(_pad(c, w) for c, w in zip(header, widths)).rstrip()]
     lines.append("  ".join("-" * w for w in widths))
     for row in cells:
-        lines.append("  ".join(_clip(v, w).ljust(w) for v, w in zip(row, widths)).rstrip())
+        lines.append("  ".join(_pad(_clip(v, w), w) for v, w in zip(row, widths)).rstrip())
     return "\n".join(lines)
 
 
+def _width(text: str) -> int:
+    """Columns a terminal gives the text: wide (East Asian) characters take two."""
+    if text.isascii():
+        return len(text)
+    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+
+
+def _pad(text: str, width: int) -> str:
+    return text + " " * max(0, width - _width(text))
+
+
 def _clip(text: str, width: int) -> str:
-    return text if len(text) <= width else text[: width - 1] + "…"
+    if _width(text) <= width:
+        return text
+    out, used = [], 0
+    for ch in text:
+        w = _width(ch)
+        if used + w > width - 1:
+            break
+        out.append(ch)
+        used += w
+    return "".join(out) + "…"
 
 
 def _json_out(text: str) -> str:
