@@ -162,6 +162,8 @@ def recent_runs(db: Database, limit: int = 20) -> list[dict]:
                 "tombstoned": r.tombstoned,
                 "redirected": r.redirected,
                 "quarantined": r.quarantined,
+                "fallback_lookups": r.fallback_lookups,
+                "skipped": r.skipped,
                 "error": r.error,
             }
             for r in rows
