@@ -49,6 +49,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 warnings.simplefilter("ignore")
 
+from scratch import scratch_database  # noqa: E402
+
 from indexer.config import load_settings  # noqa: E402
 from indexer.runs import Run  # noqa: E402
 from indexer.sources.includes import as_answered, missing_includes  # noqa: E402
@@ -56,8 +58,6 @@ from indexer.sources.replay import MAX_BROWSE_TRACKS, MAX_LIMIT, ReplayServer, t
 from indexer.sources.ws2 import BROWSE_INCLUDES, Client  # noqa: E402
 from indexer.sync.releases import store_release_doc, sync_releases  # noqa: E402
 from indexer.sync.scope import sync_scope, walk_scope  # noqa: E402
-
-from scratch import scratch_database  # noqa: E402
 
 LABEL = uuid.UUID("47e718e1-7ee4-460c-b1cc-1192a841c6e5")
 

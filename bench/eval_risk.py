@@ -34,12 +34,13 @@ from sqlalchemy import text
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from scratch import scratch_database  # noqa: E402
+
 from indexer.analysis import risk  # noqa: E402
 from indexer.db import Database  # noqa: E402
 from indexer.mapping import map_release  # noqa: E402
 from indexer.store import save_release  # noqa: E402
 from indexer.store.facts import EDITIONS, LISTENERS, LISTENS, RELEASE_GROUPS, Fact, save_facts  # noqa: E402
-from scratch import scratch_database  # noqa: E402
 
 FIXTURES = ROOT / "tests" / "fixtures"
 LABELS = FIXTURES / "eval" / "labels.tsv"

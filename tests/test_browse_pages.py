@@ -14,7 +14,6 @@ import uuid
 from sqlalchemy import text
 
 from helpers import FULL, full_doc
-
 from indexer.db import Database
 from indexer.sources.includes import missing_includes
 from indexer.sources.replay import MAX_BROWSE_TRACKS, MAX_LIMIT, track_count

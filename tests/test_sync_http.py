@@ -25,7 +25,6 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
 
 from helpers import FULL, full_doc
-
 from indexer.cli import cli
 from indexer.config import load_settings
 from indexer.db import models as m

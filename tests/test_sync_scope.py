@@ -9,9 +9,8 @@ from types import SimpleNamespace
 
 from sqlalchemy import func, select
 
-from helpers import FULL, full_doc
-
 import indexer.sync.query as query_mod
+from helpers import FULL, full_doc
 from indexer.db import models as m
 from indexer.sources.ws2 import NotFound, RequestBudgetExhausted, Response, Stats
 from indexer.sync.query import sync_query

@@ -8,7 +8,6 @@ import html
 
 from sqlalchemy import text
 
-
 #: live releases by a key (decade, format): how many have no known listens,
 #: some, or were never looked up on ListenBrainz (`enrich`)
 LISTENING_SQL = """
