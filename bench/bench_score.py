@@ -16,15 +16,14 @@ import sys
 import time
 from pathlib import Path
 
-import psycopg
 from sqlalchemy import text
-from sqlalchemy.engine import make_url
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from scratch import scratch_database  # noqa: E402
+
 from indexer.analysis import curation as curate  # noqa: E402
 from indexer.analysis import risk  # noqa: E402
-from indexer.db import Database, normalise_url  # noqa: E402
 
 GENERATE = [
     # ~1 label per 40 releases, artists with a long tail (many with 1-2 releases)
@@ -88,22 +87,12 @@ def main() -> None:
     ap.add_argument("--keep", action="store_true")
     args = ap.parse_args()
 
-    admin = make_url(normalise_url(args.url))
-    conninfo = admin.set(drivername="postgresql").render_as_string(hide_password=False)
-    name = "mbindex_bench_score"
-    with psycopg.connect(conninfo, autocommit=True) as c:
-        c.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        c.execute(f'CREATE DATABASE "{name}"')
-    db = Database(admin.set(database=name).render_as_string(hide_password=False))
-    try:
-        db.upgrade("head")
+    with scratch_database(args.url, "mbindex_bench_score", keep=args.keep) as db:
         t0 = time.perf_counter()
         with db.session() as s, s.begin():
             for sql in GENERATE:
                 s.execute(text(sql), {"n": args.releases})
-        with psycopg.connect(admin.set(database=name, drivername="postgresql").render_as_string(hide_password=False),
-                             autocommit=True) as c:
-            c.execute("VACUUM ANALYZE")
+        _maintain(db, "VACUUM ANALYZE")
         gen = time.perf_counter() - t0
         with db.session() as s:
             counts = {t: s.execute(text(f"SELECT count(*) FROM {t}")).scalar_one()
@@ -119,9 +108,7 @@ def main() -> None:
 
         with db.session() as s, s.begin():
             s.execute(text("UPDATE release SET needs_score = true WHERE (('x' || substr(mbid::text, 1, 8))::bit(32)::int) % 100 = 0"))
-        with psycopg.connect(admin.set(database=name, drivername="postgresql").render_as_string(hide_password=False),
-                             autocommit=True) as c:
-            c.execute("ANALYZE release")
+        _maintain(db, "ANALYZE release")
         t0 = time.perf_counter()
         with db.session() as s, s.begin():
             n_changed = risk.score(s, policy, changed_only=True)
@@ -151,11 +138,12 @@ def main() -> None:
                     curate.flagged(s, f)
                     ts.append((time.perf_counter() - t0) * 1000)
             print(f"flagged {label}: median {statistics.median(ts):.1f} ms")
-    finally:
-        db.dispose()
-        if not args.keep:
-            with psycopg.connect(conninfo, autocommit=True) as c:
-                c.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def _maintain(db, sql: str) -> None:
+    """VACUUM / ANALYZE, which cannot run inside a transaction."""
+    with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.execute(text(sql))
 
 
 if __name__ == "__main__":
