@@ -206,3 +206,25 @@ def test_export_option_names_mean_the_same_as_everywhere(db, mirror, cli_run, tm
     res = cli_run("export", "-o", "csv", "--format", "Cassette")
     assert res.exit_code == 0 and list(csv.DictReader(io.StringIO(res.stdout)))[0]["mbid"] == mirror["tape"]
     assert cli_run("export", "-o", "csv", "--format", "json").exit_code == 2  # two output formats
+
+
+def test_a_curation_state_worklist_follows_marks_made_before_and_after_scoring(db, mirror, cli_run):
+    """The worklist of one state reads risk_score's copy of it: a mark on a
+    scored release, a mark on a release scored later, a changed mark and a
+    rescore all show at once, in score order."""
+    late = copy.deepcopy(release_doc(METEORA))
+    late.update(id=str(uuid.uuid4()), title="Meteora (scored after its mark)")
+    store(db, late)  # stored, not yet scored
+    assert cli_run("mark", mirror["tape"], METEORA, late["id"], "--status", "in-progress").exit_code == 0
+    in_progress = lambda: [r["mbid"] for r in flagged_json(cli_run, "--curation", "in-progress")]  # noqa: E731
+    scores = all_scores(db)
+    assert in_progress() == sorted([mirror["tape"], METEORA], key=lambda m: (-scores[m], m))
+    score_all(db, changed=True)  # the late release gets its score, and its mark with it
+    scores = all_scores(db)
+    assert in_progress() == sorted([mirror["tape"], METEORA, late["id"]], key=lambda m: (-scores[m], m))
+    assert cli_run("mark", METEORA, "--status", "preserved").exit_code == 0
+    assert METEORA not in in_progress()
+    assert [r["mbid"] for r in flagged_json(cli_run, "--curation", "preserved")] == [METEORA]
+    score_all(db)  # a full rescore keeps the states
+    assert set(in_progress()) == {mirror["tape"], late["id"]}
+    assert {r["mbid"] for r in flagged_json(cli_run, "--curation", "preserved", "--curation", "ignored")} == {METEORA}

@@ -87,11 +87,9 @@ def filter_sql(f: Filters) -> tuple[str, dict]:
         where.append(predicate)
         params[name] = list(value) if isinstance(value, (tuple, list)) else value
     if f.curation and "open" not in f.curation:
-        # the state must exist: start from the few marked releases by index probes
-        # (= ANY(ARRAY(...))) whatever the planner believes, instead of walking the
-        # score index until enough of them turn up (40,000 rows for 50 at 1M releases)
-        where.append("c.status = ANY(CAST(:curation AS text[])) AND s.release_mbid = ANY(ARRAY("
-                     "SELECT cs.release_mbid FROM curation_state cs WHERE cs.status = ANY(CAST(:curation AS text[]))))")
+        # the state must exist: risk_score keeps a copy of it, indexed with the
+        # score, so the page is read in score order from the few marked releases
+        where.append("s.curation = ANY(CAST(:curation AS text[]))")
         params["curation"] = list(f.curation)
     elif f.curation:
         where.append("coalesce(c.status, 'open') = ANY(CAST(:curation AS text[]))")
@@ -160,6 +158,8 @@ def mark(session, mbids: list[uuid.UUID], status: str, note: str | None, by: str
             ),
             {"r": mbid, "s": status, "id": row.id},
         )
+        # the worklist's copy of the state, beside the score (see RiskScore.curation)
+        session.execute(text("UPDATE risk_score SET curation = :s WHERE release_mbid = :r"), {"r": mbid, "s": status})
         out.append({"mbid": mbid, "requested": requested, "status": status, "mark_id": row.id})
     return out
 

@@ -333,15 +333,17 @@ def build_score_sql(policy: Policy, changed_only: bool = False) -> str:
     fired = ",\n            ".join(f"CASE WHEN {fires[s.name]} THEN '{s.name}' END" for s in active) or "NULL"
     total = " + ".join(f"CASE WHEN {fires[s.name]} THEN {_weight_sql(s.name)} ELSE 0 END" for s in active) or "0"
     return f"""{_facts_sql(changed_only)}
-    INSERT INTO risk_score (release_mbid, score, signals, policy_version, scored_at)
+    INSERT INTO risk_score (release_mbid, score, signals, policy_version, scored_at, curation)
     SELECT f.mbid,
            least(CAST(:max_score AS int), {total}),
            array_remove(ARRAY[{fired}]::text[], NULL),
-           :policy_version, now()
+           :policy_version, now(),
+           (SELECT cs.status FROM curation_state cs WHERE cs.release_mbid = f.mbid)
     FROM facts f
     ON CONFLICT (release_mbid) DO UPDATE
        SET score = excluded.score, signals = excluded.signals,
-           policy_version = excluded.policy_version, scored_at = excluded.scored_at"""
+           policy_version = excluded.policy_version, scored_at = excluded.scored_at,
+           curation = excluded.curation"""
 
 
 @dataclass

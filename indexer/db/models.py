@@ -341,6 +341,14 @@ class RiskScore(Base):
     signals: Mapped[list[str]] = mapped_column(ARRAY(Text))
     policy_version: Mapped[str]
     scored_at: Mapped[dt.datetime] = mapped_column(server_default=func.now())
+    # a copy of curation_state.status (NULL: never marked), kept by `mark` and
+    # `score`, so that a worklist of one curation state walks an index in score
+    # order instead of probing every marked release
+    curation: Mapped[str | None]
+
+    __table_args__ = (
+        Index("ix_risk_score_curation", "curation", "score", postgresql_where=text("curation IS NOT NULL")),
+    )
 
 
 class UpstreamFact(Base):
