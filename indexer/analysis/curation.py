@@ -88,9 +88,15 @@ def filter_sql(f: Filters) -> tuple[str, dict]:
         params[name] = list(value) if isinstance(value, (tuple, list)) else value
     if f.curation and "open" not in f.curation:
         # the state must exist: risk_score keeps a copy of it, indexed with the
-        # score, so the page is read in score order from the few marked releases
-        where.append("s.curation = ANY(CAST(:curation AS text[]))")
-        params["curation"] = list(f.curation)
+        # score, so the page of one state is read in score order from the few
+        # marked releases (an equality: `= ANY` of one value would not use the
+        # index's order, and the planner walked the whole score index instead)
+        if len(set(f.curation)) == 1:
+            where.append("s.curation = :curation")
+            params["curation"] = f.curation[0]
+        else:
+            where.append("s.curation = ANY(CAST(:curation AS text[]))")
+            params["curation"] = list(f.curation)
     elif f.curation:
         where.append("coalesce(c.status, 'open') = ANY(CAST(:curation AS text[]))")
         params["curation"] = list(f.curation)
