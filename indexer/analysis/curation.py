@@ -98,10 +98,10 @@ def filter_sql(f: Filters) -> tuple[str, dict]:
             where.append("s.curation = ANY(CAST(:curation AS text[]))")
             params["curation"] = list(f.curation)
     elif f.curation:
-        where.append("coalesce(c.status, 'open') = ANY(CAST(:curation AS text[]))")
+        where.append("coalesce(s.curation, 'open') = ANY(CAST(:curation AS text[]))")
         params["curation"] = list(f.curation)
-    else:
-        where.append("(c.status IS NULL OR c.status NOT IN ('ignored', 'preserved'))")
+    else:  # on the score's own row, so the score index is walked without a join per row
+        where.append("(s.curation IS NULL OR s.curation NOT IN ('ignored', 'preserved'))")
     if not f.include_deleted:
         where.append("r.deleted_at IS NULL")
     return " AND ".join(where), params
