@@ -9,6 +9,7 @@ import click
 
 from ... import runs
 from ...mapping import ENTITY_TYPES
+from ...sources.dump_files import list_sources
 from ...sync.dump import TombstoneGuard, import_dump
 from ..app import EXIT_FAILURE, EXIT_PARTIAL, EXIT_QUARANTINED, App, UserError, pass_app
 from ..progress import bytes_progress
@@ -36,6 +37,7 @@ def import_dump_cmd(app: App, path, entity, complete, again, batch, force):
     """
     settings = app.settings()
     guard = TombstoneGuard(max_percent=settings.max_tombstone_percent, force=force)
+    list_sources(path)  # an unreadable input is said before a database is opened (or an embedded one started)
     database = app.db()
     progress = bytes_progress(app)
     with runs.writer(database, "import"):
