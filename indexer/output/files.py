@@ -16,42 +16,27 @@ class OutputError(OSError):
 
 
 def write_text_atomic(path: str | Path, text: str) -> None:
-    """Write `text` to a temporary file beside `path`, then rename it over
-    `path`: a failure part-way (disk full, a size limit) leaves the old file
-    as it was and no truncated one.  The data is flushed to disk before the
-    rename (a crash right after cannot leave an empty file under the name),
-    and the file gets the old file's permissions, or the umask's for a new
-    one, rather than mkstemp's private 0600."""
-    path = Path(path)
-    mode = _mode_for(path)
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent or ".")
-    except OSError as exc:
-        raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from None
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-            os.fchmod(f.fileno(), mode)
-        os.replace(tmp, path)
-    except OSError as exc:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from None
+    """Write `text` (UTF-8) over `path` whole or not at all: `replacing_file`
+    with `force`, so a failure part-way (disk full, a size limit) leaves the
+    old file as it was and no truncated one."""
+    with replacing_file(path, force=True) as f:
+        f.write(text.encode("utf-8"))
+
+
+def _new_mode(directory: bool) -> int:
+    """What open() or mkdir() would give a new file or directory under the current umask."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return (0o777 if directory else 0o666) & ~umask
 
 
 def _mode_for(path: Path) -> int:
-    """Permission bits for a new version of `path`: the old file's, else
-    what open() would give a new file under the current umask."""
+    """Permission bits for a new version of the file `path`: the old file's,
+    else a new file's."""
     try:
         return path.stat().st_mode & 0o7777
     except OSError:
-        umask = os.umask(0)
-        os.umask(umask)
-        return 0o666 & ~umask
+        return _new_mode(directory=False)
 
 
 class TargetExists(OutputError):
@@ -69,14 +54,6 @@ def _reraise(exc: OSError, path: Path):
     if isinstance(exc, OutputError):
         raise exc
     raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from None
-
-
-def _usual_mode(path: str | Path, directory: bool) -> None:
-    """Give a temporary file or directory (created private) the mode a plain
-    open() or mkdir() would have given it under the current umask."""
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(path, (0o777 if directory else 0o666) & ~umask)
 
 
 def _swap_in(tmp: Path, path: Path) -> None:
@@ -101,7 +78,7 @@ def replacing_dir(path: str | Path, *, force: bool = False) -> Iterator[Path]:
     _claim(path, force)
     try:
         tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
-        _usual_mode(tmp, directory=True)
+        os.chmod(tmp, _new_mode(directory=True))  # mkdtemp's is private
     except OSError as exc:
         raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from None
     done = False
@@ -119,20 +96,26 @@ def replacing_dir(path: str | Path, *, force: bool = False) -> Iterator[Path]:
 @contextmanager
 def replacing_file(path: str | Path, *, force: bool = False) -> Iterator[BinaryIO]:
     """Like `replacing_dir` for one binary file: yield a file open for
-    writing beside `path`, renamed onto it only when the block succeeds."""
+    writing beside `path`, renamed onto it only when the block succeeds.  The
+    data is flushed to disk before the rename (a crash right after cannot
+    leave an empty file under the name), and the file gets the old file's
+    permissions, or a new file's under the umask, rather than mkstemp's 0600."""
     path = Path(path)
     _claim(path, force)
     if path.is_dir():
         raise TargetExists(f"{path} is a directory; give a file name")
+    mode = _mode_for(path)
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        _usual_mode(tmp, directory=False)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent or ".")
     except OSError as exc:
         raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from None
     done = False
     try:
         with os.fdopen(fd, "wb") as f:
             yield f
+            f.flush()
+            os.fsync(f.fileno())
+            os.fchmod(f.fileno(), mode)
         os.replace(tmp, path)
         done = True
     except OSError as exc:
