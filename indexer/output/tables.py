@@ -121,6 +121,13 @@ def render(rows: Iterable[dict], fmt: str = "table", columns: list[str] | None =
     return "\n".join(lines)
 
 
+def as_file(rows: Iterable[dict], fmt: str, columns: list[str] | None = None, *,
+            spreadsheet_safe: bool = True) -> str:
+    """`render` as the text of a whole file: ending in a line end, CRLF for
+    CSV (RFC 4180).  What `export` writes and the web page downloads."""
+    return render(rows, fmt, columns, spreadsheet_safe=spreadsheet_safe) + ("\r\n" if fmt == "csv" else "\n")
+
+
 def _width(text: str) -> int:
     """Columns a terminal gives the text: wide (East Asian) characters take two."""
     if text.isascii():

@@ -22,7 +22,7 @@ from ..analysis.curation import CURATION_STATES, EXPORT_COLUMNS, FACT_LABELS, SO
 from ..analysis.report import bar_chart_svg, chart_items, collect, column_chart_svg, pct
 from ..analysis.revisions import count_flagged, diff_documents, revision_documents
 from ..mapping import parse_mbid
-from ..output.tables import EXPORT_FORMATS, render
+from ..output.tables import EXPORT_FORMATS, as_file
 from ..runs import recent_runs
 from .params import BadRequest, parse_filters, query_string, text_value
 from .views import page, set_flash
@@ -75,7 +75,7 @@ def export(request: Request):
     with request.app.state.db.session() as s:
         rows = export_rows(s, f)
     media = {"csv": "text/csv; charset=utf-8", "json": "application/json"}.get(fmt, "text/plain; charset=utf-8")
-    body = render(rows, fmt, columns=EXPORT_COLUMNS) + ("\r\n" if fmt == "csv" else "\n")  # as `export` ends it
+    body = as_file(rows, fmt, EXPORT_COLUMNS)  # the same file as `export`
     return Response(body, media_type=media,
                     headers={"content-disposition": f'attachment; filename="mbindex-worklist.{fmt}"'})
 

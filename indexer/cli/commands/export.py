@@ -18,7 +18,7 @@ from ...analysis.risk import load_policy
 from ...clock import now
 from ...output.files import replacing_file, write_text_atomic
 from ...output.marc import MARC_FORMATS, write_records
-from ...output.tables import EXPORT_FORMATS, render
+from ...output.tables import EXPORT_FORMATS, as_file
 from ..app import EXIT_USAGE, App, UserError, pass_app
 from ..options import TEXT, filter_options
 
@@ -87,8 +87,7 @@ def export_cmd(app: App, output, to, force, old_formats, csv_raw, filters):
         return
     with app.db().session() as s:
         rows = export_rows(s, filters)
-    text_out = render(rows, fmt, columns=EXPORT_COLUMNS, spreadsheet_safe=not csv_raw)
-    text_out += "\r\n" if fmt == "csv" else "\n"  # CSV lines end in CRLF (RFC 4180)
+    text_out = as_file(rows, fmt, EXPORT_COLUMNS, spreadsheet_safe=not csv_raw)
     if to:
         write_file(to, text_out)
         app.note(f"wrote {len(rows)} release(s) to {to}")
