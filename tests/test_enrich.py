@@ -3,7 +3,11 @@ server), stored with source and date, and read by the score."""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import socket
+import threading
+import time
 import urllib.error
 import urllib.request
 import uuid
@@ -17,6 +21,7 @@ from indexer.analysis.curation import format_show, show
 from indexer.config import ConfigError, load_settings
 from indexer.runs import OK, PARTIAL
 from indexer.sources.listenbrainz import ListenBrainz
+from indexer.sources.ws2 import GiveUp
 from indexer.sync.enrich import enrich, listenbrainz_for
 
 DSOTM = "b84ee12a-09ef-421b-82de-0441a926375b"
@@ -314,3 +319,34 @@ def test_lb_url_and_facts_max_age_settings_are_checked():
                          ({"MBINDEX_FACTS_MAX_AGE_DAYS": "nan"}, "facts_max_age_days")):
         with pytest.raises(ConfigError, match=message):
             load_settings(environ=env)
+
+
+def test_listenbrainz_timeout_bounds_the_whole_answer_by_wall_clock(settings, client):
+    """A server that trickles its body a byte every 0.2 s never trips a
+    per-read timeout; the attempt still ends at `timeout` (issue 10, item 3)."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1)
+    stop = threading.Event()
+
+    def trickle():
+        conn, _ = listener.accept()
+        conn.recv(65536)
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n")
+        with contextlib.suppress(OSError):
+            while not stop.wait(0.2):
+                conn.sendall(b" ")
+        conn.close()
+
+    threading.Thread(target=trickle, daemon=True).start()
+    url = f"http://127.0.0.1:{listener.getsockname()[1]}"
+    lb = ListenBrainz(settings.__class__(**{**settings.__dict__, "lb_url": url, "timeout": 1.0, "retries": 0}),
+                      client.user_agent)
+    started = time.monotonic()
+    try:
+        with pytest.raises(GiveUp, match="no answer from ListenBrainz within 1s"):
+            lb.popularity([uuid.UUID(DSOTM_RG)])
+    finally:
+        stop.set()
+        listener.close()
+    assert time.monotonic() - started < 5

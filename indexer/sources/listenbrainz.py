@@ -26,7 +26,16 @@ from http.client import HTTPException
 from typing import Callable
 
 from ..config import Settings
-from .ws2 import GiveUp, RequestBudgetExhausted, Stats, TransientError, WSError, backoff_delay
+from .ws2 import (
+    TIMED_OPENER,
+    RequestBudgetExhausted,
+    Stats,
+    TransientError,
+    WSError,
+    read_body,
+    wall_clock,
+    with_retries,
+)
 
 #: ids per request (the API's limit)
 MAX_IDS = 1000
@@ -65,24 +74,16 @@ class ListenBrainz:
         return _parse(data, groups)
 
     def _post(self, path: str, body: bytes):
-        attempt = 0
-        while True:
-            self._check_budget()
-            wait = max(0.0, self._reset_at - time.monotonic())
-            if wait:
-                self.stats.waited += wait
-                self.sleep(wait)
-            self.stats.requests += 1
-            try:
-                return self._attempt(path, body)
-            except TransientError as err:
-                attempt += 1
-                if attempt > self.settings.retries:
-                    raise GiveUp(f"ListenBrainz: giving up after {attempt} attempts: {err}") from None
-                delay = backoff_delay(attempt, err.retry_after)
-                self.stats.retries += 1
-                self.stats.waited += delay
-                self.sleep(delay)
+        return with_retries(lambda: self._attempt(path, body), retries=self.settings.retries, stats=self.stats,
+                            sleep=self.sleep, before=self._paced, who="ListenBrainz: ")
+
+    def _paced(self) -> float:
+        """Check the run's budget, then wait for a rate-limit window that is shut."""
+        self._check_budget()
+        wait = max(0.0, self._reset_at - time.monotonic())
+        if wait:
+            self.sleep(wait)
+        return wait
 
     def _check_budget(self) -> None:
         if self.max_requests is not None and self.stats.requests + self.spent_elsewhere() >= self.max_requests:
@@ -95,23 +96,29 @@ class ListenBrainz:
         req = urllib.request.Request(url, data=body, method="POST", headers={
             "User-Agent": self.user_agent, "Content-Type": "application/json", "Accept": "application/json"})
         timeout = self.settings.timeout
-        try:
-            with urllib.request.urlopen(req, timeout=timeout) as resp:
-                self._note_limits(resp.headers)
-                raw = resp.read()
-        except urllib.error.HTTPError as exc:
-            self._note_limits(exc.headers)
-            if exc.code in (429, 500, 502, 503, 504):
-                raise TransientError(f"HTTP {exc.code} from ListenBrainz", _reset_in(exc.headers)) from None
-            raise LBError(f"ListenBrainz answered HTTP {exc.code} for {path}") from None
-        except (socket.timeout, TimeoutError):
-            raise TransientError(f"no answer from ListenBrainz within {timeout:g}s") from None
-        except urllib.error.URLError as exc:
-            if isinstance(exc.reason, (socket.timeout, TimeoutError)):
-                raise TransientError(f"no answer from ListenBrainz within {timeout:g}s") from None
-            raise TransientError(f"cannot reach ListenBrainz at {self.settings.lb_url}: {exc.reason}") from None
-        except (ConnectionError, HTTPException, OSError) as exc:
-            raise TransientError(f"ListenBrainz connection failed: {type(exc).__name__}: {exc}") from None
+        late = TransientError(f"no answer from ListenBrainz within {timeout:g}s")
+        with wall_clock(timeout) as deadline:  # connect, headers and body together
+            try:
+                with TIMED_OPENER.open(req, timeout=timeout) as resp:
+                    self._note_limits(resp.headers)
+                    raw = read_body(resp, int(self.settings.max_body_mb * (1 << 20)), url)
+                if deadline.expired:  # shut down mid-body: what we have is cut short
+                    raise late
+            except urllib.error.HTTPError as exc:
+                self._note_limits(exc.headers)
+                if exc.code in (429, 500, 502, 503, 504):
+                    raise TransientError(f"HTTP {exc.code} from ListenBrainz", _reset_in(exc.headers)) from None
+                raise LBError(f"ListenBrainz answered HTTP {exc.code} for {path}") from None
+            except (socket.timeout, TimeoutError):
+                raise late from None
+            except urllib.error.URLError as exc:
+                if deadline.expired or isinstance(exc.reason, (socket.timeout, TimeoutError)):
+                    raise late from None
+                raise TransientError(f"cannot reach ListenBrainz at {self.settings.lb_url}: {exc.reason}") from None
+            except (ConnectionError, HTTPException, OSError) as exc:
+                if deadline.expired:
+                    raise late from None
+                raise TransientError(f"ListenBrainz connection failed: {type(exc).__name__}: {exc}") from None
         try:
             return json.loads(raw)
         except (ValueError, UnicodeDecodeError) as exc:

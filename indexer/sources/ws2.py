@@ -10,6 +10,7 @@ retries with exponential backoff + jitter and `Retry-After` live here.
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
 import math
@@ -18,18 +19,21 @@ import socket
 import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 import uuid
 import warnings
 from dataclasses import dataclass, field
 from http.client import HTTPException
-from typing import Callable
+from typing import Callable, Iterator, TypeVar
 
 import musicbrainzngs
 from musicbrainzngs import musicbrainz as _ngs
 
 from .. import __version__
 from ..config import Settings
+
+T = TypeVar("T")
 
 # no `artists`: it makes ws/2 add the credited artists' gender, areas, life span
 # and IPIs, which a browse cannot carry and nothing reads (see sync/scope.py)
@@ -219,18 +223,38 @@ class _TimedHandler(urllib.request.HTTPHandler, urllib.request.HTTPSHandler):
         return self.do_open(_TimedHTTPSConnection, req, context=self._context)
 
 
+#: an opener whose connections `wall_clock` can shut (for services musicbrainzngs does not reach)
+TIMED_OPENER = urllib.request.build_opener(_TimedHandler())
+
+
+@contextlib.contextmanager
+def wall_clock(seconds: float) -> Iterator[_Deadline]:
+    """Bound one attempt, connect and headers and body, by `seconds` of wall
+    clock: connections opened through `_TimedHandler` (musicbrainzngs' opener
+    here, `TIMED_OPENER` for other services) are shut down when it passes;
+    check `expired` after reading."""
+    deadline = _local.deadline = _Deadline(seconds)
+    try:
+        yield deadline
+    finally:
+        deadline.cancel()
+        _local.deadline = None
+
+
 #: of a body over max_body_mb, quarantine keeps this much
 HEAD = 1024
 #: a BadDocument keeps its URL whole up to this length (for the quarantine row)
 MAX_URL = 2000
 
 
-def _read_body(f, limit: int, url: str) -> bytes:
-    """The whole body; one over `limit` bytes is refused (keeping its first
-    KB) before it is read whole, whatever Content-Length says."""
+def read_body(f, limit: int, url: str) -> bytes:
+    """The whole body; one over `limit` bytes (max_body_mb) is refused
+    (BadDocument, keeping its first KB) before it is read whole, whatever
+    Content-Length says."""
     declared = f.headers.get("Content-Length")
     if declared and declared.strip().isdigit() and int(declared) > limit:
-        raise BadDocument(f"ws/2 answer of {int(declared):,} bytes is over max_body_mb ({limit:,} bytes)",
+        raise BadDocument(f"an answer of {int(declared):,} bytes from {_host(url)} is over max_body_mb "
+                          f"({limit:,} bytes)",
                           f.read(HEAD), url, int(declared))
     chunks, size = [], 0
     while True:
@@ -240,39 +264,41 @@ def _read_body(f, limit: int, url: str) -> bytes:
         size += len(chunk)
         chunks.append(chunk)
         if size > limit:
-            raise BadDocument(f"ws/2 answer is over max_body_mb ({limit:,} bytes); stopped reading at {size:,}",
+            raise BadDocument(f"the answer from {_host(url)} is over max_body_mb ({limit:,} bytes); "
+                              f"stopped reading at {size:,}",
                               b"".join(chunks[:1])[:HEAD], url, size)
     if declared and declared.strip().isdigit() and size < int(declared):  # read(n) does not check this
         raise http.client.IncompleteRead(b"", int(declared) - size)
     return b"".join(chunks)
 
 
+def _host(url: str) -> str:
+    return urllib.parse.urlsplit(url).netloc or "the server"
+
+
 def _single_attempt(opener, req, body=None, max_retries=None, retry_delay_delta=None):
     timeout = getattr(_local, "timeout", 30.0)
     limit = getattr(_local, "max_body", 64 << 20)
     _local.raw = b""
-    deadline = _local.deadline = _Deadline(timeout)
     opener.add_handler(_TimedHandler())
-    try:
-        f = opener.open(req, body, timeout=timeout) if body else opener.open(req, timeout=timeout)
-        _local.final_url = f.geturl()
-        _local.content_type = f.headers.get("Content-Type", "")
-        raw = _read_body(f, limit, f.geturl()[:MAX_URL])
-        if deadline.expired:  # shut down mid-body: what we have is cut short
-            raise TransientError(f"no answer within {timeout:g}s")
-        _local.raw = raw
-        return raw
-    except urllib.error.HTTPError as exc:
-        _raise_for_status(exc, req)
-    except (socket.timeout, TimeoutError):
-        raise TransientError(f"no answer within {timeout:g}s") from None
-    except (ConnectionError, HTTPException, urllib.error.URLError, OSError) as exc:
-        if deadline.expired:
+    with wall_clock(timeout) as deadline:
+        try:
+            f = opener.open(req, body, timeout=timeout) if body else opener.open(req, timeout=timeout)
+            _local.final_url = f.geturl()
+            _local.content_type = f.headers.get("Content-Type", "")
+            raw = read_body(f, limit, f.geturl()[:MAX_URL])
+            if deadline.expired:  # shut down mid-body: what we have is cut short
+                raise TransientError(f"no answer within {timeout:g}s")
+            _local.raw = raw
+            return raw
+        except urllib.error.HTTPError as exc:
+            _raise_for_status(exc, req)
+        except (socket.timeout, TimeoutError):
             raise TransientError(f"no answer within {timeout:g}s") from None
-        raise _network_error(exc, timeout) from None
-    finally:
-        deadline.cancel()
-        _local.deadline = None
+        except (ConnectionError, HTTPException, urllib.error.URLError, OSError) as exc:
+            if deadline.expired:
+                raise TransientError(f"no answer within {timeout:g}s") from None
+            raise _network_error(exc, timeout) from None
 
 
 def _raise_for_status(exc: urllib.error.HTTPError, req):
@@ -392,16 +418,19 @@ class Client:
     def user_agent(self) -> str:
         return _ngs._useragent
 
+    def _check_budget(self) -> None:
+        if self.max_requests is not None and self.stats.requests >= self.max_requests:
+            raise RequestBudgetExhausted(f"request budget of {self.max_requests} used up")
+        if self.deadline is not None and time.monotonic() >= self.deadline:
+            raise RequestBudgetExhausted("time budget used up")
+
+    def _paced(self) -> float:
+        self._check_budget()
+        return self.limiter.wait()
+
     # one call, paced and retried
     def call(self, fn: Callable, *args, **kwargs) -> Response:
-        attempt = 0
-        while True:
-            if self.max_requests is not None and self.stats.requests >= self.max_requests:
-                raise RequestBudgetExhausted(f"request budget of {self.max_requests} used up")
-            if self.deadline is not None and time.monotonic() >= self.deadline:
-                raise RequestBudgetExhausted("time budget used up")
-            self.stats.waited += self.limiter.wait()
-            self.stats.requests += 1
+        def once() -> Response:
             if self.on_request:
                 self.on_request()
             _local.timeout = self.settings.timeout
@@ -409,18 +438,12 @@ class Client:
             _local.final_url = None
             try:
                 data = fn(*args, **kwargs)
-                return Response(data=data, final_url=_local.final_url or "", raw=_local.raw)
             except musicbrainzngs.WebServiceError as exc:  # anything musicbrainzngs wraps itself
-                err: WSError = TransientError(str(exc))
-            except TransientError as exc:
-                err = exc
-            attempt += 1
-            if attempt > self.settings.retries:
-                raise GiveUp(f"giving up after {attempt} attempts: {err}") from None
-            delay = backoff_delay(attempt, getattr(err, "retry_after", None))
-            self.stats.retries += 1
-            self.stats.waited += delay
-            self.sleep(delay)
+                raise TransientError(str(exc)) from None
+            return Response(data=data, final_url=_local.final_url or "", raw=_local.raw)
+
+        return with_retries(once, retries=self.settings.retries, stats=self.stats, sleep=self.sleep,
+                            before=self._paced)
 
     # --- ws/2 calls --------------------------------------------------------
 
@@ -487,6 +510,29 @@ def _release_browse(params: dict):
     (tags, annotation, release-group-level-rels...), and it has no collection
     browse."""
     return _ngs._mb_request("release/", "GET", _ngs.AUTH_NO, args=dict(params, inc=" ".join(BROWSE_INCLUDES)))
+
+
+def with_retries(once: Callable[[], T], *, retries: int, stats: Stats, sleep: Callable[[float], None],
+                 before: Callable[[], float], who: str = "") -> T:
+    """`once()` until it answers: `before()` runs ahead of every attempt (it
+    checks the budget and returns the seconds it waited to pace), each attempt
+    is counted, and a TransientError is tried again up to `retries` times
+    after `backoff_delay` (a Retry-After wins); then GiveUp.  Shared by the
+    ws/2 and ListenBrainz clients."""
+    attempt = 0
+    while True:
+        stats.waited += before()
+        stats.requests += 1
+        try:
+            return once()
+        except TransientError as err:
+            attempt += 1
+            if attempt > retries:
+                raise GiveUp(f"{who}giving up after {attempt} attempts: {err}") from None
+            delay = backoff_delay(attempt, err.retry_after)
+            stats.retries += 1
+            stats.waited += delay
+            sleep(delay)
 
 
 def backoff_delay(attempt: int, retry_after: float | None = None, *, base=1.0, cap=60.0, rng=random.random) -> float:
