@@ -4,8 +4,8 @@
 
 Creates (and drops at the end unless --keep) a scratch database `mbindex_bench_score`
 on the server, builds the schema with the Alembic migrations, generates releases
-with set-based SQL (generate_series), then times `risk.score` (full and --changed)
-and `curate.flagged` with the default filters.
+with set-based SQL (generate_series), then times `risk.score_in` (full and --changed)
+and `curate.flagged_in` with the default filters.
 """
 
 from __future__ import annotations
@@ -116,7 +116,7 @@ def main() -> None:
         policy = risk.load_policy()
         t0 = time.perf_counter()
         with db.session() as s, s.begin():
-            n = risk.score(s, policy)
+            n = risk.score_in(s, policy)
         full = time.perf_counter() - t0
         print(f"score (all): {n} releases in {full:.1f}s ({n / full:,.0f} releases/s; {full / floor:.1f}x baseline)")
 
@@ -125,7 +125,7 @@ def main() -> None:
         _maintain(db, "ANALYZE release")
         t0 = time.perf_counter()
         with db.session() as s, s.begin():
-            n_changed = risk.score(s, policy, changed_only=True)
+            n_changed = risk.score_in(s, policy, changed_only=True)
         changed = time.perf_counter() - t0
         print(f"score --changed: {n_changed} releases in {changed:.1f}s")
 
@@ -137,7 +137,7 @@ def main() -> None:
         with db.session() as s:
             for _ in range(args.queries):
                 t0 = time.perf_counter()
-                rows = curate.flagged(s, curate.Filters())
+                rows = curate.flagged_in(s, curate.Filters())
                 times.append((time.perf_counter() - t0) * 1000)
         times.sort()
         p95 = times[max(0, int(len(times) * 0.95) - 1)]
@@ -156,7 +156,7 @@ def main() -> None:
             with db.session() as s:
                 for _ in range(10):
                     t0 = time.perf_counter()
-                    curate.flagged(s, f)
+                    curate.flagged_in(s, f)
                     ts.append((time.perf_counter() - t0) * 1000)
             print(f"flagged {label}: median {statistics.median(ts):.1f} ms")
 

@@ -43,8 +43,8 @@ sys.path.insert(0, str(ROOT / "bench"))
 from bench_score import GENERATE  # noqa: E402
 
 from indexer.analysis import risk  # noqa: E402
-from indexer.analysis.curation import Filters, flagged, show  # noqa: E402
-from indexer.analysis.revisions import count_flagged  # noqa: E402
+from indexer.analysis.curation import Filters, flagged_in, show_in  # noqa: E402
+from indexer.analysis.revisions import count_flagged_in  # noqa: E402
 from indexer.db import Database, normalise_url  # noqa: E402
 
 NAME = "mbindex_bench_web"
@@ -72,7 +72,7 @@ def build(db: Database, conninfo: str, n: int) -> None:
     print(f"generated {n:,} releases in {time.perf_counter() - t0:.0f} s", flush=True)
     t0 = time.perf_counter()
     with db.session() as s, s.begin():
-        scored = risk.score(s, risk.load_policy())
+        scored = risk.score_in(s, risk.load_policy())
     with psycopg.connect(conninfo, autocommit=True) as c:
         c.execute("VACUUM ANALYZE")
     print(f"scored {scored:,} releases in {time.perf_counter() - t0:.0f} s", flush=True)
@@ -153,12 +153,12 @@ def main() -> None:
                 f = [Filters(), Filters(formats=("Cassette",)), Filters(country="GB", min_score=60),
                      Filters(curation=("in-progress",)), Filters(offset=200)][i % len(WORKLIST)]
                 t0 = time.perf_counter()
-                flagged(s, f)
-                count_flagged(s, f)
+                flagged_in(s, f)
+                count_flagged_in(s, f)
                 base_w.append((time.perf_counter() - t0) * 1000)
             for mbid in releases:
                 t0 = time.perf_counter()
-                show(s, mbid, policy)
+                show_in(s, mbid, policy)
                 base_r.append((time.perf_counter() - t0) * 1000)
 
         port = free_port()

@@ -88,7 +88,7 @@ def neutral_context(policy: risk.Policy) -> risk.Policy:
 
 def scores(db: Database, policy: risk.Policy) -> dict[str, tuple[int, list[str]]]:
     with db.session() as s, s.begin():
-        risk.score(s, policy)
+        risk.score_in(s, policy)
     with db.session() as s:
         return {str(r.release_mbid): (r.score, r.signals)
                 for r in s.execute(text("SELECT release_mbid, score, signals FROM risk_score"))}

@@ -50,7 +50,7 @@ def store(db, doc, includes=None):
 
 def score_all(db, policy=None, changed=False):
     with db.session() as s, s.begin():
-        return risk.score(s, policy or risk.load_policy(), changed_only=changed)
+        return risk.score_in(s, policy or risk.load_policy(), changed_only=changed)
 
 
 #: the TIMESTAMP of the test archives: a real dump's, in the past

@@ -17,7 +17,7 @@ from sqlalchemy import text
 
 from helpers import FIXTURES, release_doc, score_all, store
 from indexer.analysis import risk
-from indexer.analysis.curation import format_show, show
+from indexer.analysis.curation import format_show, show_in
 from indexer.config import ConfigError, load_settings
 from indexer.runs import OK, PARTIAL
 from indexer.sources.listenbrainz import ListenBrainz
@@ -111,7 +111,7 @@ def test_obscure_facts_fire_the_world_signals(db, replay, client, settings):
     assert {"only_edition", "small_catalogue", "no_listens"} <= signals(db, METEORA)
     assert "few_listeners" not in signals(db, METEORA)  # no listener known is no_listens, not "few"
     with db.session() as s:
-        out = format_show(show(s, uuid.UUID(METEORA), risk.load_policy()))
+        out = format_show(show_in(s, uuid.UUID(METEORA), risk.load_policy()))
     assert "ListenBrainz listens: none known (source listenbrainz" in out
 
 

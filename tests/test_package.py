@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy import text
 
 from helpers import WS2, load_doc, release_doc, score_all
-from indexer.analysis.curation import mark
+from indexer.analysis.curation import mark_in
 from indexer.analysis.preservation import Selection, release_records
 from indexer.analysis.risk import load_policy
 from indexer.mapping import map_release
@@ -48,7 +48,7 @@ def mirror(db):
     with db.session() as s, s.begin():
         tombstone_release(s, uuid.UUID(DARK_SIDE), "not found (404)", when=T0 + dt.timedelta(days=40))
         record_redirect(s, "release", MERGED, uuid.UUID(METEORA), None)
-        mark(s, [uuid.UUID(METEORA)], "in-progress", "digitise the enhanced CD", "Ada")
+        mark_in(s, [uuid.UUID(METEORA)], "in-progress", "digitise the enhanced CD", "Ada")
     score_all(db)
     return db
 

@@ -69,7 +69,7 @@ def test_collect_on_real_releases(db):
         store(db, release_doc(mbid))
     score_all(db)
     with db.session() as s:
-        data = report.collect(s)
+        data = report.collect_in(s)
     docs = [release_doc(m) for m in CORPUS]
     assert data["releases"] == len(docs) == data["scored"]
     assert data["coverage"]["barcode"] == sum(1 for d in docs if d.get("barcode"))
@@ -88,7 +88,7 @@ def test_collect_on_real_releases(db):
                        "SELECT 'release-group', release_group_mbid, 'listens', NULL, 'listenbrainz' FROM release "
                        "WHERE mbid = :m"), {"m": CORPUS[0]})
     with db.session() as s:
-        data = report.collect(s)
+        data = report.collect_in(s)
     assert sum(nl for _f, _r, nl, _l, _u in data["listening_format"]) >= 1
 
 

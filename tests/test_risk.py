@@ -13,7 +13,7 @@ from sqlalchemy import text
 
 from helpers import CORPUS, release_doc, score_all, store
 from indexer.analysis import risk
-from indexer.analysis.curation import show
+from indexer.analysis.curation import show_in
 from indexer.cli import cli
 from indexer.db import Database
 from indexer.store import tombstone_release
@@ -138,7 +138,7 @@ def test_each_signal_fires_exactly_when_its_condition_holds(db, base, signal):
         formats, year = s.execute(text("SELECT formats, year FROM release WHERE mbid = :m"), {"m": BASE}).one()
     assert score_of(db, BASE) == policy.weight_in_context(signal, formats, year)
     with db.session() as s:
-        info = show(s, BASE, policy)
+        info = show_in(s, BASE, policy)
     assert [x["signal"] for x in info["signals"]] == [signal]
     assert info["signals"][0]["explain"] == policy.signals[signal].explain
     # back to the original document: the signal is gone again
@@ -319,7 +319,7 @@ def test_uncatalogued_needs_both_levels_of_links_and_show_names_the_catalogues(d
     score_all(db)
     assert "uncatalogued" not in signals(db, BASE)
     with db.session() as s:
-        names = show(s, BASE, risk.load_policy())["catalogues"]["names"]
+        names = show_in(s, BASE, risk.load_policy())["catalogues"]["names"]
     assert {"discogs.com", "allmusic.com", "amazon.co.uk"} <= set(names)
     bare = copy.deepcopy(doc)
     _no_links(bare)

@@ -18,8 +18,9 @@ from starlette.testclient import TestClient
 
 from helpers import CORPUS, RICH, release_doc, score_all, store
 from indexer import runs
-from indexer.analysis.curation import Filters, flagged
-from indexer.analysis.revisions import count_flagged
+from indexer.analysis.curation import Filters, flagged_in
+from indexer.analysis import revisions
+from indexer.analysis.revisions import count_flagged_in
 from indexer.cli import cli
 from indexer.config import ConfigError, load_settings
 from indexer.db import Database
@@ -81,7 +82,7 @@ def listed(html: str) -> list[str]:
 
 def default_worklist(db) -> list[str]:
     with db.session() as s:
-        return [str(r["mbid"]) for r in flagged(s, Filters(limit=None))]
+        return [str(r["mbid"]) for r in flagged_in(s, Filters(limit=None))]
 
 
 def test_worklist_lists_the_flagged_releases_with_their_count(ro):
@@ -100,8 +101,8 @@ def test_filters_are_query_parameters_named_like_the_cli_options(ro):
     assert listed(web.get("/?format=Cassette").text) == [mirror["tape"]]
     assert listed(web.get("/?status=Bootleg&country=US").text) == [mirror["tape"]]
     with db.session() as s:
-        jp = {str(r["mbid"]) for r in flagged(s, Filters(country="JP", limit=None))}
-        high = [str(r["mbid"]) for r in flagged(s, Filters(min_score=40, sort="title", limit=None))]
+        jp = {str(r["mbid"]) for r in flagged_in(s, Filters(country="JP", limit=None))}
+        high = [str(r["mbid"]) for r in flagged_in(s, Filters(min_score=40, sort="title", limit=None))]
     assert jp and set(listed(web.get("/?country=JP").text)) == jp
     assert listed(web.get("/?min_score=40&sort=title").text) == high
     # empty form fields filter nothing
@@ -117,30 +118,30 @@ def test_paging_keeps_the_filters(ro):
     link = re.search(r'rel="next" href="([^"]+)"', first.text).group(1).replace("&amp;", "&")
     assert "sort=title" in link and "page=2" in link
     with db.session() as s:
-        by_title = [str(r["mbid"]) for r in flagged(s, Filters(sort="title", limit=None))]
+        by_title = [str(r["mbid"]) for r in flagged_in(s, Filters(sort="title", limit=None))]
     assert listed(web.get(link).text) == by_title[3:6]
 
 
 def test_count_is_capped_and_gives_up_rather_than_hold_up_the_page(db, mirror, database_url):
     every = len(default_worklist(db))
     with db.session() as s:
-        assert count_flagged(s, Filters()) == (every, False)
-        assert count_flagged(s, Filters(), cap=3) == (3, True)
+        assert count_flagged_in(s, Filters()) == (every, False)
+        assert count_flagged_in(s, Filters(), cap=3) == (3, True)
     blocker = psycopg.connect(database_url.replace("postgresql+psycopg://", "postgresql://"))
     blocker.execute("LOCK TABLE curation_state IN ACCESS EXCLUSIVE MODE")  # counting must wait for it
     try:
         with db.session() as s:
-            assert count_flagged(s, Filters(), budget_ms=100) == (None, True)
+            assert count_flagged_in(s, Filters(), budget_ms=100) == (None, True)
             blocker.rollback()
             # the session goes on, without the time limit
             assert s.execute(text("SELECT current_setting('statement_timeout')")).scalar_one() == "0"
-            assert len(flagged(s, Filters(limit=None))) == every
+            assert len(flagged_in(s, Filters(limit=None))) == every
     finally:
         blocker.close()
 
 
 def test_worklist_without_a_count_still_pages(mirror, web, monkeypatch):
-    monkeypatch.setattr(routes, "count_flagged", lambda s, f: (None, True))
+    monkeypatch.setattr(revisions, "count_flagged_in", lambda s, f: (None, True))
     html = web.get("/?limit=2").text
     assert 'id="match-count">2+<' in html and "a full count took too long" in html
     assert 'rel="next" href="/?limit=2&amp;page=2"' in html
@@ -170,7 +171,7 @@ def test_an_unexpected_error_is_a_500_page_and_one_log_line(web, monkeypatch, ca
     def broken(session, f):
         raise RuntimeError("connection lost\nTraceback (most recent call last): ...")
 
-    monkeypatch.setattr(routes, "flagged", broken)
+    monkeypatch.setattr(routes, "worklist_page", broken)
     res = web.get("/")
     assert res.status_code == 500 and "RuntimeError" in res.text and "connection lost" not in res.text
     err = capfd.readouterr().err
@@ -217,7 +218,7 @@ def test_release_page_shows_what_show_prints(ro):
     assert "api" in html and "Revisions" in html
     policy = web.app.state.policy
     with db.session() as s:
-        (row,) = [r for r in flagged(s, Filters(limit=None)) if str(r["mbid"]) == mirror["tape"]]
+        (row,) = [r for r in flagged_in(s, Filters(limit=None)) if str(r["mbid"]) == mirror["tape"]]
     html = web.get(f"/release/{mirror['tape']}").text
     assert f'<strong class="score">{row["score"]}</strong>' in html
     assert row["signals"] and all(policy.explain(sig).replace("'", "&#39;") in html for sig in row["signals"])

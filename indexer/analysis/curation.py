@@ -1,5 +1,11 @@
 """The archivist's workflow: the flagged worklist, one release in full, curation marks, exports.
 
+The plain verbs (`flagged`, `export_rows`, `show`, `mark`,
+`release_summaries`) take a `Database` and read or write in a transaction of
+their own: what the front ends call.  The `*_in` functions take a `Session`
+and run inside the caller's transaction, never committing, for library code
+that composes several reads in one.
+
 All user input reaches SQL as bound parameters only.
 """
 
@@ -11,6 +17,7 @@ from urllib.parse import urlsplit
 
 from sqlalchemy import func, select, text
 
+from ..db import Database
 from ..db import models as m
 from ..store import resolve_mbid
 from ..store.facts import facts_by_release, release_facts
@@ -107,8 +114,17 @@ def filter_sql(f: Filters) -> tuple[str, dict]:
     return " AND ".join(where), params
 
 
-def flagged(session, f: Filters) -> list[dict]:
-    """The worklist: scored releases matching the filters, most at risk first."""
+def flagged(db: Database, f: Filters, *, facts: bool = False) -> list[dict]:
+    """The worklist: scored releases matching the filters, most at risk
+    first; with `facts`, each row also carries the upstream facts behind its
+    score (`with_facts_in`), read in the same transaction."""
+    with db.session() as s:
+        rows = flagged_in(s, f)
+        return with_facts_in(s, rows) if facts else rows
+
+
+def flagged_in(session, f: Filters) -> list[dict]:
+    """`flagged` inside the caller's transaction."""
     where, params = filter_sql(f)
     order = FLAGGED_ORDER[f.sort]
     limit = ""
@@ -130,7 +146,7 @@ def flagged(session, f: Filters) -> list[dict]:
     return [dict(row._mapping) for row in session.execute(text(sql), params)]
 
 
-def with_facts(session, rows: list[dict]) -> list[dict]:
+def with_facts_in(session, rows: list[dict]) -> list[dict]:
     """Each worklist row with `facts`: {fact: {value, source, fetched_at}} (only the known ones)."""
     facts = facts_by_release(session, [r["mbid"] for r in rows])
     for row in rows:
@@ -138,15 +154,25 @@ def with_facts(session, rows: list[dict]) -> list[dict]:
     return rows
 
 
-def export_rows(session, f: Filters) -> list[dict]:
-    rows = with_facts(session, flagged(session, f))
+def export_rows(db: Database, f: Filters) -> list[dict]:
+    """The worklist as `export` writes it: `flagged` with facts and each release's MusicBrainz URL."""
+    rows = flagged(db, f, facts=True)
     for row in rows:
         row["url"] = MB_RELEASE_URL.format(row["mbid"])
     return rows
 
 
-def mark(session, mbids: list[uuid.UUID], status: str, note: str | None, by: str | None) -> list[dict]:
-    """Append a curation mark to each release (following merges) and update its current state."""
+def mark(db: Database, mbids: list[uuid.UUID], status: str, note: str | None, by: str | None) -> list[dict]:
+    """`mark_in` in a transaction of its own, committed on return.  It takes
+    no writer lock: a curator may mark while a sync runs."""
+    with db.session() as s, s.begin():
+        return mark_in(s, mbids, status, note, by)
+
+
+def mark_in(session, mbids: list[uuid.UUID], status: str, note: str | None, by: str | None) -> list[dict]:
+    """Append a curation mark to each release (following merges) and update
+    its current state, inside the caller's transaction (all or none of the
+    marks are kept).  Raises NotFoundError naming a release not in the mirror."""
     if status not in CURATION_STATES:
         raise ValueError(f"unknown curation status {status!r} (choose from {', '.join(CURATION_STATES)})")
     out = []
@@ -170,8 +196,15 @@ def mark(session, mbids: list[uuid.UUID], status: str, note: str | None, by: str
     return out
 
 
-def show(session, requested: uuid.UUID, policy) -> dict:
-    """Everything about one release (following merges). Raises NotFoundError."""
+def show(db: Database, requested: uuid.UUID, policy) -> dict:
+    """Everything about one release (following merges), read in one
+    transaction. Raises NotFoundError."""
+    with db.session() as s:
+        return show_in(s, requested, policy)
+
+
+def show_in(session, requested: uuid.UUID, policy) -> dict:
+    """`show` inside the caller's transaction."""
     mbid = resolve_mbid(session, "release", requested)
     rel = session.get(m.Release, mbid)
     if rel is None:
@@ -327,23 +360,26 @@ def format_show(info: dict) -> str:
     return "\n".join(lines)
 
 
-def release_summaries(session, mbids: list[uuid.UUID]) -> list[dict]:
-    """One line per stored release (in the order asked): what `demo` prints."""
+def release_summaries(db: Database, mbids: list[uuid.UUID]) -> list[dict]:
+    """One line per stored release (in the order asked), read in one
+    transaction: what `demo` prints."""
     rows = []
-    for mbid in mbids:
-        rel = session.get(m.Release, mbid)
-        if rel is None:
-            continue
-        rows.append(
-            {
-                "mbid": rel.mbid,
-                "title": rel.title,
-                "artist": rel.artist_credit,
-                "date": rel.date,
-                "formats": rel.formats,
-                "tracks": session.scalar(select(func.count()).select_from(m.Track).where(m.Track.release_mbid == rel.mbid)),
-                "catalog": [x.catalog_number for x in rel.labels if x.catalog_number],
-                "barcode": "(none)" if rel.barcode == "" else rel.barcode,
-            }
-        )
+    with db.session() as s:
+        for mbid in mbids:
+            rel = s.get(m.Release, mbid)
+            if rel is None:
+                continue
+            rows.append(
+                {
+                    "mbid": rel.mbid,
+                    "title": rel.title,
+                    "artist": rel.artist_credit,
+                    "date": rel.date,
+                    "formats": rel.formats,
+                    "tracks": s.scalar(select(func.count()).select_from(m.Track)
+                                       .where(m.Track.release_mbid == rel.mbid)),
+                    "catalog": [x.catalog_number for x in rel.labels if x.catalog_number],
+                    "barcode": "(none)" if rel.barcode == "" else rel.barcode,
+                }
+            )
     return rows

@@ -6,7 +6,7 @@ server-side cursor and each release is read whole, handed on, and dropped
 from the session before the next, so memory stays flat however many
 releases a package holds.
 
-A release's record is `curation.show()` (the summary: score, signals and
+A release's record is `curation.show_in()` (the summary: score, signals and
 whatever facts `show` carries) plus what `show` leaves out: every stored
 revision's raw bytes, the MBIDs merged into it, and its artist credits.
 """
@@ -23,7 +23,7 @@ from sqlalchemy import text
 from ..db import Database
 from ..db import models as m
 from ..store import resolve_mbid
-from .curation import FLAGGED_FROM, FLAGGED_ORDER, Filters, NotFoundError, filter_sql, show
+from .curation import FLAGGED_FROM, FLAGGED_ORDER, Filters, NotFoundError, filter_sql, show_in
 
 #: the `Filters` fields whose command-line option has another name
 _OPTION_NAMES = {"formats": "format", "statuses": "status"}
@@ -91,11 +91,12 @@ def _rows(session, sql: str, mbid: uuid.UUID) -> list[dict]:
     return [dict(r._mapping) for r in session.execute(text(sql), {"m": mbid})]
 
 
-def release_record(session, mbid: uuid.UUID, policy, *, documents: bool) -> dict:
-    """One release: `show()` plus `credits`, `redirects` and, with
-    `documents`, each revision's raw bytes as stored (`doc::text`: the json
-    column keeps the text byte for byte) under `documents`."""
-    info = show(session, mbid, policy)
+def release_record_in(session, mbid: uuid.UUID, policy, *, documents: bool) -> dict:
+    """One release, read inside the caller's transaction: `show_in()` plus
+    `credits`, `redirects` and, with `documents`, each revision's raw bytes
+    as stored (`doc::text`: the json column keeps the text byte for byte)
+    under `documents`."""
+    info = show_in(session, mbid, policy)
     info["credits"] = _rows(
         session,
         "SELECT artist_mbid, name, joinphrase FROM artist_credit "
@@ -122,9 +123,9 @@ def release_record(session, mbid: uuid.UUID, policy, *, documents: bool) -> dict
 
 
 def release_records(db: Database, selection: Selection, policy, *, documents: bool = False) -> Iterator[dict]:
-    """Stream `release_record` for every selected release, in the selection's
+    """Stream `release_record_in` for every selected release, in the selection's
     order.  The session is emptied after each release so nothing piles up."""
     with db.session() as s:
         for mbid in selected_mbids(db, selection):
-            yield release_record(s, mbid, policy, documents=documents)
+            yield release_record_in(s, mbid, policy, documents=documents)
             s.expunge_all()

@@ -1,5 +1,6 @@
-"""The mirror's summary: SQL aggregation (`collect`) and pure rendering to text,
-inline SVG charts and one self-contained HTML page (no scripts, no network)."""
+"""The mirror's summary: SQL aggregation (`collect`, which takes a `Database`
+and reads in one transaction of its own) and pure rendering to text, inline
+SVG charts and one self-contained HTML page (no scripts, no network)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ import datetime as dt
 import html
 
 from sqlalchemy import text
+
+from ..db import Database
 
 #: live releases by a key (decade, format): how many have no known listens,
 #: some, or were never looked up on ListenBrainz (`enrich`)
@@ -26,8 +29,14 @@ def _rows(session, sql: str, **params) -> list[tuple]:
     return [tuple(r) for r in session.execute(text(sql), params)]
 
 
-def collect(session, top: int = 10) -> dict:
-    """Every figure of the report, as plain data."""
+def collect(db: Database, top: int = 10) -> dict:
+    """Every figure of the report, as plain data, read in one transaction."""
+    with db.session() as s:
+        return collect_in(s, top)
+
+
+def collect_in(session, top: int = 10) -> dict:
+    """`collect` inside the caller's transaction."""
     one = lambda sql: session.execute(text(sql)).scalar_one()  # noqa: E731
     total = one("SELECT count(*) FROM release")
     scored = one("SELECT count(*) FROM risk_score")

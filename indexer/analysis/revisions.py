@@ -1,6 +1,10 @@
-"""Reads for browsing the mirror: how many releases match the worklist's
-filters, and a readable diff between two stored revisions of a release's raw
-document.  Parameters are bound, never formatted into SQL."""
+"""Reads for browsing the mirror: a page of the worklist with how many
+releases match its filters, and a readable diff between two stored revisions
+of a release's raw document.  Parameters are bound, never formatted into SQL.
+
+`worklist_page` and `revision_documents` take a `Database` and read in one
+transaction of their own (one per page view); `count_flagged_in` runs inside
+the caller's."""
 
 from __future__ import annotations
 
@@ -9,11 +13,14 @@ import itertools
 import json
 import uuid
 
+from typing import NamedTuple
+
 from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
 
+from ..db import Database
 from ..store import resolve_mbid
-from .curation import FLAGGED_FROM, Filters, NotFoundError, filter_sql
+from .curation import FLAGGED_FROM, Filters, NotFoundError, filter_sql, flagged_in
 
 #: counting stops here: an exact count of a million matches costs a scan of
 #: them all on every page view (at 1M releases a cap of 10,000 already cost
@@ -27,8 +34,30 @@ COUNT_BUDGET_MS = 60
 QUERY_CANCELED = "57014"  # SQLSTATE of a statement_timeout
 
 
-def count_flagged(session, f: Filters, cap: int = COUNT_CAP,
-                  budget_ms: int = COUNT_BUDGET_MS) -> tuple[int | None, bool]:
+class WorklistPage(NamedTuple):
+    """A page of the worklist: its rows, how many releases match (None: not
+    counted within the budget) and whether there are more than that."""
+
+    rows: list[dict]
+    count: int | None
+    more: bool
+
+
+def worklist_page(db: Database, f: Filters) -> WorklistPage:
+    """`flagged` for one page (`f.limit`, `f.offset`) and the count of its
+    matches, in one transaction.  A first page that is not full (or not
+    limited) holds every match, so nothing more is counted; otherwise
+    `count_flagged_in` counts up to COUNT_CAP within COUNT_BUDGET_MS."""
+    with db.session() as s:
+        rows = flagged_in(s, f)
+        if f.offset == 0 and (f.limit is None or len(rows) < f.limit):
+            return WorklistPage(rows, len(rows), False)  # all of them are on this page
+        count, more = count_flagged_in(s, f)
+    return WorklistPage(rows, count, more)
+
+
+def count_flagged_in(session, f: Filters, cap: int = COUNT_CAP,
+                     budget_ms: int = COUNT_BUDGET_MS) -> tuple[int | None, bool]:
     """The number of releases matching the filters (ignoring limit and
     offset), counted up to `cap` (the flag says it was cut there) within
     `budget_ms` (None when counting took longer). Runs in a savepoint of the
@@ -49,19 +78,20 @@ def count_flagged(session, f: Filters, cap: int = COUNT_CAP,
     return min(n, cap), n > cap
 
 
-def revision_documents(session, requested: uuid.UUID, a: int, b: int) -> tuple[dict, dict]:
+def revision_documents(db: Database, requested: uuid.UUID, a: int, b: int) -> tuple[dict, dict]:
     """The two stored revisions `a` and `b` of a release (following merges),
-    each as {id, hash, source, first_seen, doc}. Raises NotFoundError when
-    either is not a revision of that release."""
-    mbid = resolve_mbid(session, "release", requested)
-    rows = {
-        r.id: dict(r._mapping)
-        for r in session.execute(
-            text("SELECT id, hash, source, first_seen, doc FROM document_revision "
-                 "WHERE entity_type = 'release' AND mbid = :m AND id = ANY(CAST(:ids AS bigint[]))"),
-            {"m": mbid, "ids": [a, b]},
-        )
-    }
+    each as {id, hash, source, first_seen, doc}, read in one transaction.
+    Raises NotFoundError when either is not a revision of that release."""
+    with db.session() as s:
+        mbid = resolve_mbid(s, "release", requested)
+        rows = {
+            r.id: dict(r._mapping)
+            for r in s.execute(
+                text("SELECT id, hash, source, first_seen, doc FROM document_revision "
+                     "WHERE entity_type = 'release' AND mbid = :m AND id = ANY(CAST(:ids AS bigint[]))"),
+                {"m": mbid, "ids": [a, b]},
+            )
+        }
     missing = [str(i) for i in (a, b) if i not in rows]
     if missing:
         raise NotFoundError(f"release {requested} has no revision {', '.join(missing)}")

@@ -2,9 +2,10 @@
 
 Every signal's predicate is SQL over a per-release row (`r` = release plus
 pre-aggregated facts); the policy supplies weights, explanations and
-parameters, always as bound parameters.  `score()` writes `risk_score` with
-INSERT ... SELECT ... ON CONFLICT for the whole table, or only for releases
-with `needs_score` (then clears it).
+parameters, always as bound parameters.  `score_in()` writes `risk_score`
+with INSERT ... SELECT ... ON CONFLICT for the whole table, or only for
+releases with `needs_score` (then clears it), inside the caller's
+transaction; `score()` does it in a transaction of its own, recorded as a run.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from pathlib import Path
 
 from sqlalchemy import text
 
+from ..db import Database
 from ..runs import Run
 
 DEFAULT_POLICY = Path(__file__).with_name("risk_policy.toml")
@@ -354,8 +356,8 @@ class ScoreResult:
     run_id: int | None = None
 
 
-def score(session, policy: Policy, *, changed_only: bool = False) -> int:
-    """Score releases inside the caller's transaction; returns how many."""
+def score_in(session, policy: Policy, *, changed_only: bool = False) -> int:
+    """Score releases inside the caller's transaction (never committing); returns how many."""
     params = policy.bind()
     n = session.execute(text(build_score_sql(policy, changed_only)), params).rowcount
     # clear the flag only on what this transaction scored (scored_at = now() is
@@ -367,15 +369,16 @@ def score(session, policy: Policy, *, changed_only: bool = False) -> int:
     return n
 
 
-def run_score(db, policy: Policy, *, changed_only: bool = False) -> ScoreResult:
-    """Score with a `sync_run` row (kind "score") recording the outcome."""
+def score(db: Database, policy: Policy, *, changed_only: bool = False) -> ScoreResult:
+    """Score in a transaction of its own (one scorer at a time: an advisory
+    transaction lock), with a `sync_run` row (kind "score") recording the outcome."""
     started = dt.datetime.now(dt.timezone.utc)
     run = Run(db, "score", "changed" if changed_only else "all", policy.version,
               options={"policy": policy.source, "policy_version": policy.version})
     try:
         with db.session() as s, s.begin():
             s.execute(text("SELECT pg_advisory_xact_lock(hashtext('mbindex-score'))"))
-            n = score(s, policy, changed_only=changed_only)
+            n = score_in(s, policy, changed_only=changed_only)
     except BaseException as exc:
         run.finish("failed", error=str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
         raise

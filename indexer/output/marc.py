@@ -1,7 +1,7 @@
 """Minimal MARC 21 bibliographic records of releases (pymarc): binary and MARCXML.
 
 One record per release, built from the mirror's flattened rows (a
-`preservation.release_record`); the mapping, field by field, is in
+`preservation.release_record_in`); the mapping, field by field, is in
 docs/marc.md.  The records are minimal-level (Leader/17 `7`), so a library
 copy-catalogues from them when WorldCat has nothing better.
 """

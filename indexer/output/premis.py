@@ -148,7 +148,7 @@ def _agent(root: ET.Element, id_type: str, value: str, name: str, kind: str, ver
 
 
 def premis_xml(info: dict, version: str) -> bytes:
-    """The PREMIS 3 document of one release record (`preservation.release_record`
+    """The PREMIS 3 document of one release record (`preservation.release_record_in`
     with documents), as UTF-8 bytes."""
     root = ET.Element(_q("premis"), {"version": "3.0", f"{{{XSI_NS}}}schemaLocation": SCHEMA_LOCATION})
     _entity(root, info)

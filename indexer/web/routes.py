@@ -4,7 +4,8 @@ once), `/export` the current selection as a file, `/overview` the report's
 figures and the last runs.
 
 Handlers are plain functions (Starlette runs them in its thread pool), each
-reading in one session; a mark is its own small transaction and takes no
+reading through one library verb that takes the app's `Database` (one
+transaction per page); a mark is its own small transaction and takes no
 writer lock, so curators can mark while a sync runs.
 """
 
@@ -18,9 +19,9 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from ..analysis.curation import CURATION_STATES, EXPORT_COLUMNS, FACT_LABELS, SORTS, export_rows, flagged, mark, show
+from ..analysis.curation import CURATION_STATES, EXPORT_COLUMNS, FACT_LABELS, SORTS, export_rows, mark, show
 from ..analysis.report import bar_chart_svg, chart_items, collect, column_chart_svg, pct
-from ..analysis.revisions import count_flagged, diff_documents, revision_documents
+from ..analysis.revisions import diff_documents, revision_documents, worklist_page
 from ..mapping import parse_mbid
 from ..output.tables import EXPORT_FORMATS, as_file
 from ..runs import recent_runs
@@ -49,12 +50,7 @@ def worklist(request: Request):
     """`flagged` with the filters of the URL, a page of it, and how many match."""
     params = request.query_params
     f = parse_filters(params)
-    with request.app.state.db.session() as s:
-        rows = flagged(s, f)
-        if f.offset == 0 and len(rows) < f.limit:
-            count, more = len(rows), False  # all of them are on this page
-        else:
-            count, more = count_flagged(s, f)
+    rows, count, more = worklist_page(request.app.state.db, f)
     page_no = f.offset // f.limit + 1
     has_next = len(rows) == f.limit if count is None else f.offset + len(rows) < count or more
     return page(request, "worklist.html", rows=rows, count=count, more=more, filters=f, params=params,
@@ -72,8 +68,7 @@ def export(request: Request):
     if fmt not in EXPORT_FORMATS:
         raise BadRequest(f"output must be one of {', '.join(EXPORT_FORMATS)}, got {fmt[:40]!r}")
     f = parse_filters(params, paged=False)
-    with request.app.state.db.session() as s:
-        rows = export_rows(s, f)
+    rows = export_rows(request.app.state.db, f)
     media = {"csv": "text/csv; charset=utf-8", "json": "application/json"}.get(fmt, "text/plain; charset=utf-8")
     body = as_file(rows, fmt, EXPORT_COLUMNS)  # the same file as `export`
     return Response(body, media_type=media,
@@ -91,8 +86,7 @@ def _media(info: dict) -> list[dict]:
 def release(request: Request):
     """Everything `show` knows about one release; keys it adds later appear generically."""
     mbid = _mbid(request)
-    with request.app.state.db.session() as s:
-        info = show(s, mbid, request.app.state.policy)
+    info = show(request.app.state.db, mbid, request.app.state.policy)
     revisions = info["revisions"]
     latest = (revisions[-2]["id"], revisions[-1]["id"]) if len(revisions) > 1 else None
     extra = {k: v for k, v in info.items() if k not in SHOWN_KEYS}
@@ -106,8 +100,7 @@ def revision_diff(request: Request):
     params = request.query_params
     a = parse_revision(params, "a")
     b = parse_revision(params, "b")
-    with request.app.state.db.session() as s:
-        old, new = revision_documents(s, mbid, a, b)
+    old, new = revision_documents(request.app.state.db, mbid, a, b)
     return page(request, "diff.html", mbid=mbid, old=old, new=new, lines=diff_documents(old["doc"], new["doc"]))
 
 
@@ -132,7 +125,7 @@ async def _mark_form(request: Request, mbids: list) -> Response:
         raise BadRequest("select at least one release to mark")
     note = text_value("note", str(form.get("note", ""))) or None
     by = text_value("by", str(form.get("by", ""))) or None
-    done = await run_in_threadpool(_record, request.app.state.db, mbids, status, note, by)
+    done = await run_in_threadpool(mark, request.app.state.db, mbids, status, note, by)
     response = RedirectResponse(_local(str(form.get("next", ""))), status_code=303)
     set_flash(response, f"marked {len(done)} release(s) {status}")
     if by:
@@ -145,11 +138,6 @@ def _parse_form_mbid(value):
         return parse_mbid(str(value))
     except ValueError as exc:
         raise BadRequest(str(exc)) from None
-
-
-def _record(db, mbids, status, note, by):
-    with db.session() as s, s.begin():
-        return mark(s, mbids, status, note, by)
 
 
 def _local(url: str) -> str:
@@ -170,8 +158,7 @@ async def mark_many(request: Request):
 
 def overview(request: Request):
     db = request.app.state.db
-    with db.session() as s:
-        data = collect(s, top=10)
+    data = collect(db, top=10)
     items = chart_items(data)
     charts = [  # SVG built by the report, which escapes every label itself
         column_chart_svg(items["score_hist"], "Risk score histogram"),

@@ -8,7 +8,7 @@ import click
 
 from ... import runs
 from ...analysis.curation import Filters, flagged, release_summaries
-from ...analysis.risk import load_policy, run_score
+from ...analysis.risk import load_policy, score
 from ...mapping import parse_mbid
 from ...output.tables import render
 from ...sources.replay import ReplayServer
@@ -40,15 +40,13 @@ def demo(app: App, rate):
         database = app.db()
         with runs.writer(database, "demo"):
             result = sync_releases(database, ws, ids)
-    with database.session() as s:
-        click.echo(render(release_summaries(s, ids), "table"))
+    click.echo(render(release_summaries(database, ids), "table"))
     report_sync(app, result, exit_on_problem=False)
     # then what the mirror is for: score and show the at-risk worklist
-    scored = run_score(database, load_policy(None), changed_only=True)
+    scored = score(database, load_policy(None), changed_only=True)
     click.echo(f"\nscored {scored.scored} release(s) with policy {scored.policy_version}; the worklist "
                "(`mbindex flagged`, `mbindex show MBID` explains each signal):")
-    with database.session() as s:
-        rows = flagged(s, Filters(limit=10))
+    rows = flagged(database, Filters(limit=10))
     click.echo(render(rows, "table", columns=["mbid", "score", "title", "formats", "signals"]))
     click.echo("\nSignals about the world (editions of the release group, the artist's catalogue, ListenBrainz "
                "listening) stay silent until `mbindex enrich` has fetched their facts from musicbrainz.org and "

@@ -85,8 +85,7 @@ def export_cmd(app: App, output, to, force, old_formats, csv_raw, filters):
     if fmt in MARC_FORMATS:
         _export_marc(app, fmt, to, force, filters)
         return
-    with app.db().session() as s:
-        rows = export_rows(s, filters)
+    rows = export_rows(app.db(), filters)
     text_out = as_file(rows, fmt, EXPORT_COLUMNS, spreadsheet_safe=not csv_raw)
     if to:
         write_file(to, text_out)

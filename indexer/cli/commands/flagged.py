@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from ...analysis.curation import FACT_COLUMNS, WORKLIST_COLUMNS, flagged, with_facts
+from ...analysis.curation import FACT_COLUMNS, WORKLIST_COLUMNS, flagged
 from ...output.tables import render
 from ..app import App, pass_app
 from ..options import filter_options, output_option
@@ -16,8 +16,6 @@ from ..options import filter_options, output_option
 @pass_app
 def flagged_cmd(app: App, filters, output):
     """The worklist of at-risk releases, most at risk first."""
-    with app.db().session() as s:
-        rows = flagged(s, filters)
-        if output in ("json", "ndjson"):  # machines get the facts behind each score
-            rows = with_facts(s, rows)
-    click.echo(render(rows, output, columns=FACT_COLUMNS if output in ("json", "ndjson") else WORKLIST_COLUMNS))
+    machines = output in ("json", "ndjson")  # machines get the facts behind each score
+    rows = flagged(app.db(), filters, facts=machines)
+    click.echo(render(rows, output, columns=FACT_COLUMNS if machines else WORKLIST_COLUMNS))

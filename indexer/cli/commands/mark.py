@@ -20,8 +20,7 @@ from ..options import MBID, TEXT
 def mark_cmd(app: App, mbids, status, note, marked_by):
     """Record a curation mark on releases (history is kept)."""
     marked_by = marked_by or _user()
-    with app.db().session() as s, s.begin():
-        done = mark(s, list(mbids), status, note, marked_by)
+    done = mark(app.db(), list(mbids), status, note, marked_by)
     for row in done:
         via = f" (merged from {row['requested']})" if row["requested"] != row["mbid"] else ""
         click.echo(f"{row['mbid']}{via}: {status}")

@@ -17,8 +17,7 @@ from .export import write_file
 @pass_app
 def report_cmd(app: App, html_file, top):
     """Summary of the mirror and its risks; --html adds a self-contained page with charts."""
-    with app.db().session() as s:
-        data = collect(s, top=top)
+    data = collect(app.db(), top=top)
     click.echo(render_text(terminal_safe_tree(data)))  # label and artist names may hold control characters
     if html_file:
         write_file(html_file, render_html(data))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from ...analysis.risk import load_policy, run_score
+from ...analysis.risk import load_policy, score
 from ..app import App, pass_app
 
 
@@ -15,6 +15,6 @@ from ..app import App, pass_app
 def score_cmd(app: App, policy_file, changed):
     """Compute the at-risk score of every release (set-based, in the database)."""
     policy = load_policy(policy_file)
-    result = run_score(app.db(), policy, changed_only=changed)
+    result = score(app.db(), policy, changed_only=changed)
     click.echo(f"run {result.run_id}: scored {result.scored} release(s) with policy {result.policy_version} "
                f"in {result.seconds:.1f}s")

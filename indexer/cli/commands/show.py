@@ -19,7 +19,6 @@ from ..options import MBID, output_option
 def show_cmd(app: App, mbid, policy_file, output):
     """One release in full: media, tracks, labels, links, score with explanations, curation, revisions."""
     policy = load_policy(policy_file)
-    with app.db().session() as s:
-        info = show(s, mbid, policy)
+    info = show(app.db(), mbid, policy)
     # the terminal view escapes control characters in upstream text (a title may hold \x1b]0;…\x07)
     click.echo(format_show(terminal_safe_tree(info)) if output == "table" else render([info], output))
