@@ -21,10 +21,10 @@ should (`ws2.BadDocument`), mapped or stored, or that answers for another
 release without a redirect, is kept in `quarantine`, counted in
 `run.counts.quarantined`, and the run goes on (the CLI then exits 5).
 
-Every function here takes the `Database` and each write is its own
-transaction (`store.save_release_document`, `store.tombstone`,
-`store.quarantine.quarantine_document`): a crash loses at most the release
-in flight.  Pipelines import from this module, never from each other;
+Every function here that writes takes the `Database` (never a session) and
+each write is its own transaction (`store.save_release_document`,
+`store.tombstone`, `store.quarantine.quarantine_document`, `Run.finish`): a
+crash loses at most the release in flight.  Pipelines import from this module, never from each other;
 `watch` orchestrates whole pipelines and `enrich` is a pipeline of facts, not
 of releases (its own result type).
 """
