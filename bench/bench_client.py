@@ -14,7 +14,7 @@ measured and subtracted.
   nightly  : sync.walk_scope over an unchanged one-page scope (fetch, store
              every item unchanged, scope membership; no lookups)
   full     : fetch + map + store of all 100 releases (one transaction each,
-             revisions: sync.store_release_doc per release)
+             revisions: sync.pipeline.store_release_doc per release)
 
 Scope: the replay server (indexer/sources/replay.py, which ends a page with
 inc=recordings before 500 tracks) serves a label of N releases built from the
@@ -56,7 +56,8 @@ from indexer.runs import Run  # noqa: E402
 from indexer.sources.includes import as_answered, missing_includes  # noqa: E402
 from indexer.sources.replay import MAX_BROWSE_TRACKS, MAX_LIMIT, ReplayServer, track_count  # noqa: E402
 from indexer.sources.ws2 import BROWSE_INCLUDES, Client  # noqa: E402
-from indexer.sync.releases import store_release_doc, sync_releases  # noqa: E402
+from indexer.sync.pipeline import store_release_doc  # noqa: E402
+from indexer.sync.releases import sync_releases  # noqa: E402
 from indexer.sync.scope import sync_scope, walk_scope  # noqa: E402
 
 LABEL = uuid.UUID("47e718e1-7ee4-460c-b1cc-1192a841c6e5")

@@ -1,15 +1,18 @@
 """End to end through the CLI: `mbindex sync release` against the replay server."""
 
+import ast
 import json
+import re
 import uuid
 from pathlib import Path
 
 from click.testing import CliRunner
 from sqlalchemy import func, select
 
-from helpers import RICH
+from helpers import RICH, release_doc
 from indexer import __version__
 from indexer.cli import cli
+from indexer.cli import commands as cli_commands
 from indexer.db import Database
 from indexer.db import models as m
 from indexer.output.tables import render
@@ -153,3 +156,27 @@ def test_table_columns_line_up_with_wide_characters():
     out = render([{"title": "ケアレス", "n": 1}, {"title": "Meteora", "n": 2}], "table").splitlines()
     assert out[0] == "title     n" and out[2] == "ケアレス  1" and out[3] == "Meteora   2"
     assert render([{"t": "日本語のタイトル" * 10}], "table").splitlines()[2].endswith("…")
+
+
+def test_sync_watched_prints_a_failed_runs_summary_once(run_cli, replay):
+    """`sync --watched` printed every summary, then printed a failed run's
+    again while setting the exit code: the line is there once, the error
+    once, and the exit code is still 1."""
+    artist = "83d91898-7763-47d7-b03b-b92132375c47"
+    replay.set_browse("release", "artist", artist, [release_doc(RICH["b84ee12a"])])
+    assert run_cli("watch", "add", "artist", artist).exit_code == 0
+    replay.inject("status", 1, path_contains=f"artist={artist}", status=400)  # not retried: the run fails
+
+    out = run_cli("sync", "--watched")
+
+    assert out.exit_code == 1, out.output
+    assert len(re.findall(r"^run \d+: failed; ", out.output, re.MULTILINE)) == 1, out.output
+    assert out.output.count("sync failed: HTTP 400") == 1, out.output
+
+
+def test_cli_command_modules_share_helpers_through_cli_modules_not_each_other():
+    commands = Path(cli_commands.__file__).parent
+    for path in commands.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom):
+                assert node.level != 1, f"{path.name} imports .{node.module} (a sibling command module)"

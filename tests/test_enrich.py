@@ -350,3 +350,18 @@ def test_listenbrainz_timeout_bounds_the_whole_answer_by_wall_clock(settings, cl
         stop.set()
         listener.close()
     assert time.monotonic() - started < 5
+
+
+def test_sync_watched_enrich_prints_a_partial_enrich_once(db, replay, run_cli):
+    """A ListenBrainz that refuses: enrich ends partial (exit 3) and its
+    summary and problem lines are printed once, not again with the exit code."""
+    serve_facts(replay)
+    replay.set_browse("release", "artist", PINK_FLOYD, [release_doc(DSOTM)])
+    assert run_cli("watch", "add", "artist", PINK_FLOYD).exit_code == 0
+    replay.inject("status", 1, path_contains="/1/popularity", status=400)
+
+    res = run_cli("sync", "--watched", "--enrich", env={"MBINDEX_LB_URL": replay.url})
+
+    assert res.exit_code == 3, res.output
+    assert res.output.count(": ok; ") == 1 and res.output.count(": partial; ") == 1, res.output
+    assert res.output.count("enrich: popularity: ") == 1, res.output

@@ -3,12 +3,15 @@ include) against an in-process fake ws/2."""
 
 from __future__ import annotations
 
+import ast
 import copy
 import uuid
+from pathlib import Path
 from types import SimpleNamespace
 
 from sqlalchemy import func, select
 
+import indexer.sync.pipeline as sync_pipeline
 import indexer.sync.query as query_mod
 from helpers import FULL, full_doc
 from indexer.db import models as m
@@ -148,3 +151,13 @@ def test_query_all_hits_looked_up(db):
     res = sync_query(db, ws, "x")
     assert res.status == "ok" and res.counts.inserted == 130
     assert len([c for c in ws.calls if c[0] == "lookup"]) == 130
+
+
+def test_each_sync_pipeline_imports_only_the_shared_pipeline_module():
+    """releases, scope, query and enrich each hold one pipeline: among the
+    sync modules they import `sync.pipeline` alone, never each other."""
+    here = Path(sync_pipeline.__file__).parent
+    for name in ("releases", "scope", "query", "enrich"):
+        tree = ast.parse((here / f"{name}.py").read_text(encoding="utf-8"))
+        siblings = {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.level == 1}
+        assert siblings <= {"pipeline"}, f"sync/{name}.py imports {siblings}"

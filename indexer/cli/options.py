@@ -80,8 +80,10 @@ def ws_options(fn):
     @click.option("--ws-url", help="ws/2 server, e.g. https://musicbrainz.org [env MBINDEX_WS_URL].")
     @click.option("--contact", help="E-mail or URL for the User-Agent [env MBINDEX_CONTACT].")
     @click.option("--rate", type=float, help="Requests per second, 0 = unlimited (own mirror only) [env MBINDEX_RATE].")
-    @click.option("--timeout", type=float, help="Seconds to wait for each answer.")
-    @click.option("--retries", type=int, help="Retries of a failing request before giving up.")
+    @click.option("--timeout", type=float,
+                  help="Seconds a request may take in all, by wall clock: connecting, headers and the whole body "
+                       "[env MBINDEX_TIMEOUT].")
+    @click.option("--retries", type=int, help="Retries of a failing request before giving up [env MBINDEX_RETRIES].")
     @functools.wraps(fn)
     def wrapper(*args, ws_url, contact, rate, timeout, retries, **kwargs):
         app = click.get_current_context().find_object(App)

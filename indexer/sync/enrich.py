@@ -20,6 +20,10 @@ request, and record the dump as the source.
 Facts are written in batches, each in one transaction.  A source that is
 unreachable or answers nonsense ends its phase and the run `partial` (the
 other phases still run); a used-up budget ends the run `partial`.
+
+A pipeline of facts, not of release documents, so it has its own result
+(`EnrichResult`) and nothing of `sync.pipeline`: sources (ws/2,
+ListenBrainz) → `store.facts` → one `runs.Run`, in that direction.
 """
 
 from __future__ import annotations

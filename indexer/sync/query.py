@@ -1,4 +1,10 @@
-"""Search: every hit of a Lucene query, each looked up and stored."""
+"""`mbindex sync query "LUCENE"`: every hit of a search, each looked up and stored.
+
+A pipeline as `sync.pipeline` states it: search pages from ws/2 (the source)
+give only ids; each hit not fetched lately goes through
+`pipeline.sync_release` (mapping, store); the run is guarded and finished
+there too.
+"""
 
 from __future__ import annotations
 
@@ -12,23 +18,10 @@ from ..mapping import parse_mbid
 from ..runs import OK, PARTIAL, Run
 from ..sources.ws2 import Client
 from ..store.scope import fetched_since
-from .releases import SyncResult, finish, guarded, quarantine, sync_release
+from .pipeline import SyncResult, finish, guarded, quarantine, sync_release
 
 PAGE = 100
 SEARCH_CAP = 500  # the public search server answers no offset beyond this
-
-
-def _hit_mbids(db: Database, run: Run, query: str, items: list) -> list[uuid.UUID]:
-    """The MBIDs of a search page; a hit without a valid id is quarantined
-    (as ASCII JSON) instead of ending the run."""
-    mbids = []
-    for hit in items:
-        try:
-            mbids.append(parse_mbid(hit.get("id") if isinstance(hit, dict) else None))
-        except ValueError as exc:
-            raw = json.dumps(hit, ensure_ascii=True).encode("ascii")
-            quarantine(db, run, f"ws/2 release search {query[:200]!r}", raw, f"search hit without a valid id: {exc}")
-    return mbids
 
 
 def sync_query(db: Database, client: Client, query: str, *, on_page=None) -> SyncResult:
@@ -73,3 +66,16 @@ def sync_query(db: Database, client: Client, query: str, *, on_page=None) -> Syn
         error = (f"the search matched {walked['total']} releases but MusicBrainz search stops at {SEARCH_CAP}; "
                  "narrow the query (e.g. add date: or country:) to get the rest")
     return finish(run, client, status, error)
+
+
+def _hit_mbids(db: Database, run: Run, query: str, items: list) -> list[uuid.UUID]:
+    """The MBIDs of a search page; a hit without a valid id is quarantined
+    (as ASCII JSON) instead of ending the run."""
+    mbids = []
+    for hit in items:
+        try:
+            mbids.append(parse_mbid(hit.get("id") if isinstance(hit, dict) else None))
+        except ValueError as exc:
+            raw = json.dumps(hit, ensure_ascii=True).encode("ascii")
+            quarantine(db, run, f"ws/2 release search {query[:200]!r}", raw, f"search hit without a valid id: {exc}")
+    return mbids

@@ -1,147 +1,20 @@
-"""Releases by MBID: each looked up on ws/2 and stored in its own transaction.
+"""`mbindex sync release MBID...`: each release looked up on ws/2 and stored
+in its own transaction.
 
-Source (sources.ws2.Client) → mapping → store; every run is a `runs.Run`.
-
-One odd document never stops a run: a body that cannot be parsed as it
-should (`ws2.BadDocument`), mapped or stored, or that answers for another
-release without a redirect, is kept byte for byte in `quarantine`, counted in
-`run.counts.quarantined`, and the run goes on (the CLI then exits 5).
+A pipeline as `sync.pipeline` states it: `pipeline.sync_release` per MBID
+(source → mapping → store), the run saved after each, `guarded` and
+`finish` around the whole.  A release ws/2 no longer has (404) makes the run
+partial, with the MBIDs in its error.
 """
 
 from __future__ import annotations
 
-import json
 import uuid
-from dataclasses import dataclass
-from typing import Callable
 
 from ..db import Database
-from ..mapping import MappingError, asked_includes, doc_hash, map_release, parse_mbid
-from ..runs import FAILED, INTERRUPTED, OK, PARTIAL, Run, RunCounts
-from ..sources.ws2 import BadDocument, Client, GiveUp, NotFound, RequestBudgetExhausted, WSError, id_from_url
-from ..store import UnstorableDocument, save_release_document, tombstone
-from ..store.quarantine import quarantine_document
-
-QUARANTINED = "quarantined"
-
-#: what one document can raise on its way through mapping and the database;
-#: the same list the dump reader quarantines (`sync.dump_batches.prepare_line`),
-#: plus UnicodeError (a lone surrogate) and the database's refusal
-DOCUMENT_ERRORS = (MappingError, UnstorableDocument, ValueError, TypeError, AttributeError, KeyError, UnicodeError)
-
-
-@dataclass
-class SyncResult:
-    run_id: int
-    status: str
-    counts: RunCounts
-    requests: int
-    error: str | None = None
-
-
-def store_release_doc(db: Database, doc: dict, run: Run, *, requested: uuid.UUID | None = None,
-                      raw: bytes | None = None, url: str | None = None) -> str:
-    """Map and save one release document atomically; returns the outcome
-    (inserted, updated, unchanged or quarantined).
-
-    A document that cannot be mapped or stored is quarantined instead (its
-    transaction rolled back whole): `raw` is the body as received, and
-    without it (an item of a browse page) the document re-encoded as ASCII
-    JSON, which keeps a NUL or a lone surrogate as its escape.  `url` is
-    where it came from, for the quarantine row.
-    """
-    try:
-        mapped = map_release(doc, includes=asked_includes(doc))
-        outcome, redirected = save_release_document(db, mapped, doc, run_id=run.id, requested=requested)
-    except DOCUMENT_ERRORS as exc:
-        body = raw if raw is not None else json.dumps(doc, ensure_ascii=True).encode("ascii")
-        where = url or f"ws/2 release {str(doc.get('id') if isinstance(doc, dict) else None)[:40]}"
-        return quarantine(db, run, where, body, f"cannot store release: {type(exc).__name__}: {exc}")
-    run.counts.redirected += redirected
-    run.counts.add(outcome)
-    return outcome
-
-
-def quarantine(db: Database, run: Run, source: str, raw: bytes, error: str, length: int | None = None) -> str:
-    """Keep one unusable document and count it in the run."""
-    quarantine_document(db, source, raw, error, run.id, length=length)
-    run.counts.quarantined += 1
-    return QUARANTINED
-
-
-def sync_release(db: Database, client: Client, mbid: uuid.UUID, run: Run) -> str:
-    """Look one release up and store it; a 404 tombstones a known release.
-
-    The body must be the release asked for, or the one ws/2 redirected to
-    (a merge).  musicbrainz.org also serves a merged MBID with 200 and the
-    merge target's document (recorded in the corpus: a 2023 lookup of label
-    022fe361 answered as c029628b), so a body about another release without
-    a redirect is taken as a merge only when a lookup of that release
-    answers with the very same document (`_confirmed_merge`, one request);
-    anything else is quarantined, never recorded as a merge."""
-    try:
-        resp = client.get_release(mbid)
-    except NotFound:
-        if tombstone(db, mbid, "404 on lookup"):
-            run.counts.tombstoned += 1
-        run.counts.missing.append(str(mbid))
-        return "missing"
-    except BadDocument as exc:
-        return quarantine(db, run, exc.url or f"release {mbid}", exc.raw, str(exc), exc.length)
-    doc, source = resp.data, resp.final_url or f"release {mbid}"
-    final = id_from_url(resp.final_url) if resp.final_url else None
-    expected = final if final is not None else mbid
-    if not isinstance(doc, dict) or "id" not in doc:
-        return quarantine(db, run, source, resp.raw, f"ws/2 answered the lookup of {mbid} with something "
-                                                     "that is not a release")
-    if expected != mbid and _id_of(doc) == mbid:
-        doc = dict(doc, id=str(expected))  # redirected but the body kept the old id
-    if _id_of(doc) != expected and not (expected == mbid and _confirmed_merge(client, doc)):
-        how = "without a redirect" if expected == mbid else f"after a redirect to {expected}"
-        return quarantine(db, run, source, resp.raw, f"ws/2 answered the lookup of {mbid} with release "
-                                                     f"{str(doc.get('id'))[:40]!r} {how}")
-    return store_release_doc(db, doc, run, requested=mbid, raw=resp.raw, url=source)
-
-
-def _confirmed_merge(client: Client, doc: dict) -> bool:
-    """True when the release `doc` names answers its own lookup with the same
-    document: the server served the merge target under the old MBID."""
-    target = _id_of(doc)
-    if target is None:
-        return False
-    try:
-        own = client.get_release(target).data
-    except (NotFound, BadDocument):
-        return False
-    return isinstance(own, dict) and doc_hash(own) == doc_hash(doc)
-
-
-def _id_of(doc: dict) -> uuid.UUID | None:
-    try:
-        return parse_mbid(doc.get("id"))
-    except ValueError:
-        return None
-
-
-def guarded(run: Run, client: Client, work: Callable[[], None]) -> tuple[str, str | None]:
-    """Run a sync's work: a used-up budget ends it as partial, ws/2 or mapping
-    trouble as failed; anything else (Ctrl-C, a bug) marks the run interrupted
-    and propagates."""
-    try:
-        work()
-    except RequestBudgetExhausted as exc:
-        return PARTIAL, str(exc)
-    except (GiveUp, WSError, MappingError) as exc:
-        return FAILED, str(exc)
-    except BaseException as exc:
-        run.finish(INTERRUPTED, requests=client.stats.requests, error=f"{type(exc).__name__}: {exc}")
-        raise
-    return OK, None
-
-
-def finish(run: Run, client: Client, status: str, error: str | None) -> SyncResult:
-    run.finish(status, requests=client.stats.requests, error=error)
-    return SyncResult(run.id, status, run.counts, client.stats.requests, error)
+from ..runs import OK, PARTIAL, Run
+from ..sources.ws2 import Client
+from .pipeline import SyncResult, finish, guarded, sync_release
 
 
 def sync_releases(db: Database, client: Client, mbids: list[uuid.UUID]) -> SyncResult:

@@ -27,6 +27,12 @@ gone) on its next fetch, once.
 An item that does not visibly carry every asked include (a mirror server
 that ignores one, an item cut short) is looked up on its own and counted in
 `fallback_lookups`: a missing key must not be stored as "no labels".
+
+The module reads top-down, one direction (the contract in `sync.pipeline`):
+`sync_scope` (the run: resume, guard, finish) → `walk_scope` (pages and
+checkpoints) → `browse_page` (the source; `_one_by_one` for a bad page) →
+`store_page` (mapping and store, through `pipeline.store_release_doc`) →
+`_confirm_missing` (members the walk did not see).
 """
 
 from __future__ import annotations
@@ -35,59 +41,27 @@ import uuid
 from typing import Callable
 
 from ..db import Database
-from ..mapping import doc_hash, parse_mbid
+from ..mapping import doc_hash
 from ..runs import OK, Run, resume_checkpoint
 from ..sources.includes import missing_includes
 from ..sources.ws2 import BROWSE_INCLUDES, BadDocument, Client
 from ..store import scope as members
 from ..store.watchlist import SCOPES
-from .releases import DOCUMENT_ERRORS, SyncResult, finish, guarded, quarantine, store_release_doc, sync_release
+from .pipeline import DOCUMENT_ERRORS, SyncResult, finish, guarded, mbid_of, quarantine, store_release_doc, sync_release
 
 PAGE = 100
 
 
-def store_page(db: Database, client: Client, items: list[dict], run: Run) -> list[uuid.UUID]:
-    """Store every release of a browse page; returns their MBIDs.
-
-    A complete item is stored as it came (no request): when its hash is the
-    stored document's, the page's unchanged releases are touched together
-    (`members.touch_unchanged`), the others go through `store_release_doc`.
-    An item lacking an asked include is looked up instead (one request,
-    `fallback_lookups`).
-    """
-    complete = {mbid: _hash(doc) for mbid, doc in ((_item_mbid(d), d) for d in items)
-                if mbid is not None and not missing_includes(doc, BROWSE_INCLUDES)}
-    unchanged = members.touch_unchanged(db, {mbid: h for mbid, h in complete.items() if h is not None})
-    run.counts.unchanged += len(unchanged)
-    mbids = []
-    for doc in items:
-        mbid = _item_mbid(doc)
-        if mbid is None:  # not a release: store_release_doc refuses (or quarantines) it
-            store_release_doc(db, doc, run)
-            continue
-        if mbid not in complete:
-            run.counts.fallback_lookups += 1
-            sync_release(db, client, mbid, run)
-        elif mbid not in unchanged:
-            store_release_doc(db, doc, run)
-        mbids.append(mbid)
-    return mbids
-
-
-def _hash(doc: dict) -> str | None:
-    """The document hash, None for a document that has none (a lone
-    surrogate, nesting too deep): store_release_doc quarantines those."""
-    try:
-        return doc_hash(doc)
-    except (*DOCUMENT_ERRORS, RecursionError):
-        return None
-
-
-def _item_mbid(doc) -> uuid.UUID | None:
-    try:
-        return parse_mbid(doc.get("id")) if isinstance(doc, dict) else None
-    except ValueError:
-        return None
+def sync_scope(db: Database, client: Client, scope: str, target: uuid.UUID, *, on_page=None) -> SyncResult:
+    """`mbindex sync artist|label|release-group|collection MBID`."""
+    checkpoint = resume_checkpoint(db, "sync", scope, str(target)) or {}
+    start = int(checkpoint.get("offset", 0))
+    run = Run(db, "sync", scope, str(target), options={"resumed_from": start} if start else None)
+    status, error = guarded(
+        run, client, lambda: walk_scope(db, client, scope, target, run, start_offset=start, on_page=on_page))
+    if status == OK and run.counts.missing:
+        error = "not found upstream (tombstoned): " + ", ".join(run.counts.missing)
+    return finish(run, client, status, error)
 
 
 def walk_scope(db: Database, client: Client, scope: str, target: uuid.UUID, run: Run, *, start_offset: int = 0,
@@ -162,20 +136,48 @@ def _one_by_one(db: Database, client: Client, scope: str, target: uuid.UUID, off
     return items, total, PAGE
 
 
+def store_page(db: Database, client: Client, items: list[dict], run: Run) -> list[uuid.UUID]:
+    """Store every release of a browse page; returns their MBIDs.
+
+    A complete item is stored as it came (no request): when its hash is the
+    stored document's, the page's unchanged releases are touched together
+    (`members.touch_unchanged`), the others go through `store_release_doc`.
+    An item lacking an asked include is looked up instead (one request,
+    `fallback_lookups`).
+    """
+    complete = {mbid: _hash(doc) for mbid, doc in ((mbid_of(d), d) for d in items)
+                if mbid is not None and not missing_includes(doc, BROWSE_INCLUDES)}
+    unchanged = members.touch_unchanged(db, {mbid: h for mbid, h in complete.items() if h is not None})
+    run.counts.unchanged += len(unchanged)
+    mbids = []
+    for doc in items:
+        mbid = mbid_of(doc)
+        if mbid is None:  # not a release: store_release_doc refuses (or quarantines) it
+            store_release_doc(db, doc, run)
+            continue
+        if mbid not in complete:
+            run.counts.fallback_lookups += 1
+            sync_release(db, client, mbid, run)
+        elif mbid not in unchanged:
+            store_release_doc(db, doc, run)
+        mbids.append(mbid)
+    return mbids
+
+
+def _hash(doc: dict) -> str | None:
+    """The document hash, None for a document that has none (a lone
+    surrogate, nesting too deep): store_release_doc quarantines those."""
+    try:
+        return doc_hash(doc)
+    except (*DOCUMENT_ERRORS, RecursionError):
+        return None
+
+
 def _confirm_missing(db: Database, client: Client, scope: str, target: uuid.UUID, run: Run) -> None:
+    """Look up each known member this whole walk did not see (a 404
+    tombstones it, a redirect records the merge, else it is refreshed), then
+    drop it from the scope's members."""
     for mbid in members.members_not_seen(db, scope, target, run.id):
         # confirm before tombstoning: it may merely have left this scope
         sync_release(db, client, mbid, run)
         members.forget_member(db, scope, target, mbid)
-
-
-def sync_scope(db: Database, client: Client, scope: str, target: uuid.UUID, *, on_page=None) -> SyncResult:
-    """`mbindex sync artist|label|release-group|collection MBID`."""
-    checkpoint = resume_checkpoint(db, "sync", scope, str(target)) or {}
-    start = int(checkpoint.get("offset", 0))
-    run = Run(db, "sync", scope, str(target), options={"resumed_from": start} if start else None)
-    status, error = guarded(
-        run, client, lambda: walk_scope(db, client, scope, target, run, start_offset=start, on_page=on_page))
-    if status == OK and run.counts.missing:
-        error = "not found upstream (tombstoned): " + ", ".join(run.counts.missing)
-    return finish(run, client, status, error)

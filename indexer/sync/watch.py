@@ -1,9 +1,14 @@
-"""Scheduled syncs of the watchlist.
+"""Scheduled syncs of the watchlist: an orchestrator of pipelines, not a
+pipeline of its own.
 
 `sync_watched` walks every watched scope in turn (oldest synced first) with one
 client, so `--max-requests` / `--time-budget` bound the whole night; a scope
 that was cut short resumes at its checkpoint (the offset saved in its last
 sync_run, mirrored in watch.cursor) on the next run.
+
+It composes whole runs of the scope pipeline (`sync.scope.sync_scope`, its
+entry point, and nothing below it) and records each in the watchlist; every
+document still goes through `sync.pipeline`.
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ from ..db import Database
 from ..runs import OK, checkpoint_of
 from ..sources.ws2 import Client
 from ..store.watchlist import WatchError, due_watches, note_watch_run
-from .releases import SyncResult
+from .pipeline import SyncResult
 from .scope import sync_scope
 
 

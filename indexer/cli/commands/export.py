@@ -16,18 +16,12 @@ from ...analysis.curation import EXPORT_COLUMNS, export_rows
 from ...analysis.preservation import Selection, release_records
 from ...analysis.risk import load_policy
 from ...clock import now
-from ...output.files import replacing_file, write_text_atomic
+from ...output.files import replacing_file
 from ...output.marc import MARC_FORMATS, write_records
 from ...output.tables import EXPORT_FORMATS, as_file
 from ..app import EXIT_USAGE, App, UserError, pass_app
+from ..files import write_file
 from ..options import TEXT, filter_options
-
-
-def write_file(path: str, text: str) -> None:
-    try:
-        write_text_atomic(path, text)
-    except OSError as exc:
-        raise UserError(str(exc), EXIT_USAGE) from None
 
 
 def _export_marc(app: App, fmt: str, to: str | None, force: bool, filters) -> None:

@@ -7,8 +7,8 @@ import click
 from ...analysis.report import collect, render_html, render_text
 from ...output.tables import terminal_safe_tree
 from ..app import App, pass_app
+from ..files import write_file
 from ..options import MAX_ROWS
-from .export import write_file
 
 
 @click.command("report")

@@ -2,61 +2,23 @@
 
 from __future__ import annotations
 
-import sys
-from typing import Callable
-
 import click
 
 from ... import runs
-from ...db import Database
-from ...sources.ws2 import Client
 from ...store.watchlist import SCOPES
 from ...sync.query import sync_query
-from ...sync.releases import SyncResult, sync_releases
+from ...sync.releases import sync_releases
 from ...sync.scope import sync_scope
 from ...sync.watch import sync_watched
-from ..app import EXIT_FAILURE, EXIT_PARTIAL, EXIT_QUARANTINED, EXIT_USAGE, App, UserError, pass_app
+from ..app import EXIT_USAGE, App, UserError, pass_app
 from ..options import MBID, TEXT, budget_options, ws_options
 from ..progress import page_logger
-from .enrich import report_enrich, run_enrich
+from ..reporting import exit_for_enrich, exit_for_syncs, print_enrich, print_sync, report_sync
+from ..running import client, run_enrich, run_sync
 
-
-def client(app: App) -> Client:
-    return Client(app.settings(), **app.sync_budget)
-
-
-def run_sync(app: App, work: Callable[[Database, Client], SyncResult]) -> SyncResult:
-    """One sync under the writer lock, with this invocation's client and database."""
-    ws = client(app)
-    database = app.db()
-    with runs.writer(database, "sync"):
-        return work(database, ws)
-
-
-def report_sync(app: App, result: SyncResult, exit_on_problem: bool = True) -> None:
-    """One summary line; a failed run exits 1, a partial one 3, one that
-    finished but quarantined documents 5."""
-    c = result.counts
-    click.echo(
-        f"run {result.run_id}: {result.status}; {result.requests} request(s); "
-        f"inserted {c.inserted}, updated {c.updated}, unchanged {c.unchanged}, "
-        f"tombstoned {c.tombstoned}, redirected {c.redirected}, quarantined {c.quarantined}, "
-        f"fallback lookups {c.fallback_lookups}"
-        + (f", skipped {c.skipped} (fetched within query_max_age_days)" if c.skipped else "")
-    )
-    for mbid in c.missing:
-        click.echo(f"not found on MusicBrainz (404): {mbid}", err=True)
-    if c.quarantined:
-        click.echo(f"{c.quarantined} document(s) quarantined: see the quarantine table (sync_run_id "
-                   f"{result.run_id})", err=True)
-    if not exit_on_problem:
-        return
-    if result.status == runs.FAILED:
-        raise UserError(f"sync failed: {result.error}", EXIT_FAILURE)
-    if result.status == runs.PARTIAL:
-        sys.exit(EXIT_PARTIAL)
-    if c.quarantined:
-        sys.exit(EXIT_QUARANTINED)
+#: each scope with its article, for the help texts
+_SCOPE_NOUNS = {"artist": "an artist", "label": "a label", "release-group": "a release group",
+                "collection": "a collection"}
 
 
 @click.group(invoke_without_command=True)
@@ -74,6 +36,14 @@ def sync(ctx, watched, with_enrich, budget):
         return
     if not watched:
         raise UserError("give a scope (e.g. `mbindex sync artist MBID`) or --watched", EXIT_USAGE)
+    _sync_watched(app, with_enrich)
+
+
+def _sync_watched(app: App, with_enrich: bool) -> None:
+    """Every watched scope (then enrich, when asked and every scope ended ok)
+    under one writer lock; each run's summary is printed once, then the
+    first problem decides the exit code: a failed or partial sync before a
+    quarantine, any sync problem before enrich's."""
     ws = client(app)
     database = app.db()
     with runs.writer(database, "sync"):
@@ -82,14 +52,12 @@ def sync(ctx, watched, with_enrich, budget):
     if not results:
         app.note("the watchlist is empty: add scopes with `mbindex watch add SCOPE MBID`")
     for result in results:
-        report_sync(app, result, exit_on_problem=False)
-    # the first problem decides the exit code: failed or partial before quarantined
+        print_sync(result)
     if enriched is not None:
-        report_enrich(enriched, exit_on_problem=False)
-    for result in [r for r in results if r.status != runs.OK] + [r for r in results if r.counts.quarantined]:
-        report_sync(app, result)
+        print_enrich(enriched)
+    exit_for_syncs(results)
     if enriched is not None:
-        report_enrich(enriched)
+        exit_for_enrich(enriched)
 
 
 @sync.command("release")
@@ -98,18 +66,18 @@ def sync(ctx, watched, with_enrich, budget):
 @pass_app
 def sync_release_cmd(app: App, mbids):
     """Fetch releases by MBID with everything the risk score needs."""
-    report_sync(app, run_sync(app, lambda database, ws: sync_releases(database, ws, list(mbids))))
+    report_sync(run_sync(app, lambda database, ws: sync_releases(database, ws, list(mbids))))
 
 
 def _scope_command(scope: str):
-    @sync.command(scope, help=f"Fetch every release of a {scope} (whole browse pages; a lookup only for "
-                              "an item that lacks an include).")
+    @sync.command(scope, help=f"Fetch every release of {_SCOPE_NOUNS[scope]} (whole browse pages; a lookup "
+                              "only for an item that lacks an include).")
     @click.argument("mbid", type=MBID)
     @ws_options
     @pass_app
     def cmd(app: App, mbid):
-        report_sync(app, run_sync(app, lambda database, ws: sync_scope(database, ws, scope, mbid,
-                                                                       on_page=page_logger(app))))
+        report_sync(run_sync(app, lambda database, ws: sync_scope(database, ws, scope, mbid,
+                                                                  on_page=page_logger(app))))
 
     cmd.__name__ = f"sync_{scope.replace('-', '_')}_cmd"
     return cmd
@@ -131,4 +99,4 @@ def sync_query_cmd(app: App, query):
     result = run_sync(app, lambda database, ws: sync_query(database, ws, query, on_page=page_logger(app)))
     if result.error and result.status == runs.PARTIAL:
         click.echo(result.error, err=True)
-    report_sync(app, result)
+    report_sync(result)
