@@ -18,8 +18,8 @@ from starlette.testclient import TestClient
 
 from helpers import CORPUS, RICH, release_doc, score_all, store
 from indexer import runs
-from indexer.analysis.curation import Filters, flagged_in
 from indexer.analysis import revisions
+from indexer.analysis.curation import Filters, flagged_in
 from indexer.analysis.revisions import count_flagged_in
 from indexer.cli import cli
 from indexer.config import ConfigError, load_settings

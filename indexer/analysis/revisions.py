@@ -12,7 +12,6 @@ import difflib
 import itertools
 import json
 import uuid
-
 from typing import NamedTuple
 
 from sqlalchemy import text
