@@ -27,4 +27,4 @@ def serve_cmd(app: App, host, port):
     shown = f"[{host}]" if ":" in host else host
     app.note(f"mbindex serve: http://{shown}:{port}/ on {database.display_url}"
              + (" (token required: open it once with ?token=...)" if token else "") + "; Ctrl-C stops")
-    serve(create_app(database, token=token), host, port)
+    serve(create_app(database, token=token, facts_max_age_days=app.settings().facts_max_age_days), host, port)
