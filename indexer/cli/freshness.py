@@ -4,6 +4,8 @@ show truly (`flagged`, `export`), from `analysis.status`."""
 
 from __future__ import annotations
 
+import sys
+
 import click
 
 from ..analysis.status import database_info, score_counts, score_notice
@@ -24,9 +26,15 @@ def echo_database(db: Database) -> None:
     click.echo(database_line(database_info(db)), err=True)
 
 
-def echo_score_notice(db: Database) -> None:
+def echo_score_notice(db: Database, *, machine_stdout: bool = False) -> None:
     """On stderr, even with --quiet: how many stored releases the worklist
-    leaves out (never scored) or shows with an old score, and what to run."""
+    leaves out (never scored) or shows with an old score, and what to run.
+
+    When the worklist goes to stdout for a program (json, ndjson, csv), only
+    a person watching stderr gets the line: scripts that capture both
+    streams together (2>&1) keep parseable output; `status` counts them."""
+    if machine_stdout and not sys.stderr.isatty():
+        return
     line = score_notice(score_counts(db))
     if line:
         click.echo(f"mbindex: {line}", err=True)

@@ -83,7 +83,7 @@ def export_cmd(app: App, output, to, force, old_formats, csv_raw, filters):
         _deprecated(app, "export --medium-format F", "export --format F")
         filters.formats = tuple(filters.formats) + tuple(old_formats)
     fmt = fmt or "csv"
-    echo_score_notice(app.db())
+    echo_score_notice(app.db(), machine_stdout=not to)
     if fmt in MARC_FORMATS:
         _export_marc(app, fmt, to, force, filters)
         return

@@ -18,7 +18,7 @@ from ..options import filter_options, output_option
 def flagged_cmd(app: App, filters, output):
     """The worklist of at-risk releases, most at risk first (stderr says how
     many stored releases are not scored yet, if any)."""
-    echo_score_notice(app.db())
+    echo_score_notice(app.db(), machine_stdout=output != "table")
     with app.db().session() as s:
         rows = flagged(s, filters)
         if output in ("json", "ndjson"):  # machines get the facts behind each score
