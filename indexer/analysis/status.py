@@ -25,15 +25,19 @@ from ..store.facts import EDITIONS, LISTENS, due_artists, due_groups
 #: budget was used up, the next run continues; that is a normal night)
 FAILED_STATUSES = ("failed", "interrupted")
 
+#: a release is stored `needs_score` and only a scoring that writes its
+#: risk_score row clears the flag, so every unscored release has it: the
+#: count walks the partial index of flagged releases, not the whole mirror
+#: (the web worklist asks on every page)
 _SCORE_COUNTS_SQL = """
 SELECT count(*) FILTER (WHERE s.release_mbid IS NULL) AS unscored,
-       count(*) FILTER (WHERE s.release_mbid IS NOT NULL AND r.needs_score) AS changed
+       count(*) FILTER (WHERE s.release_mbid IS NOT NULL) AS changed
 FROM release r LEFT JOIN risk_score s ON s.release_mbid = r.mbid
-WHERE r.needs_score OR s.release_mbid IS NULL"""
+WHERE r.needs_score"""
 
 _LAST_UPDATE_SQL = """
 SELECT id, status, started_at, finished_at, error, options, quarantined,
-       (SELECT max(u.started_at) FROM sync_run u WHERE u.kind = 'update' AND u.status IN ('ok', 'partial'))
+       (SELECT max(u.finished_at) FROM sync_run u WHERE u.kind = 'update' AND u.status IN ('ok', 'partial'))
            AS last_complete
 FROM sync_run WHERE kind = 'update' ORDER BY id DESC LIMIT 1"""
 
