@@ -74,12 +74,14 @@ class Run:
         with self.db.engine.begin() as conn:
             conn.execute(update(m.SyncRun).where(m.SyncRun.id == self.id).values(**values))
 
-    def save(self, *, requests: int | None = None, checkpoint: dict | None = None) -> None:
-        """Store the counts so far (and where to resume); raises
+    def save(self, *, requests: int | None = None, checkpoint: dict | None = None,
+             options: dict | None = None) -> None:
+        """Store the counts so far (and where to resume; `options` replaces
+        the run's options, e.g. an update's child runs); raises
         db.WriterLockLost (the run then ends `failed`) when this process
         took the writer lock and lost it."""
         self.db.check_writer()
-        self._write(_values(self.counts, requests, checkpoint))
+        self._write(dict(_values(self.counts, requests, checkpoint), **({"options": options} if options else {})))
 
     def finish(self, status: str, *, requests: int | None = None, error: str | None = None,
                checkpoint: dict | None = None) -> None:
@@ -109,16 +111,23 @@ ADD_COUNTS_SQL = (
 )
 
 
+#: what a killed writer leaves behind: its runs (an update's scoring too, by
+#: the update's pid: `score` alone takes no writer lock and may be running now)
+_INTERRUPT_SQL = """
+UPDATE sync_run SET status = 'interrupted', finished_at = now(),
+       error = coalesce(error || '; ', '') || 'the process ended without finishing (killed?)'
+WHERE status = 'running'
+  AND (kind IN ('sync', 'import', 'enrich', 'update')
+       OR (kind = 'score' AND pid IN (SELECT u.pid FROM sync_run u
+                                      WHERE u.kind = 'update' AND u.status = 'running')))"""
+
+
 def interrupt_abandoned(conn: Connection) -> None:
     """Whoever held the writer lock before us is gone: a run it left
     `running` was killed (kill -9, power cut) and will never finish, nor will
     the dump files its import left `running` (they keep their checkpoint: the
     next import of the same file resumes there)."""
-    conn.execute(
-        text("UPDATE sync_run SET status = 'interrupted', finished_at = now(), "
-             "error = coalesce(error || '; ', '') || 'the process ended without finishing (killed?)' "
-             "WHERE status = 'running' AND kind IN ('sync', 'import', 'enrich')")
-    )
+    conn.execute(text(_INTERRUPT_SQL))
     conn.execute(text("UPDATE dump_import SET status = 'interrupted' WHERE status = 'running'"))
 
 

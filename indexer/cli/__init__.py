@@ -28,7 +28,9 @@ from .commands.runs import runs_cmd
 from .commands.score import score_cmd
 from .commands.serve import serve_cmd
 from .commands.show import show_cmd
+from .commands.status import status_cmd
 from .commands.sync import sync
+from .commands.update import update_cmd
 from .commands.watch import watch
 
 
@@ -63,7 +65,7 @@ def cli(ctx, config_file, database_url, data_dir, quiet):
 
 
 for command in (config, db, sync, watch, import_dump_cmd, runs_cmd, demo, score_cmd, flagged_cmd, show_cmd,
-                mark_cmd, export_cmd, package_cmd, report_cmd, serve_cmd, enrich_cmd):
+                mark_cmd, export_cmd, package_cmd, report_cmd, serve_cmd, enrich_cmd, update_cmd, status_cmd):
     cli.add_command(command)
 
 

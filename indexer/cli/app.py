@@ -9,7 +9,8 @@ Exit codes (also in the README):
   3 partial: the run ended early (budget used up) or some items were not found
   4 another sync/import holds the database's writer lock, or this one lost it
      (its database connection dropped) and stopped
-  5 finished, but some input was quarantined (dump import)
+  5 finished, but some input was quarantined (import-dump, sync, update;
+     for `update` 5 wins over 3, see cli/updates.py)
 """
 
 from __future__ import annotations

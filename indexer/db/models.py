@@ -284,7 +284,7 @@ class SyncRun(Base):
 
     __tablename__ = "sync_run"
     id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
-    kind: Mapped[str]  # sync | import | score
+    kind: Mapped[str]  # sync | import | enrich | score | update (options.children: its runs)
     scope: Mapped[str | None]  # release | artist | label | release-group | collection | query | watched | dump
     target: Mapped[str | None]
     started_at: Mapped[dt.datetime] = mapped_column(server_default=func.now())

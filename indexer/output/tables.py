@@ -152,6 +152,11 @@ def _clip(text: str, width: int) -> str:
     return "".join(out) + "…"
 
 
+def json_document(value) -> str:
+    """One JSON object (not a list of rows, e.g. `status -o json`), the same encoding as `render`."""
+    return _json_out(json.dumps(_jsonable(value), indent=2, ensure_ascii=False))
+
+
 def _json_out(text: str) -> str:
     """JSON text with C1 controls as \\u escapes (still the same JSON)."""
     return _C1.sub(lambda m: f"\\u{ord(m.group()):04x}", text)

@@ -4,6 +4,7 @@ one line, never a traceback)."""
 
 from __future__ import annotations
 
+import datetime as dt
 import sys
 from pathlib import Path
 
@@ -69,9 +70,11 @@ class _Guard:
             await _server_error(Request(scope), exc)(scope, receive, send)
 
 
-def create_app(db, *, token: str | None = None, policy=None, csrf_secret: bytes | None = None) -> Starlette:
+def create_app(db, *, token: str | None = None, policy=None, csrf_secret: bytes | None = None,
+               facts_max_age_days: float = 30) -> Starlette:
     """The web application over an open `Database`. With a token, every
-    request must carry it (see `security`)."""
+    request must carry it (see `security`).  `facts_max_age_days` (the
+    setting) decides which facts the overview counts as due."""
     handlers = {cls: _error_page(status, title) for cls, status, title in ERROR_STATUS}
     middleware = [Middleware(_Guard)] + ([Middleware(TokenGate, token=token)] if token else [])
     app = Starlette(
@@ -82,4 +85,5 @@ def create_app(db, *, token: str | None = None, policy=None, csrf_secret: bytes 
     app.state.db = db
     app.state.policy = policy or load_policy(None)
     app.state.csrf = Csrf(csrf_secret)
+    app.state.facts_max_age = dt.timedelta(days=facts_max_age_days)
     return app

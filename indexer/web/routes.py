@@ -1,7 +1,7 @@
 """The pages: `/` the worklist, `/release/<mbid>` a release (and its
 revision diff), `POST /release/<mbid>/mark` and `POST /mark` (several at
 once), `/export` the current selection as a file, `/overview` the report's
-figures and the last runs.
+figures, the mirror's freshness (as `mbindex status`) and the last runs.
 
 Handlers are plain functions (Starlette runs them in its thread pool), each
 reading through one library verb that takes the app's `Database` (one
@@ -22,6 +22,7 @@ from starlette.routing import Route
 from ..analysis.curation import CURATION_STATES, EXPORT_COLUMNS, FACT_LABELS, SORTS, export_rows, mark, show
 from ..analysis.report import bar_chart_svg, chart_items, collect, column_chart_svg, pct
 from ..analysis.revisions import diff_documents, revision_documents, worklist_page
+from ..analysis.status import score_counts, score_notice, status
 from ..mapping import parse_mbid
 from ..output.tables import EXPORT_FORMATS, as_file
 from ..runs import recent_runs
@@ -51,9 +52,10 @@ def worklist(request: Request):
     params = request.query_params
     f = parse_filters(params)
     rows, count, more = worklist_page(request.app.state.db, f)
+    notice = score_notice(score_counts(request.app.state.db))  # what the list cannot show, and why
     page_no = f.offset // f.limit + 1
     has_next = len(rows) == f.limit if count is None else f.offset + len(rows) < count or more
-    return page(request, "worklist.html", rows=rows, count=count, more=more, filters=f, params=params,
+    return page(request, "worklist.html", rows=rows, count=count, more=more, filters=f, params=params, notice=notice,
                 page_no=page_no, states=CURATION_STATES, sorts=SORTS, formats=EXPORT_FORMATS,
                 prev_qs=query_string(params, page=page_no - 1) if page_no > 1 else None,
                 next_qs=query_string(params, page=page_no + 1) if has_next else None,
@@ -172,8 +174,10 @@ def overview(request: Request):
                ("with barcode", pct(c["barcode"], total)),
                ("with cover art (of known)", pct(c["cover_art"], c["cover_art_known"])),
                ("with links (of known)", pct(c["links"], c["links_known"]))]
+    fresh = status(db, policy_version=request.app.state.policy.version,
+                   facts_max_age=request.app.state.facts_max_age)
     return page(request, "overview.html", data=data, figures=figures, charts=[Markup(c) for c in charts],
-                runs=recent_runs(db, 20))
+                runs=recent_runs(db, 20), fresh=fresh, notice=score_notice(fresh["releases"]))
 
 
 ROUTES = [

@@ -21,6 +21,7 @@ from ...output.marc import MARC_FORMATS, write_records
 from ...output.tables import EXPORT_FORMATS, as_file
 from ..app import EXIT_USAGE, App, UserError, pass_app
 from ..files import write_file
+from ..freshness import echo_score_notice
 from ..options import TEXT, filter_options
 
 
@@ -76,6 +77,7 @@ def export_cmd(app: App, output, to, force, old_formats, csv_raw, filters):
         _deprecated(app, "export --medium-format F", "export --format F")
         filters.formats = tuple(filters.formats) + tuple(old_formats)
     fmt = fmt or "csv"
+    echo_score_notice(app.db(), machine_stdout=not to)
     if fmt in MARC_FORMATS:
         _export_marc(app, fmt, to, force, filters)
         return

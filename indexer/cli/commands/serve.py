@@ -6,6 +6,7 @@ import click
 
 from ...web.bind import DEFAULT_HOST, DEFAULT_PORT, check_bind
 from ..app import App, pass_app
+from ..freshness import echo_database
 
 
 @click.command("serve")
@@ -22,7 +23,8 @@ def serve_cmd(app: App, host, port):
     from ...web.server import serve
 
     database = app.db()
+    echo_database(database)
     shown = f"[{host}]" if ":" in host else host
     app.note(f"mbindex serve: http://{shown}:{port}/ on {database.display_url}"
              + (" (token required: open it once with ?token=...)" if token else "") + "; Ctrl-C stops")
-    serve(create_app(database, token=token), host, port)
+    serve(create_app(database, token=token, facts_max_age_days=app.settings().facts_max_age_days), host, port)
