@@ -11,7 +11,7 @@ from ...analysis.curation import Filters, flagged, release_summaries
 from ...analysis.risk import load_policy, run_score
 from ...mapping import parse_mbid
 from ...output.tables import render
-from ...sources.replay import ReplayServer
+from ...demo.server import ReplayServer
 from ...sync.releases import sync_releases
 from ..app import App, pass_app
 from .sync import client, report_sync
