@@ -5,7 +5,7 @@ requests a whole scope walk needs (`--scope N`).
     .venv/bin/python bench/bench_client.py --scope 1000
 
 Pages: a local HTTP server serves a browse page of 100 real release documents
-(tests/fixtures/ws2/release completed by `includes.as_answered`, ids varied)
+(tests/fixtures/ws2/release completed by `helpers.as_answered`, ids varied)
 from pre-encoded bytes; the time the server spends inside its handler is
 measured and subtracted.
 
@@ -16,7 +16,7 @@ measured and subtracted.
   full     : fetch + map + store of all 100 releases (one transaction each,
              revisions: sync.pipeline.store_release_doc per release)
 
-Scope: the replay server (indexer/sources/replay.py, which ends a page with
+Scope: the tests' replay server (tests/replay_server.py, which ends a page with
 inc=recordings before 500 tracks) serves a label of N releases built from the
 same real documents: the recorded albums, 2-track singles cut from them and,
 every 50th, a 7-disc box set (over 100 tracks), about 12 tracks on average.
@@ -47,14 +47,16 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))  # the tests' replay server and helpers
 warnings.simplefilter("ignore")
 
+from helpers import as_answered  # noqa: E402
+from replay_server import MAX_BROWSE_TRACKS, MAX_LIMIT, ReplayServer, track_count  # noqa: E402
 from scratch import scratch_database  # noqa: E402
 
 from indexer.config import load_settings  # noqa: E402
 from indexer.runs import Run  # noqa: E402
-from indexer.sources.includes import as_answered, missing_includes  # noqa: E402
-from indexer.sources.replay import MAX_BROWSE_TRACKS, MAX_LIMIT, ReplayServer, track_count  # noqa: E402
+from indexer.sources.includes import missing_includes  # noqa: E402
 from indexer.sources.ws2 import BROWSE_INCLUDES, Client  # noqa: E402
 from indexer.sync.pipeline import store_release_doc  # noqa: E402
 from indexer.sync.releases import sync_releases  # noqa: E402

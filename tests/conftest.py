@@ -24,8 +24,8 @@ from helpers import WS2
 from indexer.cli import cli
 from indexer.config import load_settings
 from indexer.db import Database, EmbeddedPostgres, normalise_url
-from indexer.sources.replay import ReplayServer
 from indexer.sources.ws2 import Client
+from replay_server import ReplayServer
 
 
 def pytest_addoption(parser):

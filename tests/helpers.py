@@ -5,6 +5,7 @@ Test modules import from here, never from each other or from conftest.
 
 from __future__ import annotations
 
+import copy
 import io
 import json
 import tarfile
@@ -12,7 +13,7 @@ from pathlib import Path
 
 from indexer.analysis import risk
 from indexer.mapping import map_release
-from indexer.sources.includes import as_answered, missing_includes
+from indexer.sources.includes import missing_includes
 from indexer.sources.ws2 import BROWSE_INCLUDES
 from indexer.store import save_release
 
@@ -74,9 +75,39 @@ def write_archive(path: Path, lines: list[str], entity="release", timestamp=DUMP
     return path
 
 
+#: what ws/2 puts in a release document for an include when the release has
+#: none of that data (an empty list, or null for the annotation)
+_EMPTY_INCLUDE = {
+    "labels": ("label-info", []), "tags": ("tags", []), "genres": ("genres", []), "aliases": ("aliases", []),
+    "annotation": ("annotation", None), "url-rels": ("relations", []),
+}
+
+
+def as_answered(doc: dict, includes) -> dict:
+    """A copy of a recorded release document as ws/2 would answer it for
+    `includes` if the release had none of the data that the recording did
+    not ask for: each missing include that can be empty gets its empty value
+    (recorded with fewer includes, a real document lacks the keys, and a sync
+    would rightly look it up again).  Tracks, release groups and credits are
+    never invented: a document lacking them stays lacking."""
+    out = copy.deepcopy(doc)
+    for inc in includes:
+        key, empty = _EMPTY_INCLUDE.get(inc, (None, None))
+        if key is not None:
+            out.setdefault(key, copy.deepcopy(empty))
+        elif inc == "release-group-level-rels" and isinstance(out.get("release-group"), dict):
+            out["release-group"].setdefault("relations", [])
+        elif inc == "isrcs":
+            for medium in out.get("media") or []:
+                for track in medium.get("tracks") or []:
+                    if isinstance(track.get("recording"), dict):
+                        track["recording"].setdefault("isrcs", [])
+    return out
+
+
 def full_doc(mbid: str) -> dict:
     """A recorded release lookup as ws/2 answers it for today's includes
-    (`includes.as_answered`: includes it was not recorded with, empty)."""
+    (`as_answered`: includes it was not recorded with, empty)."""
     return as_answered(release_doc(mbid), BROWSE_INCLUDES)
 
 

@@ -1,7 +1,7 @@
 """A hostile ws/2 server for tests: answers a lookup or a browse with exactly
 the bytes a test gives it, and misbehaves on purpose.
 
-Unlike the replay server (`indexer.sources.replay`), which answers like
+Unlike the replay server (`tests/replay_server.py`), which answers like
 musicbrainz.org, this one serves what a buggy or hostile upstream could send:
 
 * `serve(path, body)`: any bytes with 200 and a JSON content type (odd

@@ -1,7 +1,7 @@
 """Scope walks store whole browse pages (issue 11), against the replay server.
 
 The documents are the recorded release lookups that carry every include a
-browse asks for (`helpers.FULL`, completed by `includes.as_answered`), copied
+browse asks for (`helpers.FULL`, completed by `helpers.as_answered`), copied
 under new MBIDs where a scope needs more releases.
 """
 
@@ -16,10 +16,10 @@ from sqlalchemy import text
 from helpers import FULL, full_doc
 from indexer.db import Database
 from indexer.sources.includes import missing_includes
-from indexer.sources.replay import MAX_BROWSE_TRACKS, MAX_LIMIT, track_count
 from indexer.sources.ws2 import BROWSE_INCLUDES, LOOKUP_ONLY_INCLUDES, RELEASE_INCLUDES
 from indexer.sync.releases import sync_releases
 from indexer.sync.scope import sync_scope
+from replay_server import MAX_BROWSE_TRACKS, MAX_LIMIT, track_count
 
 LABEL = "47e718e1-7ee4-460c-b1cc-1192a841c6e5"
 LABEL_ID = uuid.UUID(LABEL)

@@ -180,3 +180,22 @@ def test_cli_command_modules_share_helpers_through_cli_modules_not_each_other():
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
             if isinstance(node, ast.ImportFrom):
                 assert node.level != 1, f"{path.name} imports .{node.module} (a sibling command module)"
+
+
+def test_table_columns_line_up_with_combining_and_zero_width_characters():
+    """A combining accent (Beyonce + U+0301) and a zero-width space take no column."""
+    out = render([{"title": "Beyonce\u0301", "n": 1}, {"title": "a\u200bbcdefg", "n": 2},
+                  {"title": "Meteora", "n": 3}], "table").splitlines()
+    assert out[0] == "title    n" and out[1] == "-------  -"
+    assert out[2] == "Beyonce\u0301  1" and out[3] == "a\u200bbcdefg  2" and out[4] == "Meteora  3"
+    # clipped between whole characters: every e keeps its accent
+    assert render([{"t": "e\u0301" * 70}], "table").splitlines()[2] == "e\u0301" * 59 + "…"
+
+
+def test_table_columns_line_up_with_an_emoji_zero_width_joiner_sequence():
+    """👩‍💻 (woman, ZWJ, laptop) is one two-column character, not five columns."""
+    coder = "\U0001f469\u200d\U0001f4bb"
+    out = render([{"who": coder + " dev", "n": 1}, {"who": "abcdef", "n": 2}], "table").splitlines()
+    assert out[0] == "who     n" and out[2] == coder + " dev  1" and out[3] == "abcdef  2"
+    # clipped by columns, never inside the sequence
+    assert render([{"t": coder * 40}], "table").splitlines()[2] == coder * 29 + "…"

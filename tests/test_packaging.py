@@ -3,6 +3,7 @@ declared, and a built wheel carries the migrations, the policy and the demo."""
 
 from __future__ import annotations
 
+import ast
 import configparser
 import subprocess
 import sys
@@ -24,6 +25,22 @@ def test_every_package_folder_is_declared_in_setup_cfg():
     found = {".".join(p.parent.relative_to(ROOT).parts) for p in (ROOT / "indexer").rglob("__init__.py")}
     found |= {"indexer." + ".".join(p.parent.relative_to(ROOT).parts) for p in (ROOT / "migrations").rglob("__init__.py")}
     assert found == _declared_packages()
+
+
+def test_no_module_under_indexer_imports_test_code():
+    """The tests' servers and helpers (tests/*.py) extend production code, never the other way round."""
+    test_modules = {p.stem for p in (ROOT / "tests").glob("*.py")} | {"tests"}
+    offenders = []
+    for path in (ROOT / "indexer").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and not node.level:
+                names = [node.module or ""]
+            else:
+                continue
+            offenders += [f"{path.relative_to(ROOT)}: {n}" for n in names if n.split(".")[0] in test_modules]
+    assert offenders == []
 
 
 @pytest.fixture(scope="module")

@@ -1,6 +1,6 @@
 """Reliability of the ws/2 sync path, end to end.
 
-Everything here runs against the real replay HTTP server (indexer/replay.py)
+Everything here runs against the real replay HTTP server (tests/replay_server.py)
 with injected faults, through the real CLI (CliRunner in-process, or the
 installed `mbindex` script in subprocesses for crashes and concurrency), on a
 real PostgreSQL database per test.  What it checks:
@@ -41,8 +41,8 @@ from sqlalchemy.engine import make_url
 
 import indexer.sources.ws2 as mb
 from helpers import RICH, release_doc
-from indexer.sources.replay import INVALID_MBID
 from indexer.sources.ws2 import BadRequest
+from replay_server import INVALID_MBID
 
 PACKAGE = Path(__file__).resolve().parent.parent / "indexer"
 MBINDEX = Path(sys.executable).parent / "mbindex"

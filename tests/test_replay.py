@@ -1,4 +1,4 @@
-"""The ws/2 replay server (indexer/replay.py): a real HTTP server on 127.0.0.1,
+"""The ws/2 replay server (tests/replay_server.py, on the demo's indexer/demo/server.py): a real HTTP server on 127.0.0.1,
 checked with urllib / http.client and with musicbrainzngs in JSON mode."""
 
 from __future__ import annotations
@@ -18,7 +18,8 @@ import musicbrainzngs
 import musicbrainzngs.musicbrainz as _ngs
 import pytest
 
-from indexer.sources.replay import RATE_LIMITED, ReplayServer, track_count
+from indexer.demo import server as demo
+from replay_server import RATE_LIMITED, ReplayServer, track_count
 
 WS2 = Path(__file__).parent / "fixtures" / "ws2"
 METEORA = "c9d52105-5c20-3216-bc1b-e54918f8f688"
@@ -418,3 +419,25 @@ def test_stop_is_quick_even_with_an_idle_keep_alive_connection():
     conn.close()
     with pytest.raises(OSError):
         urllib.request.urlopen(f"http://{srv.host}:{conn.port}/ws/2/release/{METEORA}", timeout=1)
+
+
+# --- the demo's server (indexer/demo/server.py), which the tests' server extends --------
+
+
+def test_the_demo_server_answers_lookups_of_the_bundled_recordings_and_nothing_else():
+    bundled = Path(demo.__file__).parent
+    with demo.ReplayServer() as srv:
+        assert srv.load_dir(bundled) == len(list((bundled / "release").glob("*.json"))) > 0
+        status, headers, body = get(srv, f"/ws/2/release/{METEORA}?inc=artists+labels&fmt=json")
+        assert status == 200 and headers["Content-Type"] == "application/json; charset=utf-8"
+        assert json.loads(body) == json.loads((bundled / "release" / f"{METEORA}.json").read_text(encoding="utf-8"))
+        assert json.loads(get(srv, f"/ws/2/release/{UNKNOWN}?fmt=json")[2]) == fixture("errors/404_not_found.json")
+        assert json.loads(get(srv, "/ws/2/release/nope?fmt=json")[2]) == fixture("errors/400_invalid_mbid.json")
+        assert get(srv, f"/ws/2/release?artist={ARTIST}&fmt=json")[0] == 404  # no browses, searches, counts
+        req = urllib.request.Request(srv.url + "/1/popularity/release-group", data=b"{}", method="POST")
+        with pytest.raises(urllib.error.HTTPError) as err:
+            urllib.request.urlopen(req, timeout=5)
+        assert err.value.code == 405
+        assert [r.status for r in srv.requests] == [200, 404, 400, 404, 405]
+        assert not hasattr(srv, "inject") and not hasattr(srv.requests[0], "fault")
+    assert issubclass(ReplayServer, demo.ReplayServer)

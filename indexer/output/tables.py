@@ -15,9 +15,10 @@ import datetime as dt
 import io
 import json
 import re
-import unicodedata
 import uuid
 from typing import Iterable
+
+import wcwidth
 
 FORMATS = ("table", "csv", "json", "ndjson")
 #: what `export` writes to a file (the formats without the terminal table)
@@ -129,10 +130,17 @@ def as_file(rows: Iterable[dict], fmt: str, columns: list[str] | None = None, *,
 
 
 def _width(text: str) -> int:
-    """Columns a terminal gives the text: wide (East Asian) characters take two."""
-    if text.isascii():
+    """Columns a terminal gives the text, as `wcwidth` measures them: East
+    Asian wide characters and emoji take two, combining marks and zero-width
+    characters none, an emoji sequence joined by ZWJ two.  The table escapes
+    control characters before measuring; one that got through counts as no
+    column rather than making the sum negative."""
+    if text.isascii() and text.isprintable():
         return len(text)
-    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+    width = wcwidth.wcswidth(text)
+    if width >= 0:
+        return width
+    return sum(max(0, wcwidth.wcswidth(g)) for g in wcwidth.iter_graphemes(text))
 
 
 def _pad(text: str, width: int) -> str:
@@ -140,14 +148,17 @@ def _pad(text: str, width: int) -> str:
 
 
 def _clip(text: str, width: int) -> str:
+    """`text` cut to `width` columns, the last one an ellipsis; whole
+    graphemes only (a base character keeps its combining marks, a ZWJ
+    sequence is kept or dropped whole)."""
     if _width(text) <= width:
         return text
     out, used = [], 0
-    for ch in text:
-        w = _width(ch)
+    for grapheme in wcwidth.iter_graphemes(text):
+        w = _width(grapheme)
         if used + w > width - 1:
             break
-        out.append(ch)
+        out.append(grapheme)
         used += w
     return "".join(out) + "…"
 

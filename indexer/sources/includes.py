@@ -17,7 +17,6 @@ document and is taken as carried.
 
 from __future__ import annotations
 
-import copy
 from typing import Callable, Iterable
 
 
@@ -111,32 +110,3 @@ def missing_includes(doc: dict, includes: Iterable[str]) -> list[str]:
     """The asked includes `doc` does not carry ([] when it is complete)."""
     return [inc for inc in includes if not carries(doc, inc)]
 
-
-#: what ws/2 puts in a release document for an include when the release has
-#: none of that data (an empty list, or null for the annotation)
-_EMPTY_INCLUDE = {
-    "labels": ("label-info", []), "tags": ("tags", []), "genres": ("genres", []), "aliases": ("aliases", []),
-    "annotation": ("annotation", None), "url-rels": ("relations", []),
-}
-
-
-def as_answered(doc: dict, includes) -> dict:
-    """A copy of a recorded release document as ws/2 would answer it for
-    `includes` if the release had none of the data that the recording did
-    not ask for: each missing include that can be empty gets its empty value
-    (recorded with fewer includes, a real document lacks the keys, and a sync
-    would rightly look it up again).  Tracks, release groups and credits are
-    never invented: a document lacking them stays lacking."""
-    out = copy.deepcopy(doc)
-    for inc in includes:
-        key, empty = _EMPTY_INCLUDE.get(inc, (None, None))
-        if key is not None:
-            out.setdefault(key, copy.deepcopy(empty))
-        elif inc == "release-group-level-rels" and isinstance(out.get("release-group"), dict):
-            out["release-group"].setdefault("relations", [])
-        elif inc == "isrcs":
-            for medium in out.get("media") or []:
-                for track in medium.get("tracks") or []:
-                    if isinstance(track.get("recording"), dict):
-                        track["recording"].setdefault("isrcs", [])
-    return out

@@ -12,10 +12,8 @@ import click
 
 from ...analysis.curation import Filters, flagged, release_summaries
 from ...analysis.risk import load_policy
+from ...demo.server import ReplayServer
 from ...output.tables import render
-from ...sources.includes import as_answered
-from ...sources.replay import ReplayServer
-from ...sources.ws2 import BROWSE_INCLUDES
 from ...store.watchlist import add_watch, list_watches, remove_watch
 from ..app import EXIT_OK, EXIT_USAGE, App, UserError, pass_app
 from ..updates import report_update, run_update
@@ -28,9 +26,9 @@ DEMO_COLLECTION = uuid.UUID("00000000-0000-4000-8000-00000000de30")
 
 
 def _demo_docs() -> list[dict]:
-    """The bundled lookups as a collection browse answers them (`as_answered`)."""
-    return [as_answered(json.loads(p.read_text(encoding="utf-8")), BROWSE_INCLUDES)
-            for p in sorted((DEMO_DIR / "release").glob("*.json"))]
+    """The bundled lookups, exactly as recorded: the collection's browse
+    serves them as they are (no include is invented for them)."""
+    return [json.loads(p.read_text(encoding="utf-8")) for p in sorted((DEMO_DIR / "release").glob("*.json"))]
 
 
 def _check_watchlist(app: App) -> None:
@@ -60,7 +58,7 @@ def demo(app: App, rate):
     with ReplayServer() as server:
         count = server.load_dir(DEMO_DIR)
         docs = _demo_docs()
-        server.set_browse("release", "collection", str(DEMO_COLLECTION), docs)
+        server.set_collection(str(DEMO_COLLECTION), docs)
         app.note(f"mbindex demo: replay server on {server.url} with {count} recorded responses; "
                  f"watching collection {DEMO_COLLECTION} (the {len(docs)} bundled releases) for this demo only")
         app.settings(ws_url=server.url, contact="mbindex-demo@localhost", rate=rate)

@@ -1,4 +1,4 @@
-"""The replay server's answers for what `enrich` asks: pure functions over its state.
+"""The tests' replay server's answers for what `enrich` asks (replay_server.py): pure functions over its state.
 
 * a release-group search ``rgid:(a OR b ...)``: one hit per group given a
   count with ``ReplayServer.set_count("release", "release-group", ...)``, with
