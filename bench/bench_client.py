@@ -50,10 +50,9 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))  # the tests' replay server and helpers
 warnings.simplefilter("ignore")
 
-from helpers import as_answered  # noqa: E402
-from replay_server import MAX_BROWSE_TRACKS, MAX_LIMIT, ReplayServer, track_count  # noqa: E402
 from scratch import scratch_database  # noqa: E402
 
+from helpers import as_answered  # noqa: E402
 from indexer.config import load_settings  # noqa: E402
 from indexer.runs import Run  # noqa: E402
 from indexer.sources.includes import missing_includes  # noqa: E402
@@ -61,6 +60,7 @@ from indexer.sources.ws2 import BROWSE_INCLUDES, Client  # noqa: E402
 from indexer.sync.pipeline import store_release_doc  # noqa: E402
 from indexer.sync.releases import sync_releases  # noqa: E402
 from indexer.sync.scope import sync_scope, walk_scope  # noqa: E402
+from replay_server import MAX_BROWSE_TRACKS, MAX_LIMIT, ReplayServer, track_count  # noqa: E402
 
 LABEL = uuid.UUID("47e718e1-7ee4-460c-b1cc-1192a841c6e5")
 

@@ -27,8 +27,7 @@ from sqlalchemy.engine import make_url
 from starlette.testclient import TestClient
 
 import indexer.sync.scope as scope_mod
-from helpers import full_doc, load_doc
-from indexer.sources.includes import as_answered
+from helpers import as_answered, full_doc, load_doc
 from indexer.sources.ws2 import BROWSE_INCLUDES
 from indexer.web.app import create_app
 
