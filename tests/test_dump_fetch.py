@@ -21,6 +21,7 @@ from helpers import dump_line as line
 from indexer.cli import cli as cli_group
 from indexer.config import ConfigError, load_settings
 from indexer.sources.dump_fetch import Archive, Checksum, DumpFetcher, FetchError
+from indexer.sources.ws2 import wall_clock
 
 RELEASES = sorted(p.stem for p in (WS2 / "release").glob("*.json"))
 DATED = "20261205-001001"
@@ -29,7 +30,8 @@ DATED = "20261205-001001"
 class DumpServer:
     """A dump directory over HTTP: `files` by path; `cut` paths answer half
     their body once and close, `stall` paths half their body and then
-    nothing, `html` paths a web page.  Range requests are honoured.
+    nothing, `html` paths a web page.  Range requests are honoured (unless
+    `no_range`).
     `requests` logs (method, path, Range header)."""
 
     def __init__(self):
@@ -37,6 +39,7 @@ class DumpServer:
         self.cut: set[str] = set()
         self.stall: set[str] = set()
         self.html: set[str] = set()
+        self.no_range = False  # answer 200 and the whole file to a Range request
         self.requests: list[tuple[str, str, str | None]] = []
         self.stop = threading.Event()
         server = self
@@ -58,7 +61,7 @@ class DumpServer:
                 data = server.files.get(self.path)
                 if data is None:
                     return self.send(404, b"<html>not found</html>", "text/html")
-                start = int(self.headers["Range"][6:-1]) if self.headers.get("Range") else 0
+                start = int(self.headers["Range"][6:-1]) if self.headers.get("Range") and not server.no_range else 0
                 self.send_response(206 if start else 200)
                 if start:
                     self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
@@ -93,7 +96,7 @@ class DumpServer:
     def publish(self, archives: dict[str, bytes], sums: str | None = "SHA256SUMS", dated: str = DATED,
                 latest: str | None = None) -> None:
         """`archives` by name in the dated directory, with LATEST and a checksum file."""
-        self.files[f"/json-dumps/LATEST"] = f"{latest or dated}\n".encode()
+        self.files["/json-dumps/LATEST"] = f"{latest or dated}\n".encode()
         algorithm = {"SHA256SUMS": "sha256", "MD5SUMS": "md5"}.get(sums or "")
         listing = "".join(f"{hashlib.new(algorithm, data).hexdigest()}  {name}\n"
                           for name, data in archives.items()) if algorithm else ""
@@ -222,6 +225,29 @@ def test_a_part_file_left_by_an_earlier_run_is_continued(server, dump, tmp_path)
     assert seen[-1] == (len(dump), len(dump))
 
 
+def test_a_server_ignoring_range_is_read_from_the_start(server, dump, tmp_path):
+    server.publish({"release.tar.xz": dump})
+    server.no_range = True
+    fetcher = DumpFetcher(load_settings({"dump_url": server.url, "timeout": 5}, environ={}), sleep=lambda s: None)
+    [archive] = fetcher.archives(["release"])
+    dest = tmp_path / "release.tar.xz"
+    dest.with_name("release.tar.xz.part").write_bytes(b"stale bytes of another file")
+    assert fetcher.download(archive, dest).read_bytes() == dump
+
+
+def test_the_wall_clock_of_a_download_is_renewed_by_progress():
+    with wall_clock(0.3) as deadline:
+        for _ in range(6):  # 0.6 s in all, never 0.3 s without progress
+            time.sleep(0.1)
+            deadline.renew()
+        assert not deadline.expired
+        time.sleep(0.6)
+        assert deadline.expired
+    with wall_clock(0.2) as deadline:  # not renewed: the whole attempt, as before
+        time.sleep(0.4)
+        assert deadline.expired
+
+
 # --- refused: exit 1, nothing imported ----------------------------------------------
 
 
@@ -262,7 +288,7 @@ def test_latest_pointing_at_nothing_is_refused(db, cli, server, dump):
     assert res.returncode == 1
     assert "LATEST names 20991231-000000, but" in one_line(res)
     assert nothing_imported(db)
-    server.files[f"/json-dumps/LATEST"] = b"<html>oops</html>"
+    server.files["/json-dumps/LATEST"] = b"<html>oops</html>"
     assert "does not name a dump directory" in one_line(cli("import-dump", "--latest"))
 
 

@@ -89,6 +89,7 @@ def download_progress(app: App, name: str) -> Callable:
     it.  Called with (done, total or None); (None, None) when it is over."""
     start = time.monotonic()
     first: list[int] = []
+    show = _throttled(app)
 
     def on_progress(done, total) -> None:
         if done is None:
@@ -99,12 +100,16 @@ def download_progress(app: App, name: str) -> Callable:
         rate = (done - first[0]) / elapsed if elapsed else 0
         frac = done / total if total else 0
         eta = f"eta {(total - done) / rate:.0f}s" if total and rate else "eta ?"
-        size = f"{_mb(done)} of {_mb(total)}" if total else _mb(done)
-        show(f"{name}: {size}  {_mb(rate)}/s  {eta}", frac)
+        size = f"{human_bytes(done)} of {human_bytes(total)}" if total else human_bytes(done)
+        show(f"{name}: {size}  {human_bytes(rate)}/s  {eta}", frac)
 
-    show = _throttled(app)
     return on_progress
 
 
-def _mb(n: float) -> str:
-    return f"{n / 1e6:.1f} MB"
+def human_bytes(n: float) -> str:
+    """1234567 → '1.2 MB' (decimal units, as download tools show them)."""
+    for unit in ("B", "kB", "MB", "GB"):
+        if n < 1000:
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000
+    return f"{n:.1f} TB"

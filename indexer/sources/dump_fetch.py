@@ -159,15 +159,15 @@ class DumpFetcher:
         return self._retried(lambda: self._get(url, "HEAD"), url) is not None
 
     def _get(self, url: str, method: str) -> bytes | None:
+        """One attempt: the body (b"" for HEAD), None for a 404."""
         req = urllib.request.Request(url, method=method, headers={"User-Agent": self.user_agent})
-        with wall_clock(self.timeout) as deadline:
-            with _answer(url, self.timeout, deadline):
-                with TIMED_OPENER.open(req, timeout=self.timeout) as resp:
-                    _refuse_html(resp, url)
-                    body = read_body(resp, SMALL_LIMIT, url) if method == "GET" else b""
-                if deadline.expired:
-                    raise TransientError(f"no answer from {url} within {self.timeout:g}s")
-                return body
+        with wall_clock(self.timeout) as deadline, _answer(url, self.timeout, deadline):
+            with TIMED_OPENER.open(req, timeout=self.timeout) as resp:
+                _refuse_html(resp, url)
+                body = read_body(resp, SMALL_LIMIT, url) if method == "GET" else b""
+            if deadline.expired:
+                raise TransientError(f"no answer from {url} within {self.timeout:g}s")
+            return body
         return None  # 404 (`_answer` swallowed it)
 
     def _retried(self, once: Callable, url: str):
@@ -346,8 +346,7 @@ def _parse_sums(body: bytes, algorithm: str) -> dict[str, str]:
     out = {}
     for line in body.decode("utf-8", "replace").splitlines():
         digest, _, name = line.strip().partition(" ")
-        name = name.strip().lstrip("*")
-        name = name[2:] if name.startswith("./") else name
+        name = name.strip().lstrip("*").removeprefix("./")
         if len(digest) == _DIGEST_LENGTH[algorithm] and all(c in "0123456789abcdefABCDEF" for c in digest) and name:
             out[name] = digest.lower()
     return out

@@ -18,7 +18,7 @@ from ...sources.dump_fetch import Archive, DumpFetcher
 from ...sources.dump_files import list_sources
 from ...sync.dump import ImportResult, TombstoneGuard, import_dump, imported_before
 from ..app import EXIT_FAILURE, EXIT_OK, EXIT_PARTIAL, EXIT_QUARANTINED, App, UserError, pass_app
-from ..progress import bytes_progress, download_progress
+from ..progress import bytes_progress, download_progress, human_bytes
 
 
 @click.command("import-dump")
@@ -133,13 +133,18 @@ def _import_latest(app: App, load: _Loader, entities: list[str], keep: Path | No
 
 
 def _fetch(app: App, fetcher: DumpFetcher, archive: Archive, where: Path) -> Path:
-    started = time.monotonic()
+    """One archive downloaded (or found kept) and verified, said in one line."""
+    started, retries = time.monotonic(), fetcher.stats.retries
     progress = download_progress(app, archive.name)
     file = fetcher.download(archive, where / archive.dated / archive.name, progress)
     progress(None, None)
+    seconds = time.monotonic() - started
     size = file.stat().st_size
-    app.note(f"{archive.dated}/{archive.name}: {size / 1e6:.1f} MB, {archive.checksum.algorithm} matches "
-             f"{archive.checksum.listed_in.rsplit('/', 1)[-1]} ({time.monotonic() - started:.1f}s)")
+    resumed = fetcher.stats.retries - retries
+    app.note(f"{archive.dated}/{archive.name}: {human_bytes(size)} in {seconds:.1f}s "
+             f"({human_bytes(size / seconds if seconds else 0)}/s"
+             f"{f', resumed {resumed} time(s)' if resumed else ''}); {archive.checksum.algorithm} matches "
+             f"{archive.checksum.listed_in.rsplit('/', 1)[-1]}")
     return file
 
 
