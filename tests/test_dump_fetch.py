@@ -40,6 +40,7 @@ class DumpServer:
         self.stall: set[str] = set()
         self.html: set[str] = set()
         self.no_range = False  # answer 200 and the whole file to a Range request
+        self.trickle: set[str] = set()  # a byte every 0.1 s, for ever
         self.requests: list[tuple[str, str, str | None]] = []
         self.stop = threading.Event()
         server = self
@@ -69,6 +70,13 @@ class DumpServer:
                 self.send_header("Content-Length", str(len(data) - start))
                 self.end_headers()
                 if not body:
+                    return
+                if self.path in server.trickle:
+                    for byte in data[start:]:
+                        if server.stop.wait(0.1):
+                            return
+                        self.wfile.write(bytes([byte]))
+                        self.wfile.flush()
                     return
                 if self.path in server.cut or self.path in server.stall:
                     self.wfile.write(data[start:start + (len(data) - start) // 2])
@@ -233,6 +241,18 @@ def test_a_server_ignoring_range_is_read_from_the_start(server, dump, tmp_path):
     dest = tmp_path / "release.tar.xz"
     dest.with_name("release.tar.xz.part").write_bytes(b"stale bytes of another file")
     assert fetcher.download(archive, dest).read_bytes() == dump
+
+
+def test_a_trickling_server_cannot_hold_the_download(server, dump, tmp_path):
+    server.publish({"release.tar.xz": dump})
+    server.trickle.add(f"/json-dumps/{DATED}/release.tar.xz")
+    settings = load_settings({"dump_url": server.url, "timeout": 1, "retries": 0}, environ={})
+    fetcher = DumpFetcher(settings, sleep=lambda s: None)
+    [archive] = fetcher.archives(["release"])
+    started = time.monotonic()
+    with pytest.raises(FetchError, match="no data from .* for 1s"):
+        fetcher.download(archive, tmp_path / "release.tar.xz")
+    assert time.monotonic() - started < 3  # bytes keep coming, but far less than 64 KB a second
 
 
 def test_the_wall_clock_of_a_download_is_renewed_by_progress():
