@@ -61,7 +61,7 @@ def import_dump_cmd(app: App, path, latest, dump_url, entities, keep, complete, 
     guard = TombstoneGuard(max_percent=settings.max_tombstone_percent, force=force)
     load = _Loader(app, complete=complete, again=again, batch=batch, guard=guard)
     if latest:
-        code = _import_latest(app, load, list(entities) or ["release"], keep)
+        code = _import_latest(app, load, list(dict.fromkeys(entities)) or ["release"], keep)
     else:
         list_sources(path)  # an unreadable input is said before a database is opened (or an embedded one started)
         code = load(path, entities[0] if entities else None)
