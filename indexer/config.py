@@ -16,6 +16,8 @@ from urllib.parse import urlsplit
 
 DEFAULT_WS_URL = "https://musicbrainz.org"
 DEFAULT_LB_URL = "https://api.listenbrainz.org"
+#: the official JSON data dumps: LATEST names the newest dated directory
+DEFAULT_DUMP_URL = "https://data.metabrainz.org/pub/musicbrainz/data/json-dumps"
 
 ENV_VARS = {
     "database_url": "MBINDEX_DATABASE_URL",
@@ -34,6 +36,7 @@ ENV_VARS = {
     "max_tombstone_percent": "MBINDEX_MAX_TOMBSTONE_PERCENT",
     "source_organization": "MBINDEX_SOURCE_ORGANIZATION",
     "serve_token": "MBINDEX_SERVE_TOKEN",
+    "dump_url": "MBINDEX_DUMP_URL",
 }
 
 
@@ -76,6 +79,7 @@ class Settings:
     max_tombstone_percent: float = 5.0  # a complete dump tombstones at most this share of the mirror without --force
     source_organization: str | None = None  # who makes packages: bag-info.txt Source-Organization
     serve_token: str | None = None  # `serve`: every browser must give it; needed to bind beyond loopback
+    dump_url: str = DEFAULT_DUMP_URL  # `import-dump --latest`: the JSON dump directory (LATEST, dated dirs)
     config_file: Path | None = None
     sources: dict[str, str] = field(default_factory=dict)  # setting -> where it came from
 
@@ -104,7 +108,7 @@ class Settings:
                 value = mask_url(value) if value else "(embedded PostgreSQL)"
             elif f.name == "serve_token" and value:
                 value = "***"
-            elif f.name.endswith("_url") and value:  # ws_url, lb_url: credentials may sit in any URL
+            elif f.name.endswith("_url") and value:  # ws_url, lb_url, dump_url: credentials may sit in any URL
                 value = mask_url(value)
             out[f.name] = "" if value is None else str(value)
         return out
@@ -127,6 +131,7 @@ _FIELD_TYPES = {
     "max_tombstone_percent": float,
     "source_organization": str,
     "serve_token": str,
+    "dump_url": str,
 }
 
 #: inclusive bounds of every numeric setting: a value outside is refused
@@ -221,7 +226,7 @@ def _coerce(name: str, raw, origin: str):
         raise ConfigError(f"source_organization from {origin} must be a name on one line, got {_show(raw)}")
     if name == "facts_max_age_days" and not 0 <= value <= 3650:
         raise ConfigError(f"facts_max_age_days from {origin} must be 0 to 3650 days, got {raw!r}")
-    if name in ("ws_url", "lb_url", "database_url") and "://" in value:
+    if name in ("ws_url", "lb_url", "dump_url", "database_url") and "://" in value:
         try:
             parts = urlsplit(value)  # checks IPv6 brackets
             # reading .port checks it (a database URL may list several host:port pairs)
@@ -233,19 +238,19 @@ def _coerce(name: str, raw, origin: str):
         # it travels in a cookie and an Authorization header; a short one is guessed
         raise ConfigError(f"serve_token from {origin} must be at least 16 printable ASCII characters "
                           "without spaces (e.g. the output of `openssl rand -hex 16`)")
-    if name == "lb_url":
+    if name in _HTTP_URLS:
         parts = urlsplit(value)
         if parts.scheme not in ("http", "https") or not parts.netloc:
-            raise ConfigError(f"lb_url from {origin} must look like https://api.listenbrainz.org, got {raw!r}")
-        value = value.rstrip("/")
-    if name == "ws_url":
-        parts = urlsplit(value)
-        if parts.scheme not in ("http", "https") or not parts.netloc:
-            raise ConfigError(f"ws_url from {origin} must look like https://musicbrainz.org, got {raw!r}")
+            raise ConfigError(f"{name} from {origin} must look like {_HTTP_URLS[name]} (http or https), "
+                              f"got {_show(raw)}")
         value = value.rstrip("/")
     if name == "data_dir":
         value = value.expanduser()
     return value
+
+
+#: the URL settings that must be http(s), with an example for the message
+_HTTP_URLS = {"ws_url": DEFAULT_WS_URL, "lb_url": DEFAULT_LB_URL, "dump_url": DEFAULT_DUMP_URL}
 
 
 def _read_config(path: Path) -> dict:

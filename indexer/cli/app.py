@@ -3,7 +3,8 @@
 Exit codes (also in the README):
   0 success
   1 failure: ws/2 unreachable after retries, database error, unexpected error,
-     a bag that fails `package --validate`
+     a bag that fails `package --validate`, a dump that cannot be fetched or
+     does not match its published checksum (`import-dump --latest`)
   2 bad input: usage error, malformed MBID, bad configuration, an output
      destination that exists without --force
   3 partial: the run ended early (budget used up) or some items were not found
@@ -33,6 +34,7 @@ from ..db import (
 from ..output.bag import BagInvalid, PackageError
 from ..output.files import OutputError, TargetExists
 from ..output.tables import terminal_safe
+from ..sources.dump_fetch import FetchError
 from ..sources.dump_files import DumpError
 from ..sources.ws2 import ClientSetupError
 from ..store.watchlist import WatchError
@@ -51,6 +53,7 @@ EXIT_CODES: list[tuple[type[BaseException], int]] = [
     (ClientSetupError, EXIT_USAGE),
     (PolicyError, EXIT_USAGE),
     (DumpError, EXIT_USAGE),
+    (FetchError, EXIT_FAILURE),
     (WatchError, EXIT_USAGE),
     (BindError, EXIT_USAGE),
     (TargetExists, EXIT_USAGE),

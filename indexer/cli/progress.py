@@ -40,24 +40,19 @@ def page_logger(app: App) -> Callable[[int, int], None]:
     return on_page
 
 
-def bytes_progress(app: App) -> Callable:
-    """Progress of a dump import by compressed bytes read: a bar on a terminal
-    (redrawn at most 5 times a second), a log line a minute for cron.  Called
-    with (None, None, None) when the import is over."""
-    start = time.monotonic()
+def _throttled(app: App) -> Callable[[str | None, float], None]:
+    """Writes progress lines: a bar redrawn at most 5 times a second on a
+    terminal, a log line a minute (and the first at once) for cron.  Called
+    with (None, 0) when the work is over, to end the bar's line."""
     last = [0.0]
 
-    def on_progress(done, total, lines) -> None:
+    def show(line: str | None, frac: float) -> None:
         tty = _on_terminal(app)
-        if done is None:  # finished
+        if line is None:
             if tty and last[0]:
                 click.echo("", err=True)
             return
         now = time.monotonic()
-        elapsed = now - start
-        frac = done / total if total else 0
-        eta = elapsed / frac - elapsed if frac else 0
-        line = f"{frac:6.1%}  {lines} lines  {lines / elapsed if elapsed else 0:.0f}/s  eta {eta:.0f}s"
         if tty:
             if now - last[0] >= 0.2:
                 click.echo(f"\r{_bar(frac)} {line}", nl=False, err=True)
@@ -66,4 +61,55 @@ def bytes_progress(app: App) -> Callable:
             app.note(line)
             last[0] = now
 
+    return show
+
+
+def bytes_progress(app: App) -> Callable:
+    """Progress of a dump import by compressed bytes read: a bar on a terminal
+    (redrawn at most 5 times a second), a log line a minute for cron.  Called
+    with (None, None, None) when the import is over."""
+    start = time.monotonic()
+    show = _throttled(app)
+
+    def on_progress(done, total, lines) -> None:
+        if done is None:  # finished
+            show(None, 0)
+            return
+        elapsed = time.monotonic() - start
+        frac = done / total if total else 0
+        eta = elapsed / frac - elapsed if frac else 0
+        show(f"{frac:6.1%}  {lines} lines  {lines / elapsed if elapsed else 0:.0f}/s  eta {eta:.0f}s", frac)
+
     return on_progress
+
+
+def download_progress(app: App, name: str) -> Callable:
+    """Progress of a download: bytes, bytes/s (of this run's transfer, not of
+    what an earlier run left) and the time left, as `bytes_progress` shows
+    it.  Called with (done, total or None); (None, None) when it is over."""
+    start = time.monotonic()
+    first: list[int] = []
+    show = _throttled(app)
+
+    def on_progress(done, total) -> None:
+        if done is None:
+            show(None, 0)
+            return
+        first[:] = first or [done]
+        elapsed = time.monotonic() - start
+        rate = (done - first[0]) / elapsed if elapsed else 0
+        frac = done / total if total else 0
+        eta = f"eta {(total - done) / rate:.0f}s" if total and rate else "eta ?"
+        size = f"{human_bytes(done)} of {human_bytes(total)}" if total else human_bytes(done)
+        show(f"{name}: {size}  {human_bytes(rate)}/s  {eta}", frac)
+
+    return on_progress
+
+
+def human_bytes(n: float) -> str:
+    """1234567 → '1.2 MB' (decimal units, as download tools show them)."""
+    for unit in ("B", "kB", "MB", "GB"):
+        if n < 1000:
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000
+    return f"{n:.1f} TB"

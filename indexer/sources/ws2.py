@@ -159,16 +159,27 @@ _CHUNK = 1 << 16
 
 
 class _Deadline:
-    """Shuts the sockets of one attempt down when its time is up."""
+    """Shuts the sockets of one attempt down when its time is up.
+
+    `renew()` moves the time up to `seconds` from now: a long download that
+    keeps making progress renews it after each chunk, so the wall clock then
+    bounds each stretch without progress (a stall, or a trickle slower than a
+    chunk per `seconds`) instead of the whole transfer.  The timer is re-armed
+    only when it fires early, not on every renewal."""
 
     def __init__(self, seconds: float):
         self.seconds = seconds
         self.expired = False
+        self._due: float | None = None  # set by renew(); None: `seconds` after the start
         self._socks: list[socket.socket] = []
         self._lock = threading.Lock()
-        self._timer = threading.Timer(seconds, self._expire)
-        self._timer.daemon = True
-        self._timer.start()
+        self._timer = self._arm(seconds)
+
+    def _arm(self, seconds: float) -> threading.Timer:
+        timer = threading.Timer(seconds, self._expire)
+        timer.daemon = True
+        timer.start()
+        return timer
 
     def attach(self, sock: socket.socket) -> None:
         with self._lock:
@@ -176,14 +187,22 @@ class _Deadline:
                 _shut(sock)
             self._socks.append(sock)
 
+    def renew(self) -> None:
+        self._due = time.monotonic() + self.seconds
+
     def _expire(self) -> None:
         with self._lock:
+            left = self._due - time.monotonic() if self._due is not None else 0.0
+            if left > 0:
+                self._timer = self._arm(left)
+                return
             self.expired = True
             for sock in self._socks:
                 _shut(sock)
 
     def cancel(self) -> None:
-        self._timer.cancel()
+        with self._lock:
+            self._timer.cancel()
 
 
 def _shut(sock: socket.socket) -> None:
@@ -232,7 +251,8 @@ def wall_clock(seconds: float) -> Iterator[_Deadline]:
     """Bound one attempt, connect and headers and body, by `seconds` of wall
     clock: connections opened through `_TimedHandler` (musicbrainzngs' opener
     here, `TIMED_OPENER` for other services) are shut down when it passes;
-    check `expired` after reading."""
+    check `expired` after reading.  A long download calls `renew()` after
+    each chunk, making it a bound on each stretch without progress."""
     deadline = _local.deadline = _Deadline(seconds)
     try:
         yield deadline

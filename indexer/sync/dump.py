@@ -122,6 +122,7 @@ def import_dump(
     guard: TombstoneGuard = TombstoneGuard(),
     on_progress: Callable[[int, int, int], None] | None = None,
     log: Callable[[str], None] = lambda msg: None,
+    origin: str | None = None,
 ) -> ImportResult:
     """`mbindex import-dump PATH`.
 
@@ -130,7 +131,9 @@ def import_dump(
     `partial`).  Default: yes for an archive, no for a plain file.  A line
     longer than `max_line` bytes is quarantined by reference.  A member
     whose import stops early is marked `failed` or `interrupted` in
-    dump_import, like its run.
+    dump_import, like its run.  `origin` (the URL a fetched archive came
+    from, `import-dump --latest`) is recorded as its path and the run's
+    target instead of the local file, which is temporary.
     """
     if entity is not None and entity not in ENTITIES:
         raise DumpError(f"unknown entity {entity!r}; one of {', '.join(ENTITIES)}")
@@ -142,12 +145,14 @@ def import_dump(
                             "(e.g. release.jsonl) or pass --entity")
     started = time.monotonic()
     prints = [(str(p.resolve()), fingerprint(p)) for p in files]
+    recorded = [(origin or path_, fp) for path_, fp in prints]  # what dump_import keeps as the path
 
     prior = prior_imports(db, [fp for _, fp in prints], again=again)
     plan = ReadPlan(sources=prints, entity=entity, resume=prior.resume, skip_done=prior.done, batch=batch,
                     max_line=max_line)
 
-    run = Run(db, "import", "dump", str(root), options={"entity": entity, "complete": complete, "again": again})
+    run = Run(db, "import", "dump", origin or str(root),
+              options={"entity": entity, "complete": complete, "again": again})
     result = ImportResult(run.id, OK, counts=run.counts)
     loader = Loader(db, run)  # adds each batch's counts to run.counts
     current: _Member | None = None
@@ -165,7 +170,7 @@ def import_dump(
             elif isinstance(msg, Skip):
                 result.skipped.append(_label(files[msg.source], msg.member))
             elif isinstance(msg, MemberStart):
-                import_id, seen = open_import(db, prints[msg.source], msg.member, msg.entity, run.id, prior)
+                import_id, seen = open_import(db, recorded[msg.source], msg.member, msg.entity, run.id, prior)
                 current = _Member(import_id, seen, _label(files[msg.source], msg.member))
                 if msg.start:
                     log(f"{current.label}: resuming after line {msg.start}")
@@ -202,6 +207,14 @@ def import_dump(
         result.seconds = time.monotonic() - started
         run.finish(result.status, error=result.error, checkpoint={"lines": result.lines})
     return result
+
+
+def imported_before(db: Database, fingerprint_: str) -> bool:
+    """A file with this fingerprint (`sources.dump_files.fingerprint`)
+    finished importing and none of its members is left unfinished:
+    `import-dump --latest` then skips the archive without fetching it."""
+    prior = prior_imports(db, [fingerprint_], again=False)
+    return bool(prior.done) and not prior.resume
 
 
 def _finish_member(db: Database, msg: MemberEnd, current: _Member, files: list[Path], complete: bool | None,

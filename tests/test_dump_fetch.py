@@ -1,0 +1,387 @@
+"""`import-dump --latest`: generated dumps, LATEST and checksum files served by
+a local HTTP server; good, corrupted, cut-off, stalling and wrong answers."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from sqlalchemy import text
+
+from helpers import WS2, release_doc, write_archive
+from helpers import dump_line as line
+from indexer.cli import cli as cli_group
+from indexer.config import ConfigError, load_settings
+from indexer.sources.dump_fetch import Archive, Checksum, DumpFetcher, FetchError
+from indexer.sources.ws2 import wall_clock
+
+RELEASES = sorted(p.stem for p in (WS2 / "release").glob("*.json"))
+DATED = "20261205-001001"
+
+
+class DumpServer:
+    """A dump directory over HTTP: `files` by path; `cut` paths answer half
+    their body once and close, `stall` paths half their body and then
+    nothing, `html` paths a web page.  Range requests are honoured (unless
+    `no_range`).
+    `requests` logs (method, path, Range header)."""
+
+    def __init__(self):
+        self.files: dict[str, bytes] = {}
+        self.cut: set[str] = set()
+        self.stall: set[str] = set()
+        self.html: set[str] = set()
+        self.no_range = False  # answer 200 and the whole file to a Range request
+        self.trickle: set[str] = set()  # a byte every 0.1 s, for ever
+        self.requests: list[tuple[str, str, str | None]] = []
+        self.stop = threading.Event()
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def do_HEAD(self):
+                self.answer(body=False)
+
+            def do_GET(self):
+                self.answer(body=True)
+
+            def answer(self, body: bool):
+                server.requests.append((self.command, self.path, self.headers.get("Range")))
+                if self.path in server.html:
+                    return self.send(200, b"<html><body>Service unavailable</body></html>", "text/html; charset=utf-8")
+                data = server.files.get(self.path)
+                if data is None:
+                    return self.send(404, b"<html>not found</html>", "text/html")
+                start = int(self.headers["Range"][6:-1]) if self.headers.get("Range") and not server.no_range else 0
+                self.send_response(206 if start else 200)
+                if start:
+                    self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
+                self.send_header("Content-Type", "application/x-xz" if self.path.endswith(".xz") else "text/plain")
+                self.send_header("Content-Length", str(len(data) - start))
+                self.end_headers()
+                if not body:
+                    return
+                if self.path in server.trickle:
+                    for byte in data[start:]:
+                        if server.stop.wait(0.1):
+                            return
+                        self.wfile.write(bytes([byte]))
+                        self.wfile.flush()
+                    return
+                if self.path in server.cut or self.path in server.stall:
+                    self.wfile.write(data[start:start + (len(data) - start) // 2])
+                    self.wfile.flush()
+                    if self.path in server.cut:
+                        server.cut.discard(self.path)  # once
+                        self.close_connection = True
+                        return
+                    server.stop.wait(30)
+                    return
+                self.wfile.write(data[start:])
+
+            def send(self, code: int, data: bytes, content_type: str):
+                self.send_response(code)
+                self.send_header("Content-Type", content_type)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.httpd.server_port}/json-dumps"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    def publish(self, archives: dict[str, bytes], sums: str | None = "SHA256SUMS", dated: str = DATED,
+                latest: str | None = None) -> None:
+        """`archives` by name in the dated directory, with LATEST and a checksum file."""
+        self.files["/json-dumps/LATEST"] = f"{latest or dated}\n".encode()
+        algorithm = {"SHA256SUMS": "sha256", "MD5SUMS": "md5"}.get(sums or "")
+        listing = "".join(f"{hashlib.new(algorithm, data).hexdigest()}  {name}\n"
+                          for name, data in archives.items()) if algorithm else ""
+        for name, data in archives.items():
+            self.files[f"/json-dumps/{dated}/{name}"] = data
+        if sums:
+            self.files[f"/json-dumps/{dated}/{sums}"] = listing.encode()
+
+    def archive_requests(self) -> list[tuple[str, str, str | None]]:
+        return [r for r in self.requests if r[1].endswith(".tar.xz")]
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop.set()
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture
+def server():
+    with DumpServer() as s:
+        yield s
+
+
+@pytest.fixture
+def dump(tmp_path) -> bytes:
+    """A release.tar.xz of the recorded releases, laid out as the official one."""
+    return write_archive(tmp_path / "made.tar.xz", [line(release_doc(m)) for m in RELEASES]).read_bytes()
+
+
+@pytest.fixture
+def cli(database_url, tmp_path, server):
+    """The real `mbindex` console script, its dump_url the local server."""
+    env = dict(os.environ, MBINDEX_DATABASE_URL=database_url, XDG_CONFIG_HOME=str(tmp_path / "xdg"),
+               MBINDEX_DUMP_URL=server.url, MBINDEX_TIMEOUT="5", MBINDEX_RETRIES="2", TMPDIR=str(tmp_path))
+    exe = Path(sys.executable).with_name("mbindex")
+
+    def run(*args, **more_env):
+        return subprocess.run([str(exe), "-q", *args], env=dict(env, **more_env), capture_output=True, text=True,
+                              timeout=60)
+
+    return run
+
+
+def count(db, sql: str) -> int:
+    with db.session() as s:
+        return s.execute(text(sql)).scalar_one()
+
+
+def nothing_imported(db) -> bool:
+    return count(db, "SELECT count(*) FROM release") == 0 and count(db, "SELECT count(*) FROM dump_import") == 0
+
+
+def one_line(res) -> str:
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1, res.stderr
+    return lines[0]
+
+
+# --- a good dump ----------------------------------------------------------------
+
+
+def test_a_good_dump_is_imported_then_skipped_until_again(db, cli, server, dump, tmp_path):
+    server.publish({"release.tar.xz": dump, "artist.tar.xz": b"other"})
+    res = cli("import-dump", "--latest")
+    assert res.returncode == 0, res.stderr
+    assert f"inserted {len(RELEASES)}" in res.stdout
+    assert count(db, "SELECT count(*) FROM release") == len(RELEASES)
+    url = f"{server.url}/{DATED}/release.tar.xz"
+    with db.session() as s:
+        row = s.execute(text("SELECT path, fingerprint, status FROM dump_import")).one()
+        target = s.execute(text("SELECT target FROM sync_run WHERE kind = 'import'")).scalar_one()
+    assert row == (url, "sha256:" + hashlib.sha256(dump).hexdigest(), "done")  # dated directory and checksum
+    assert target == url
+    assert not list(tmp_path.glob("mbindex-dump-*"))  # the temporary download is gone
+
+    fetched = len(server.archive_requests())
+    again = cli("import-dump", "--latest")
+    assert again.returncode == 0, again.stderr
+    assert f"already imported: {DATED}/release.tar.xz" in again.stderr and "--again" in again.stderr
+    assert len(server.archive_requests()) == fetched  # skipped without downloading it
+
+    forced = cli("import-dump", "--latest", "--again")
+    assert forced.returncode == 0, forced.stderr
+    assert f"unchanged {len(RELEASES)}" in forced.stdout
+    assert count(db, "SELECT count(*) FROM sync_run WHERE kind = 'import' AND status = 'ok'") == 2
+
+
+def test_kept_archive_is_reused_and_md5sums_serve_when_no_sha256sums(db, cli, server, dump, tmp_path):
+    server.publish({"release.tar.xz": dump}, sums="MD5SUMS")
+    keep = tmp_path / "dumps"
+    res = cli("import-dump", "--latest", "--keep", str(keep), "--entity", "release")
+    assert res.returncode == 0, res.stderr
+    assert (keep / DATED / "release.tar.xz").read_bytes() == dump
+    assert not (keep / DATED / "release.tar.xz.part").exists()
+    fetched = len(server.archive_requests())
+    again = cli("import-dump", "--latest", "--keep", str(keep))
+    assert again.returncode == 0 and "already imported" in again.stderr  # after checking the kept file
+    assert len(server.archive_requests()) == fetched
+
+
+def test_a_truncated_transfer_resumes_with_range(db, cli, server, dump):
+    server.publish({"release.tar.xz": dump})
+    path = f"/json-dumps/{DATED}/release.tar.xz"
+    server.cut.add(path)
+    res = cli("import-dump", "--latest")
+    assert res.returncode == 0, res.stderr
+    assert count(db, "SELECT count(*) FROM release") == len(RELEASES)
+    gets = [r for r in server.archive_requests() if r[0] == "GET"]
+    assert gets == [("GET", path, None), ("GET", path, f"bytes={len(dump) // 2}-")]
+
+
+def test_a_part_file_left_by_an_earlier_run_is_continued(server, dump, tmp_path):
+    server.publish({"release.tar.xz": dump})
+    fetcher = DumpFetcher(load_settings({"dump_url": server.url, "timeout": 5}, environ={}), sleep=lambda s: None)
+    [archive] = fetcher.archives(["release"])
+    dest = tmp_path / DATED / "release.tar.xz"
+    dest.parent.mkdir()
+    dest.with_name("release.tar.xz.part").write_bytes(dump[:1000])
+    seen = []
+    assert fetcher.download(archive, dest, lambda done, total: seen.append((done, total))).read_bytes() == dump
+    assert server.archive_requests() == [("GET", f"/json-dumps/{DATED}/release.tar.xz", "bytes=1000-")]
+    assert seen[-1] == (len(dump), len(dump))
+
+
+def test_a_server_ignoring_range_is_read_from_the_start(server, dump, tmp_path):
+    server.publish({"release.tar.xz": dump})
+    server.no_range = True
+    fetcher = DumpFetcher(load_settings({"dump_url": server.url, "timeout": 5}, environ={}), sleep=lambda s: None)
+    [archive] = fetcher.archives(["release"])
+    dest = tmp_path / "release.tar.xz"
+    dest.with_name("release.tar.xz.part").write_bytes(b"stale bytes of another file")
+    assert fetcher.download(archive, dest).read_bytes() == dump
+
+
+def test_a_trickling_server_cannot_hold_the_download(server, dump, tmp_path):
+    server.publish({"release.tar.xz": dump})
+    server.trickle.add(f"/json-dumps/{DATED}/release.tar.xz")
+    settings = load_settings({"dump_url": server.url, "timeout": 1, "retries": 0}, environ={})
+    fetcher = DumpFetcher(settings, sleep=lambda s: None)
+    [archive] = fetcher.archives(["release"])
+    started = time.monotonic()
+    with pytest.raises(FetchError, match="no data from .* for 1s"):
+        fetcher.download(archive, tmp_path / "release.tar.xz")
+    assert time.monotonic() - started < 3  # bytes keep coming, but far less than 64 KB a second
+
+
+def test_the_wall_clock_of_a_download_is_renewed_by_progress():
+    with wall_clock(0.3) as deadline:
+        for _ in range(6):  # 0.6 s in all, never 0.3 s without progress
+            time.sleep(0.1)
+            deadline.renew()
+        assert not deadline.expired
+        time.sleep(0.6)
+        assert deadline.expired
+    with wall_clock(0.2) as deadline:  # not renewed: the whole attempt, as before
+        time.sleep(0.4)
+        assert deadline.expired
+
+
+# --- refused: exit 1, nothing imported ----------------------------------------------
+
+
+def test_a_corrupted_byte_is_refused_and_nothing_imported(db, cli, server, dump, tmp_path):
+    server.publish({"release.tar.xz": dump})
+    bad = bytearray(dump)
+    bad[len(bad) // 2] ^= 0x01
+    server.files[f"/json-dumps/{DATED}/release.tar.xz"] = bytes(bad)
+    keep = tmp_path / "keep"
+    res = cli("import-dump", "--latest", "--keep", str(keep))
+    assert res.returncode == 1
+    message = one_line(res)
+    assert "release.tar.xz: sha256" in message and "does not match" in message and "SHA256SUMS" in message
+    assert nothing_imported(db)
+    assert not list(keep.rglob("*.tar.xz*"))  # the bad bytes are not kept
+
+
+def test_a_missing_checksum_file_is_refused(db, cli, server, dump):
+    server.publish({"release.tar.xz": dump}, sums=None)
+    res = cli("import-dump", "--latest")
+    assert res.returncode == 1
+    assert "no SHA256SUMS or MD5SUMS" in one_line(res)
+    assert nothing_imported(db) and not server.archive_requests()[1:]  # at most a HEAD, no download
+
+
+def test_a_checksum_file_listing_other_names_is_refused(db, cli, server, dump):
+    server.publish({"release.tar.xz": dump})
+    server.files[f"/json-dumps/{DATED}/SHA256SUMS"] = f"{'0' * 64}  artist.tar.xz\n".encode()
+    res = cli("import-dump", "--latest")
+    assert res.returncode == 1
+    assert "lists no release.tar.xz (it lists artist.tar.xz)" in one_line(res)
+    assert nothing_imported(db) and not server.archive_requests()
+
+
+def test_latest_pointing_at_nothing_is_refused(db, cli, server, dump):
+    server.publish({"release.tar.xz": dump}, latest="20991231-000000")
+    res = cli("import-dump", "--latest")
+    assert res.returncode == 1
+    assert "LATEST names 20991231-000000, but" in one_line(res)
+    assert nothing_imported(db)
+    server.files["/json-dumps/LATEST"] = b"<html>oops</html>"
+    assert "does not name a dump directory" in one_line(cli("import-dump", "--latest"))
+
+
+def test_an_html_page_instead_of_the_archive_is_one_line(db, cli, server, dump):
+    server.publish({"release.tar.xz": dump})
+    url = f"{server.url}/{DATED}/release.tar.xz"
+    server.html.add(f"/json-dumps/{DATED}/release.tar.xz")
+    res = cli("import-dump", "--latest")
+    assert res.returncode == 1
+    message = one_line(res)
+    assert url in message and "Content-Type text/html; charset=utf-8" in message
+    assert nothing_imported(db)
+
+
+def test_a_stalling_server_meets_the_wall_clock(db, cli, server, dump):
+    server.publish({"release.tar.xz": dump})
+    server.stall.add(f"/json-dumps/{DATED}/release.tar.xz")
+    started = time.monotonic()
+    res = cli("import-dump", "--latest", MBINDEX_TIMEOUT="1", MBINDEX_RETRIES="1")
+    assert time.monotonic() - started < 10
+    assert res.returncode == 1
+    message = one_line(res)
+    assert "giving up after 2 attempts" in message and "no data from" in message
+    assert nothing_imported(db)
+    gets = [r[2] for r in server.archive_requests() if r[0] == "GET"]
+    assert gets == [None, f"bytes={len(dump) // 2}-"]  # the second attempt continued where the first stalled
+
+
+def test_a_full_disk_mid_download_is_exit_1(db, cli, server, dump, tmp_path):
+    server.publish({"release.tar.xz": dump})
+    keep = tmp_path / "keep"
+    (keep / DATED).mkdir(parents=True)
+    (keep / DATED / "release.tar.xz.part").symlink_to("/dev/full")  # every write: ENOSPC
+    res = cli("import-dump", "--latest", "--keep", str(keep))
+    assert res.returncode == 1
+    assert "No space left on device" in one_line(res)
+    assert nothing_imported(db)
+
+
+def test_every_archive_is_verified_before_the_first_is_imported(db, cli, server, dump, tmp_path):
+    other = write_archive(tmp_path / "label.tar.xz", [], entity="label").read_bytes()
+    server.publish({"release.tar.xz": dump, "label.tar.xz": other})
+    server.files[f"/json-dumps/{DATED}/label.tar.xz"] = other[:-1] + b"\0"
+    res = cli("import-dump", "--latest", "--entity", "release", "--entity", "label")
+    assert res.returncode == 1 and "label.tar.xz: sha256" in one_line(res)
+    assert nothing_imported(db)
+
+
+# --- bad input: exit 2 --------------------------------------------------------------
+
+
+def test_a_dump_url_that_is_not_http_is_exit_2(server, tmp_path):
+    env = {"XDG_CONFIG_HOME": str(tmp_path / "xdg"), "MBINDEX_DATABASE_URL": "postgresql://nobody@127.0.0.1:1/x"}
+    for url in ("ftp://example.org/json-dumps", "file:///tmp/dumps", "/tmp/dumps"):
+        res = CliRunner().invoke(cli_group, ["import-dump", "--latest", "--dump-url", url], env=env)
+        assert res.exit_code == 2 and "dump_url from command line must look like" in res.output, res.output
+    res = CliRunner().invoke(cli_group, ["import-dump", "--latest"], env=dict(env, MBINDEX_DUMP_URL="ftp://x"))
+    assert res.exit_code == 2 and "environment MBINDEX_DUMP_URL" in res.output
+    assert not server.requests
+    with pytest.raises(ConfigError):
+        load_settings({"dump_url": "gopher://x"}, environ={})
+    assert load_settings(environ={}).dump_url.endswith("/pub/musicbrainz/data/json-dumps")
+
+
+def test_path_and_latest_go_apart(tmp_path):
+    for args in ([], ["--latest", str(tmp_path)], ["--keep", str(tmp_path), str(tmp_path)],
+                 ["--entity", "release", "--entity", "label", str(tmp_path)]):
+        res = CliRunner().invoke(cli_group, ["import-dump", *args], env={"XDG_CONFIG_HOME": str(tmp_path / "x")})
+        assert res.exit_code == 2, res.output
+
+
+def test_a_sha256_checksum_names_the_file_as_the_importer_does():
+    assert Checksum("sha256", "ab" * 32, "u").fingerprint == "sha256:" + "ab" * 32
+    assert Checksum("md5", "ab" * 16, "u").fingerprint is None
+    assert Archive("release", DATED, "u", Checksum("md5", "", "u")).name == "release.tar.xz"
+    assert issubclass(FetchError, RuntimeError)
