@@ -4,8 +4,11 @@ Exit codes (also in the README):
   0 success
   1 failure: ws/2 unreachable after retries, database error, unexpected error,
      a bag that fails `package --validate`
-  2 bad input: usage error, malformed MBID, bad configuration, an output
-     destination that exists without --force
+  2 bad input: usage error, malformed MBID, bad configuration or policy file
+     (also one over 1 MB or nested too deep), an output destination that
+     exists without --force, that is not a regular file (a device, a FIFO:
+     never replaced), or that cannot be written (every format alike: CSV,
+     MARC, HTML, a bag); `serve --port` already in use
   3 partial: the run ended early (budget used up) or some items were not found
   4 another sync/import holds the database's writer lock, or this one lost it
      (its database connection dropped) and stopped
@@ -55,7 +58,7 @@ EXIT_CODES: list[tuple[type[BaseException], int]] = [
     (TargetExists, EXIT_USAGE),
     (BagInvalid, EXIT_FAILURE),
     (PackageError, EXIT_FAILURE),
-    (OutputError, EXIT_FAILURE),
+    (OutputError, EXIT_USAGE),  # a destination that cannot be written, whatever the format
     (NotFoundError, EXIT_FAILURE),
     (DatabaseError, EXIT_FAILURE),
     (EmbeddedError, EXIT_FAILURE),
