@@ -553,7 +553,7 @@ def with_retries(once: Callable[[], T], *, retries: int, stats: Stats, sleep: Ca
                 raise GiveUp(f"{who}giving up after {attempt} attempts: {err}") from None
             asked = err.retry_after if err.retry_after and err.retry_after > 0 else 0.0  # a wait the cap would hide
             delay = backoff_delay(attempt, err.retry_after)
-            check_wait(max(delay, asked), deadline, f"{who or 'ws/2: '}{err}")
+            check_wait(max(delay, asked), deadline, str(err))  # the error names the service
             stats.retries += 1
             stats.waited += delay
             sleep(delay)
