@@ -9,10 +9,11 @@ import dataclasses
 import math
 import os
 import re
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
+
+from .tomlfile import TomlFileError, read_toml
 
 DEFAULT_WS_URL = "https://musicbrainz.org"
 DEFAULT_LB_URL = "https://api.listenbrainz.org"
@@ -256,9 +257,9 @@ _HTTP_URLS = {"ws_url": DEFAULT_WS_URL, "lb_url": DEFAULT_LB_URL, "dump_url": DE
 def _read_config(path: Path) -> dict:
     """The settings table of a config file: top level, or a [mbindex] table."""
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+        data = read_toml(path, "config file")
+    except TomlFileError as exc:  # too big (/dev/zero), too deep, not TOML, a control character
+        raise ConfigError(str(exc)) from None
     except OSError as exc:  # a directory, no read permission, an I/O error
         raise ConfigError(f"cannot read config file {path}: {exc.strerror or exc}") from None
     section = data.get("mbindex", data)

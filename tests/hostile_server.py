@@ -15,6 +15,9 @@ musicbrainz.org, this one serves what a buggy or hostile upstream could send:
   limit, each item given as raw JSON bytes;
 * anything else under /ws/2/release/<mbid>: `documents[mbid]` as JSON, or 404.
 
+A POST (ListenBrainz's popularity API) is routed the same way, its request
+body read first into `handler.body` (a route may answer from it).
+
 `hits` counts the requests per path.
 """
 
@@ -42,8 +45,9 @@ class HostileServer:
 
     # --- what to serve --------------------------------------------------------
 
-    def serve(self, path: str, body: bytes, *, status: int = 200, content_type: str = JSON_TYPE) -> None:
-        self.routes[path] = lambda h: _send(h, status, body, content_type)
+    def serve(self, path: str, body: bytes, *, status: int = 200, content_type: str = JSON_TYPE,
+              headers: dict[str, str] | None = None) -> None:
+        self.routes[path] = lambda h: _send(h, status, body, content_type, headers)
 
     def trickle(self, path: str, body: bytes, *, interval: float = 0.5, headers_too: bool = False) -> None:
         def answer(h):
@@ -127,8 +131,11 @@ class HostileServer:
         return _send(h, 200, body, JSON_TYPE)
 
 
-def _send(h: BaseHTTPRequestHandler, status: int, body: bytes, content_type: str) -> None:
+def _send(h: BaseHTTPRequestHandler, status: int, body: bytes, content_type: str,
+          headers: dict[str, str] | None = None) -> None:
     h.send_response(status)
+    for name, value in (headers or {}).items():
+        h.send_header(name, value)
     h.send_header("Content-Type", content_type)
     h.send_header("Content-Length", str(len(body)))
     h.end_headers()
@@ -146,6 +153,10 @@ class _Handler(BaseHTTPRequestHandler):
             self.server.hostile.answer(self)
         except OSError:  # the client gave up (its deadline, or a body it refused): expected here
             self.close_connection = True
+
+    def do_POST(self):
+        self.body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        self.do_GET()
 
 
 class _Server(ThreadingHTTPServer):

@@ -11,7 +11,6 @@ transaction; `score()` does it in a transaction of its own, recorded as a run.
 from __future__ import annotations
 
 import datetime as dt
-import tomllib
 import uuid
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
@@ -21,6 +20,7 @@ from sqlalchemy import text
 
 from ..db import Database
 from ..runs import Run
+from ..tomlfile import TomlFileError, read_toml
 
 DEFAULT_POLICY = Path(__file__).with_name("risk_policy.toml")
 
@@ -221,14 +221,18 @@ def _load_context(path, raw) -> dict:
 def load_policy(path: str | Path | None = None) -> Policy:
     path = Path(path) if path else DEFAULT_POLICY
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        data = read_toml(path, "policy file")
     except FileNotFoundError:
         raise PolicyError(f"policy file not found: {path}") from None
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise PolicyError(f"policy file {path} is not valid TOML: {exc}") from None
+    except TomlFileError as exc:  # too big (/dev/zero), too deep, not TOML, a control character
+        raise PolicyError(str(exc)) from None
+    except OSError as exc:
+        raise PolicyError(f"cannot read policy file {path}: {exc.strerror or exc}") from None
     version = data.get("version")
     if not isinstance(version, str) or not version or len(version) > 100:
         _fail(path, "'version' (a string) is required")
+    if not version.isprintable():
+        _fail(path, f"'version' must be printable text, got {version!r}")
     raw = data.get("signals")
     if not isinstance(raw, dict) or not raw:
         _fail(path, "no [signals.*] tables")

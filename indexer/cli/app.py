@@ -3,11 +3,17 @@
 Exit codes (also in the README):
   0 success
   1 failure: ws/2 unreachable after retries, database error, unexpected error,
-     a bag that fails `package --validate`, a dump that cannot be fetched or
-     does not match its published checksum (`import-dump --latest`)
-  2 bad input: usage error, malformed MBID, bad configuration, an output
-     destination that exists without --force
-  3 partial: the run ended early (budget used up) or some items were not found
+     a bag that fails `package --validate` (one line; --verbose lists up to
+     20 problems), a dump that cannot be fetched or does not match its
+     published checksum (`import-dump --latest`)
+  2 bad input: usage error, malformed MBID, bad configuration or policy file
+     (also one over 1 MB or nested too deep), an output destination that
+     exists without --force, that is not a regular file (a device, a FIFO:
+     never replaced), or that cannot be written (every format alike: CSV,
+     MARC, HTML, a bag); `serve --port` already in use
+  3 partial: the run ended early (budget used up, or a wait that would pass
+     the budget or 60 s: the line says when to come back), some items were
+     not found, some facts were refused, or a complete dump may not tombstone
   4 another sync/import holds the database's writer lock, or this one lost it
      (its database connection dropped) and stopped
   5 finished, but some input was quarantined (import-dump, sync, update;
@@ -59,7 +65,7 @@ EXIT_CODES: list[tuple[type[BaseException], int]] = [
     (TargetExists, EXIT_USAGE),
     (BagInvalid, EXIT_FAILURE),
     (PackageError, EXIT_FAILURE),
-    (OutputError, EXIT_FAILURE),
+    (OutputError, EXIT_USAGE),  # a destination that cannot be written, whatever the format
     (NotFoundError, EXIT_FAILURE),
     (DatabaseError, EXIT_FAILURE),
     (EmbeddedError, EXIT_FAILURE),

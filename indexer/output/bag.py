@@ -23,6 +23,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import logging
 from collections.abc import Iterable
 from decimal import Decimal
 from pathlib import Path
@@ -34,6 +35,9 @@ from .premis import premis_xml
 
 SUMMARY_NAME = "release.json"
 CHECKSUMS = ["sha256"]
+# bagit logs every failed file at WARNING, which Python's last-resort handler
+# prints on stderr (one line a file): the details come with BagInvalid instead
+logging.getLogger("bagit").addHandler(logging.NullHandler())
 
 
 class PackageError(Exception):
@@ -41,7 +45,12 @@ class PackageError(Exception):
 
 
 class BagInvalid(PackageError):
-    """`--validate` found a bag incomplete or with a file that does not match its manifest."""
+    """`--validate` found a bag incomplete or with a file that does not match
+    its manifest.  The message is one line; `details` has one line a problem."""
+
+    def __init__(self, message: str, details: list[str] | None = None):
+        super().__init__(message)
+        self.details = details or []
 
 
 def _plain(value):
@@ -141,9 +150,9 @@ def validate_bag(path: str | Path) -> dict:
         bag = bagit.Bag(str(path))
         bag.validate(processes=1)
     except bagit.BagValidationError as exc:
-        details = "; ".join(str(d) for d in exc.details[:3]) or str(exc.message)
-        more = f" (and {len(exc.details) - 3} more)" if len(exc.details) > 3 else ""
-        raise BagInvalid(f"{path} is not a valid bag: {details}{more}") from None
+        details = [" ".join(str(d).split()) for d in exc.details] or [str(exc.message)]
+        more = f" (and {len(details) - 1} more; --verbose lists them)" if len(details) > 1 else ""
+        raise BagInvalid(f"{path} is not a valid bag: {details[0]}{more}", details) from None
     except bagit.BagError as exc:
         raise BagInvalid(f"{path} is not a valid bag: {exc}") from None
     except OSError as exc:

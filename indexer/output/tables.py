@@ -25,8 +25,9 @@ FORMATS = ("table", "csv", "json", "ndjson")
 EXPORT_FORMATS = ("csv", "json", "ndjson")
 
 
-#: C0 and C1 controls, DEL, and the Unicode bidi controls that reorder a line
-_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+#: C0 and C1 controls, DEL, the Unicode line and paragraph separators (U+2028,
+#: U+2029: a terminal may break the line) and the bidi controls that reorder a line
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u200e\u200f\u2028-\u202e\u2066-\u2069]")
 #: C1 controls, which JSON leaves raw but some terminals act on (\x9b = CSI)
 _C1 = re.compile("[\x7f-\x9f]")
 #: a cell starting with one of these is a formula to a spreadsheet

@@ -32,6 +32,7 @@ from .ws2 import (
     Stats,
     TransientError,
     WSError,
+    check_wait,
     read_body,
     wall_clock,
     with_retries,
@@ -40,6 +41,8 @@ from .ws2 import (
 #: ids per request (the API's limit)
 MAX_IDS = 1000
 PATH = "/1/popularity/release-group"
+#: a count stored in PostgreSQL's bigint; a larger one is refused, fact by fact
+MAX_COUNT = 2**63 - 1
 
 
 class LBError(WSError):
@@ -51,6 +54,15 @@ class Popularity:
     release_group: uuid.UUID
     listens: int | None  # None: ListenBrainz has no data (no listens known)
     listeners: int | None
+    #: counts refused (beyond MAX_COUNT), each "key = value for release group ...": not stored
+    refused: tuple[str, ...] = ()
+
+    def facts(self) -> dict[str, int | None]:
+        """The counts to store, by fact name; a refused one is left out (unknown, asked again next run)."""
+        out = {"listens": self.listens, "listeners": self.listeners}
+        for refused in self.refused:
+            out.pop("listens" if refused.startswith("total_listen_count") else "listeners", None)
+        return out
 
 
 @dataclass
@@ -75,14 +87,16 @@ class ListenBrainz:
 
     def _post(self, path: str, body: bytes):
         return with_retries(lambda: self._attempt(path, body), retries=self.settings.retries, stats=self.stats,
-                            sleep=self.sleep, before=self._paced, who="ListenBrainz: ")
+                            sleep=self.sleep, before=self._paced, who="ListenBrainz: ", deadline=self.deadline)
 
     def _paced(self) -> float:
-        """Check the run's budget, then wait for a rate-limit window that is shut."""
+        """Check the run's budget, then wait for a rate-limit window that is
+        shut, unless it opens past the budget or after MAX_WAIT (`check_wait`:
+        the run ends partial at once, saying when to come back)."""
         self._check_budget()
         wait = max(0.0, self._reset_at - time.monotonic())
         if wait:
-            self.sleep(wait)
+            self.sleep(check_wait(wait, self.deadline, "ListenBrainz's rate limit (X-RateLimit-Reset-In)"))
         return wait
 
     def _check_budget(self) -> None:
@@ -121,6 +135,8 @@ class ListenBrainz:
                 raise TransientError(f"ListenBrainz connection failed: {type(exc).__name__}: {exc}") from None
         try:
             return json.loads(raw)
+        except RecursionError:  # no retry mends it
+            raise LBError("ListenBrainz sent JSON nested too deep to parse") from None
         except (ValueError, UnicodeDecodeError) as exc:
             raise TransientError(f"ListenBrainz sent a body that is not valid JSON: {exc}") from None
 
@@ -139,15 +155,19 @@ def _reset_in(headers) -> float | None:
         value = float(raw) if raw is not None else None
     except ValueError:
         return None
-    return value if value is not None and 0 <= value <= 3600 else None
+    return value if value is not None and 0 <= value <= 86400 else None  # more is not a window: ignored
 
 
-def _count(item: dict, key: str) -> int | None:
+def _count(item: dict, key: str, refused: list[str]) -> int | None:
     value = item.get(key)
     if value is None:
         return None
     if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-        raise LBError(f"ListenBrainz sent {key} = {value!r} (not a count)")
+        raise LBError(f"ListenBrainz sent {key} = {str(value)[:40]} (not a count)")
+    if value > MAX_COUNT:  # this fact only: the group's other count may be fine
+        refused.append(f"{key} = {str(value)[:30]}{'...' if len(str(value)) > 30 else ''} "
+                       f"for release group {item.get('release_group_mbid')}")
+        return None
     return value
 
 
@@ -160,5 +180,7 @@ def _parse(data, groups: list[uuid.UUID]) -> list[Popularity]:
     for asked, item in zip(groups, data):
         if not isinstance(item, dict) or str(item.get("release_group_mbid", "")).lower() != str(asked):
             raise LBError(f"ListenBrainz's answer is not in the order asked (expected {asked})")
-        out.append(Popularity(asked, _count(item, "total_listen_count"), _count(item, "total_user_count")))
+        refused: list[str] = []
+        listens, listeners = _count(item, "total_listen_count", refused), _count(item, "total_user_count", refused)
+        out.append(Popularity(asked, listens, listeners, tuple(refused)))
     return out

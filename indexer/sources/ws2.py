@@ -11,6 +11,7 @@ retries with exponential backoff + jitter and `Retry-After` live here.
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import http.client
 import json
 import math
@@ -31,6 +32,7 @@ import musicbrainzngs
 from musicbrainzngs import musicbrainz as _ngs
 
 from .. import __version__
+from ..clock import now
 from ..config import Settings
 
 T = TypeVar("T")
@@ -463,7 +465,7 @@ class Client:
             return Response(data=data, final_url=_local.final_url or "", raw=_local.raw)
 
         return with_retries(once, retries=self.settings.retries, stats=self.stats, sleep=self.sleep,
-                            before=self._paced)
+                            before=self._paced, deadline=self.deadline)
 
     # --- ws/2 calls --------------------------------------------------------
 
@@ -532,13 +534,33 @@ def _release_browse(params: dict):
     return _ngs._mb_request("release/", "GET", _ngs.AUTH_NO, args=dict(params, inc=" ".join(BROWSE_INCLUDES)))
 
 
+#: the longest a run sits in one wait (a backoff, a rate-limit window) while it
+#: holds the writer lock; the backoff's own cap
+MAX_WAIT = 60.0
+
+
+def check_wait(seconds: float, deadline: float | None, why: str) -> float:
+    """`seconds`, when a run may wait that long: no more than MAX_WAIT and
+    not past its `deadline` (--time-budget).  Otherwise RequestBudgetExhausted
+    at once (the run ends partial, exit 3), saying when to come back, rather
+    than sleeping through the budget with the writer lock held."""
+    over_budget = deadline is not None and time.monotonic() + seconds > deadline
+    if seconds <= MAX_WAIT and not over_budget:
+        return seconds
+    back = now() + dt.timedelta(seconds=math.ceil(seconds))
+    limit = "the time budget" if over_budget else f"the {MAX_WAIT:g}s a run waits"
+    raise RequestBudgetExhausted(f"{why} asks to wait {seconds:g}s, beyond {limit}: "
+                                 f"come back after {back:%Y-%m-%d %H:%M:%S} UTC")
+
+
 def with_retries(once: Callable[[], T], *, retries: int, stats: Stats, sleep: Callable[[float], None],
-                 before: Callable[[], float], who: str = "") -> T:
+                 before: Callable[[], float], who: str = "", deadline: float | None = None) -> T:
     """`once()` until it answers: `before()` runs ahead of every attempt (it
     checks the budget and returns the seconds it waited to pace), each attempt
     is counted, and a TransientError is tried again up to `retries` times
-    after `backoff_delay` (a Retry-After wins); then GiveUp.  Shared by the
-    ws/2 and ListenBrainz clients."""
+    after `backoff_delay` (a Retry-After wins); then GiveUp.  A backoff that
+    would end past `deadline`, or a Retry-After beyond MAX_WAIT, ends the run
+    at once (`check_wait`).  Shared by the ws/2 and ListenBrainz clients."""
     attempt = 0
     while True:
         stats.waited += before()
@@ -549,7 +571,9 @@ def with_retries(once: Callable[[], T], *, retries: int, stats: Stats, sleep: Ca
             attempt += 1
             if attempt > retries:
                 raise GiveUp(f"{who}giving up after {attempt} attempts: {err}") from None
+            asked = err.retry_after if err.retry_after and err.retry_after > 0 else 0.0  # a wait the cap would hide
             delay = backoff_delay(attempt, err.retry_after)
+            check_wait(max(delay, asked), deadline, str(err))  # the error names the service
             stats.retries += 1
             stats.waited += delay
             sleep(delay)

@@ -13,12 +13,30 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from typing import Callable
 
 from sqlalchemy import delete, select, text
 
 from ..clock import now
 from ..db import Database
 from ..db import models as m
+
+
+def first_of_each(items: list, key: Callable[[object], uuid.UUID | None]) -> list:
+    """`items` without repeats of a release (`key`: its MBID, None for an
+    item that is none), the first of each kept, in page order.  A browse
+    page may list one release twice (a mirror's bug, an edit between two
+    reads); storing it twice in one statement is an error in PostgreSQL
+    (ON CONFLICT cannot affect a row twice)."""
+    seen: set[uuid.UUID] = set()
+    out = []
+    for item in items:
+        mbid = key(item)
+        if mbid is not None and mbid in seen:
+            continue
+        seen.add(mbid)
+        out.append(item)
+    return out
 
 
 def note_members(db: Database, scope: str, target: uuid.UUID, mbids: list[uuid.UUID], run_id: int) -> None:

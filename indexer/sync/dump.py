@@ -94,11 +94,14 @@ class TombstoneGuard:
     max_percent: float = 5.0
     force: bool = False
 
-    def refusal(self, label: str, absent: int, live: int, dump_time: dt.datetime | None) -> str | None:
-        """Why tombstoning `absent` of `live` releases is refused, or None."""
+    def refusal(self, label: str, absent: int, live: int, dump_time: dt.datetime | str | None) -> str | None:
+        """Why tombstoning `absent` of `live` releases is refused, or None
+        (`dump_time` a str: the TIMESTAMP as given, which is not a date)."""
         if self.force or not absent:
             return None
-        if dump_time is not None and dump_time > now() + dt.timedelta(days=1):
+        if isinstance(dump_time, str):
+            why = f"its TIMESTAMP {dump_time[:40]!r} is not a date"
+        elif dump_time is not None and dump_time > now() + dt.timedelta(days=1):
             why = f"the dump is dated {dump_time:%Y-%m-%d}, in the future"
         elif absent * 100 > self.max_percent * live:
             why = (f"that is {absent * 100 / live:.1f}% of the mirror's {live} live releases, more than "
@@ -156,7 +159,7 @@ def import_dump(
     result = ImportResult(run.id, OK, counts=run.counts)
     loader = Loader(db, run)  # adds each batch's counts to run.counts
     current: _Member | None = None
-    dump_times: dict[int, dt.datetime | None] = {}
+    dump_times: dict[int, dt.datetime | str | None] = {}
     total_size = sum(p.stat().st_size for p in files)
     hint = tuning_hint(loader.server_settings(), total_size)
     if hint:
@@ -166,7 +169,7 @@ def import_dump(
     try:
         for msg in messages:
             if isinstance(msg, Timestamp):
-                dump_times[msg.source] = parse_dump_time(msg.text)
+                dump_times[msg.source] = parse_dump_time(msg.text) or (msg.text.strip() or None)  # str: unreadable
             elif isinstance(msg, Skip):
                 result.skipped.append(_label(files[msg.source], msg.member))
             elif isinstance(msg, MemberStart):
@@ -218,7 +221,7 @@ def imported_before(db: Database, fingerprint_: str) -> bool:
 
 
 def _finish_member(db: Database, msg: MemberEnd, current: _Member, files: list[Path], complete: bool | None,
-                   dump_time: dt.datetime | None, counts: RunCounts, guard: TombstoneGuard,
+                   dump_time: dt.datetime | str | None, counts: RunCounts, guard: TombstoneGuard,
                    log: Callable[[str], None]) -> str | None:
     """A member read to its end: tombstone what a complete dump no longer
     holds (unless some of its lines were quarantined), then mark it done, in
@@ -233,7 +236,7 @@ def _finish_member(db: Database, msg: MemberEnd, current: _Member, files: list[P
             log(f"{current.label}: {quarantined} line(s) quarantined, so releases missing from it "
                 "are not tombstoned")
         elif whole:
-            when = dump_time or current.seen
+            when = dump_time if isinstance(dump_time, dt.datetime) else current.seen
             refused = guard.refusal(current.label, *absent_share(s, msg.entity, current.seen, when), dump_time)
             if refused:
                 mark_stopped(s, current.id, PARTIAL)

@@ -35,11 +35,10 @@ from typing import Callable
 
 from ..db import Database
 from ..runs import INTERRUPTED, OK, PARTIAL, Run
-from ..sources.listenbrainz import MAX_IDS, ListenBrainz
+from ..sources.listenbrainz import MAX_IDS, LBError, ListenBrainz
 from ..sources.ws2 import SEARCH_GROUPS, Client, RequestBudgetExhausted, WSError
 from ..store.facts import (
     EDITIONS,
-    LISTENERS,
     LISTENS,
     RELEASE_GROUPS,
     Fact,
@@ -114,10 +113,14 @@ class _Enrich:
     def popularity(self) -> None:
         groups = due_groups(self.db, LISTENS, self.max_age, self.releases)
         self.log(f"popularity: {len(groups)} release group(s) due")
+        refused: list[str] = []
         for start in range(0, len(groups), MAX_IDS):
             answers = self.lb.popularity(groups[start:start + MAX_IDS])
             self.save([Fact("release-group", p.release_group, fact, value, "listenbrainz")
-                       for p in answers for fact, value in ((LISTENS, p.listens), (LISTENERS, p.listeners))])
+                       for p in answers for fact, value in p.facts().items()])
+            refused += [r for p in answers for r in p.refused]
+        if refused:  # the others are stored; these stay unknown
+            raise LBError(f"{len(refused)} count(s) beyond 2^63-1 not stored, e.g. {refused[0]}")
 
     def one_by_one(self, subjects: list[uuid.UUID], fetch: Callable[[uuid.UUID], Fact]) -> None:
         """One request per subject; what was fetched is saved even when a later request fails."""

@@ -143,8 +143,10 @@ def store_page(db: Database, client: Client, items: list[dict], run: Run) -> lis
     stored document's, the page's unchanged releases are touched together
     (`members.touch_unchanged`), the others go through `store_release_doc`.
     An item lacking an asked include is looked up instead (one request,
-    `fallback_lookups`).
+    `fallback_lookups`).  A release the page lists twice is taken once, at
+    its first place (`members.first_of_each`).
     """
+    items = members.first_of_each(items, mbid_of)
     complete = {mbid: _hash(doc) for mbid, doc in ((mbid_of(d), d) for d in items)
                 if mbid is not None and not missing_includes(doc, BROWSE_INCLUDES)}
     unchanged = members.touch_unchanged(db, {mbid: h for mbid, h in complete.items() if h is not None})

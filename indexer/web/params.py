@@ -14,6 +14,8 @@ FILTER_PARAMS = ("min_score", "format", "country", "year_from", "year_to", "labe
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 1000
 MAX_PAGE = 100_000
+#: the largest id PostgreSQL's bigint holds (a revision number beyond it is a 400, not a 500)
+MAX_ID = 2**63 - 1
 
 
 class BadRequest(ValueError):

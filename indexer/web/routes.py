@@ -26,7 +26,7 @@ from ..analysis.status import score_counts, score_notice, status
 from ..mapping import parse_mbid
 from ..output.tables import EXPORT_FORMATS, as_file
 from ..runs import recent_runs
-from .params import BadRequest, parse_filters, query_string, text_value
+from .params import MAX_ID, BadRequest, int_value, parse_filters, query_string, text_value
 from .views import page, set_flash
 
 #: keys of `show()` the release page lays out itself; any other key (facts
@@ -110,7 +110,7 @@ def parse_revision(params, name: str) -> int:
     raw = params.get(name, "")
     if not raw.isdigit():
         raise BadRequest(f"{name} must be a revision number, got {raw[:40]!r}")
-    return int(raw)
+    return int_value(name, raw, 0, MAX_ID)
 
 
 async def _mark_form(request: Request, mbids: list) -> Response:

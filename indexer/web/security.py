@@ -36,6 +36,16 @@ def _same(a: str | None, b: str) -> bool:
     return a is not None and hmac.compare_digest(a.encode(), b.encode())
 
 
+def local_path(scope) -> str:
+    """The request's path as a redirect target that stays on this server:
+    the path as sent (percent-escapes kept, so `/%2F%2Fevil.example/` stays a
+    path) with leading slashes and backslashes made one `/`; `//evil.example/`
+    would be another site to a browser."""
+    raw = scope.get("raw_path") or scope["path"].encode("utf-8")
+    path = raw.decode("latin-1")
+    return "/" + path.lstrip("/\\")
+
+
 class TokenGate:
     """ASGI middleware: every request needs the token; without it, 401."""
 
@@ -51,7 +61,7 @@ class TokenGate:
         bearer = auth[7:] if auth.lower().startswith("bearer ") else None
         if _same(request.query_params.get("token"), self.token):
             qs = query_string(request.query_params, token=None)
-            response = RedirectResponse(request.url.path + ("?" + qs if qs else ""), status_code=303)
+            response = RedirectResponse(local_path(scope) + ("?" + qs if qs else ""), status_code=303)
             response.set_cookie(TOKEN_COOKIE, self.token, httponly=True, samesite="strict")
         elif _same(bearer, self.token) or _same(request.cookies.get(TOKEN_COOKIE), self.token):
             return await self.app(scope, receive, send)

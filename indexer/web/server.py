@@ -10,6 +10,8 @@ from collections.abc import Iterator
 
 import uvicorn
 
+from .bind import listening_socket
+
 
 def _config(app, host: str, port: int, log_level: str) -> uvicorn.Config:
     return uvicorn.Config(app, host=host, port=port, log_level=log_level, access_log=False,
@@ -17,8 +19,10 @@ def _config(app, host: str, port: int, log_level: str) -> uvicorn.Config:
 
 
 def serve(app, host: str, port: int) -> None:
-    """Serve until interrupted (Ctrl-C)."""
-    uvicorn.Server(_config(app, host, port, "info")).run()
+    """Serve until interrupted (Ctrl-C).  The socket is bound first, so an
+    address in use is `bind.PortInUse` (exit 2), not uvicorn's exit 3."""
+    sock = listening_socket(host, port)
+    uvicorn.Server(_config(app, host, port, "info")).run(sockets=[sock])
 
 
 @contextlib.contextmanager
