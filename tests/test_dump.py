@@ -21,7 +21,7 @@ from helpers import dump_line as line
 from indexer.db import Database
 from indexer.mapping import asked_includes, canonical_json, canonical_json_bytes, map_release
 from indexer.sources.dump_files import entity_from_name, parse_dump_time
-from indexer.store import bulk, save_release
+from indexer.store import bulk, save_release_in
 from indexer.store.bulk import BIG_DUMP_BYTES, tuning_hint
 from indexer.store.staging import copy_line
 from indexer.sync.dump import TombstoneGuard, import_dump
@@ -135,7 +135,7 @@ def test_dump_import_stores_exactly_what_the_api_path_stores(db, db2, tmp_path):
     docs = [release_doc(mbid) for mbid in RELEASES]
     with db.session() as s, s.begin():
         for doc in docs:
-            save_release(s, map_release(doc, includes=asked_includes(doc)), doc, source="api")
+            save_release_in(s, map_release(doc, includes=asked_includes(doc)), doc, source="api")
     # a small batch so that documents sharing artists/recordings meet in and across batches
     res = import_dump(db2, write_lines(tmp_path / "release.jsonl", [line(d) for d in docs]), batch=5,
                       parallel=False)
@@ -430,7 +430,7 @@ def test_shared_recordings_and_newer_versions_match_the_api_path(db, db2, tmp_pa
     for n, docs in enumerate((round1, round2)):
         with db.session() as s, s.begin():
             for doc in docs:
-                save_release(s, map_release(doc, includes=asked_includes(doc)), doc, source="api")
+                save_release_in(s, map_release(doc, includes=asked_includes(doc)), doc, source="api")
         import_dump(db2, write_lines(tmp_path / f"release-{n}.jsonl", [line(d) for d in docs]), batch=4,
                     parallel=False)
         a, b = snapshot(db), snapshot(db2)

@@ -12,7 +12,7 @@ import uuid
 from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
 
-from ..store import resolve_mbid
+from ..store import resolve_mbid_in
 from .curation import FLAGGED_FROM, Filters, NotFoundError, filter_sql
 
 #: counting stops here: an exact count of a million matches costs a scan of
@@ -53,7 +53,7 @@ def revision_documents(session, requested: uuid.UUID, a: int, b: int) -> tuple[d
     """The two stored revisions `a` and `b` of a release (following merges),
     each as {id, hash, source, first_seen, doc}. Raises NotFoundError when
     either is not a revision of that release."""
-    mbid = resolve_mbid(session, "release", requested)
+    mbid = resolve_mbid_in(session, "release", requested)
     rows = {
         r.id: dict(r._mapping)
         for r in session.execute(

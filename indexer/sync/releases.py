@@ -19,7 +19,7 @@ from ..db import Database
 from ..mapping import MappingError, asked_includes, doc_hash, map_release, parse_mbid
 from ..runs import FAILED, INTERRUPTED, OK, PARTIAL, Run, RunCounts
 from ..sources.ws2 import BadDocument, Client, GiveUp, NotFound, RequestBudgetExhausted, WSError, id_from_url
-from ..store import UnstorableDocument, save_release_document, tombstone
+from ..store import UnstorableDocument, save_release, tombstone
 from ..store.quarantine import quarantine_document
 
 QUARANTINED = "quarantined"
@@ -52,7 +52,7 @@ def store_release_doc(db: Database, doc: dict, run: Run, *, requested: uuid.UUID
     """
     try:
         mapped = map_release(doc, includes=asked_includes(doc))
-        outcome, redirected = save_release_document(db, mapped, doc, run_id=run.id, requested=requested)
+        outcome, redirected = save_release(db, mapped, doc, run_id=run.id, requested=requested)
     except DOCUMENT_ERRORS as exc:
         body = raw if raw is not None else json.dumps(doc, ensure_ascii=True).encode("ascii")
         where = url or f"ws/2 release {str(doc.get('id') if isinstance(doc, dict) else None)[:40]}"
