@@ -194,7 +194,8 @@ def store_document_in(session: Session, entity_type: str, mbid: uuid.UUID, doc: 
     if current is not None and current.unchanged:
         touch_in(session, entity_type, [mbid], seen_at)
         return UNCHANGED, current.revision_id
-    revision_id = _run(session, _KNOWN_SQL, params).scalar()
+    # a new document has no older versions (as in the dump loader's _KNOWN_REV_SQL)
+    revision_id = _run(session, _KNOWN_SQL, params).scalar() if current is not None else None
     if revision_id is not None:
         _run(session, touch_revisions_sql("%(revision)s"), dict(params, revision=revision_id))
     else:
