@@ -39,7 +39,7 @@ from scratch import scratch_database  # noqa: E402
 from indexer.analysis import risk  # noqa: E402
 from indexer.db import Database  # noqa: E402
 from indexer.mapping import map_release  # noqa: E402
-from indexer.store import save_release  # noqa: E402
+from indexer.store import save_release_in  # noqa: E402
 from indexer.store.facts import EDITIONS, LISTENERS, LISTENS, RELEASE_GROUPS, Fact, save_facts  # noqa: E402
 
 FIXTURES = ROOT / "tests" / "fixtures"
@@ -118,7 +118,7 @@ def main() -> None:
         docs = documents([m for m, _l, _r in labels])
         for doc in docs.values():
             with db.session() as s, s.begin():
-                save_release(s, map_release(doc), doc)
+                save_release_in(s, map_release(doc), doc)
         save_facts(db, fixture_facts(), None)
         policy = risk.load_policy()
         report(labels, docs, policy, scores(db, policy), scores(db, neutral_context(policy)))

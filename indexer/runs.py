@@ -4,7 +4,7 @@ Every sync, import and score is a run: a row created `running`, its counts
 saved as it goes (with a checkpoint where it can resume), and finished as
 `ok`, `partial`, `failed` or `interrupted`.  A run left `running` by a killed
 process is marked `interrupted` by the next writer that takes the lock
-(`interrupt_abandoned`), and so are the dump files (`dump_import`) its import
+(`interrupt_abandoned_in`), and so are the dump files (`dump_import`) its import
 left `running`.  A run whose writer lost the writer lock ends `failed`,
 whatever its pipeline was doing.  Nothing else writes `sync_run`.
 """
@@ -122,7 +122,7 @@ WHERE status = 'running'
                                       WHERE u.kind = 'update' AND u.status = 'running')))"""
 
 
-def interrupt_abandoned(conn: Connection) -> None:
+def interrupt_abandoned_in(conn: Connection) -> None:
     """Whoever held the writer lock before us is gone: a run it left
     `running` was killed (kill -9, power cut) and will never finish, nor will
     the dump files its import left `running` (they keep their checkpoint: the
@@ -182,4 +182,4 @@ def recent_runs(db: Database, limit: int = 20) -> list[dict]:
 def writer(db: Database, what: str):
     """The writer lock, closing the runs a killed holder left `running`
     (raises db.WriterBusy when another process holds it)."""
-    return db.writer_lock(what, on_acquire=interrupt_abandoned)
+    return db.writer_lock(what, on_acquire=interrupt_abandoned_in)

@@ -15,7 +15,7 @@ from indexer.analysis import risk
 from indexer.mapping import map_release
 from indexer.sources.includes import missing_includes
 from indexer.sources.ws2 import BROWSE_INCLUDES
-from indexer.store import save_release
+from indexer.store import save_release_in
 
 FIXTURES = Path(__file__).parent / "fixtures"
 WS2 = FIXTURES / "ws2"
@@ -46,7 +46,7 @@ def release_doc(mbid: str) -> dict:
 def store(db, doc, includes=None):
     """Save one release document in its own transaction."""
     with db.session() as s, s.begin():
-        save_release(s, map_release(doc, includes=includes), doc)
+        save_release_in(s, map_release(doc, includes=includes), doc)
 
 
 def score_all(db, policy=None, changed=False):

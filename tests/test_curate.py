@@ -17,7 +17,7 @@ from helpers import CORPUS, release_doc, score_all, store
 from indexer.analysis.risk import load_policy
 from indexer.cli import cli
 from indexer.mapping import map_release
-from indexer.store import record_redirect, save_release, tombstone_release
+from indexer.store import record_redirect_in, save_release_in, tombstone_in
 
 METEORA = "c9d52105-5c20-3216-bc1b-e54918f8f688"
 RITA = "942b9e7b-3a43-4f22-b200-ab69ee302d16"  # JP 2003, barcode "" and no label
@@ -129,7 +129,7 @@ def test_marks_hide_and_persist_across_resync_and_rescore(db, mirror, cli_run):
                              "WHERE d.mbid = :m"), {"m": tape}).scalar_one()
     doc = dict(doc, annotation="re-synced")
     with db.session() as s, s.begin():
-        assert save_release(s, map_release(doc), doc).outcome == "updated"
+        assert save_release_in(s, map_release(doc), doc).outcome == "updated"
     score_all(db, changed=True)
     score_all(db)
     assert {r["mbid"] for r in flagged_json(cli_run, "--curation", "preserved")} == {tape}
@@ -159,7 +159,7 @@ def test_show_explains_every_signal_and_follows_merges(db, mirror, cli_run):
     assert "Foreword" in res.output  # tracks
     old = uuid.uuid4()
     with db.session() as s, s.begin():
-        record_redirect(s, "release", old, uuid.UUID(tape), None)
+        record_redirect_in(s, "release", old, uuid.UUID(tape), None)
     res = cli_run("show", str(old))
     assert res.exit_code == 0 and f"{old} was merged into {tape}" in res.output
     assert cli_run("show", str(uuid.uuid4())).exit_code == 1
@@ -169,7 +169,7 @@ def test_show_explains_every_signal_and_follows_merges(db, mirror, cli_run):
 
 def test_show_of_a_tombstone(db, mirror, cli_run):
     with db.session() as s, s.begin():
-        tombstone_release(s, uuid.UUID(RITA), "404 on lookup")
+        tombstone_in(s, uuid.UUID(RITA), "404 on lookup")
     score_all(db, changed=True)
     out = cli_run("show", RITA).output
     assert "DELETED UPSTREAM" in out and "tombstoned" in out

@@ -19,13 +19,16 @@ from sqlalchemy import text
 from helpers import DUMP_TIMESTAMP, FIXTURES, WS2, release_doc, write_archive
 from helpers import dump_line as line
 from indexer.db import Database
-from indexer.mapping import asked_includes, canonical_json, canonical_json_bytes, map_release
+from indexer.mapping import asked_includes, canonical_json, canonical_json_bytes, doc_hash, map_release
+from indexer.runs import Run
 from indexer.sources.dump_files import entity_from_name, parse_dump_time
-from indexer.store import bulk, save_release
+from indexer.store import bulk, save_release_in, tombstone
 from indexer.store.bulk import BIG_DUMP_BYTES, tuning_hint
+from indexer.store.scope import touch_unchanged
 from indexer.store.staging import copy_line
 from indexer.sync.dump import TombstoneGuard, import_dump
 from indexer.sync.dump_batches import Batch, MemberStart, ReadPlan, read_batches
+from indexer.sync.releases import store_release_doc
 
 #: tombstone whatever a complete dump lacks (tests of the tombstone rules on a 12-release mirror)
 FORCE = TombstoneGuard(force=True)
@@ -79,13 +82,17 @@ def snapshot(db) -> dict:
         return {name: [tuple(r) for r in s.execute(text(q)).all()] for name, q in queries.items()}
 
 
-@pytest.fixture
-def db2(pg_server):
+def _another_database(pg_server):
     name = pg_server.create()
     database = Database(pg_server.url_for(name))
     yield database
     database.dispose()
     pg_server.drop(name)
+
+
+@pytest.fixture
+def db2(pg_server):
+    yield from _another_database(pg_server)
 
 
 @pytest.fixture
@@ -135,7 +142,7 @@ def test_dump_import_stores_exactly_what_the_api_path_stores(db, db2, tmp_path):
     docs = [release_doc(mbid) for mbid in RELEASES]
     with db.session() as s, s.begin():
         for doc in docs:
-            save_release(s, map_release(doc, includes=asked_includes(doc)), doc, source="api")
+            save_release_in(s, map_release(doc, includes=asked_includes(doc)), doc, source="api")
     # a small batch so that documents sharing artists/recordings meet in and across batches
     res = import_dump(db2, write_lines(tmp_path / "release.jsonl", [line(d) for d in docs]), batch=5,
                       parallel=False)
@@ -430,7 +437,7 @@ def test_shared_recordings_and_newer_versions_match_the_api_path(db, db2, tmp_pa
     for n, docs in enumerate((round1, round2)):
         with db.session() as s, s.begin():
             for doc in docs:
-                save_release(s, map_release(doc, includes=asked_includes(doc)), doc, source="api")
+                save_release_in(s, map_release(doc, includes=asked_includes(doc)), doc, source="api")
         import_dump(db2, write_lines(tmp_path / f"release-{n}.jsonl", [line(d) for d in docs]), batch=4,
                     parallel=False)
         a, b = snapshot(db), snapshot(db2)
@@ -477,3 +484,104 @@ def test_tuning_hint_only_for_big_dumps_on_small_settings():
     assert tuning_hint(tuned, 10 * BIG_DUMP_BYTES) is None
     assert tuning_hint(dict(tuned, shared_buffers=512 << 20), BIG_DUMP_BYTES).startswith(
         "PostgreSQL runs with shared_buffers=512MB: ")
+
+
+# --- one set of revision rules, three paths -------------------------------------------------
+
+
+@pytest.fixture
+def db3(pg_server):
+    yield from _another_database(pg_server)
+
+
+def _by_lookup(db: Database, docs: list[dict], gone: list[str]) -> dict:
+    """The ws/2 lookup path: each document stored alone; a 404 tombstones."""
+    run = Run(db, "sync", "release", None)
+    for doc in docs:
+        store_release_doc(db, doc, run)
+    for mbid in gone:
+        run.counts.tombstoned += tombstone(db, uuid.UUID(mbid), "404 on lookup")
+    return run.counts.as_dict()
+
+
+def _by_browse(db: Database, docs: list[dict], gone: list[str]) -> dict:
+    """The browse path (`sync.scope.store_page`): the page's unchanged
+    releases touched at once, the others stored one by one."""
+    run = Run(db, "sync", "artist", None)
+    unchanged = touch_unchanged(db, {uuid.UUID(d["id"]): doc_hash(d) for d in docs})
+    run.counts.unchanged += len(unchanged)
+    for doc in docs:
+        if uuid.UUID(doc["id"]) not in unchanged:
+            store_release_doc(db, doc, run)
+    for mbid in gone:  # a member missing from the walk, confirmed by a 404
+        run.counts.tombstoned += tombstone(db, uuid.UUID(mbid), "404 on lookup")
+    return run.counts.as_dict()
+
+
+def _by_dump(db: Database, docs: list[dict], gone: list[str], path: Path) -> dict:
+    """The dump path: batches of 4; a complete (dated) dump tombstones what it lacks."""
+    if gone:
+        archive = write_archive(path.with_suffix(".tar.xz"), [line(d) for d in docs],
+                                timestamp="2030-11-22 00:00:00.000000+00")
+        res = import_dump(db, archive, guard=FORCE, parallel=False, batch=4)
+    else:
+        res = import_dump(db, write_lines(path.with_suffix(".jsonl"), [line(d) for d in docs]), again=True,
+                          parallel=False, batch=4)
+    assert res.status == "ok", res.error
+    return res.counts.as_dict()
+
+
+def _seen(db: Database) -> tuple:
+    """(earliest, latest) last_seen of the releases, and how many releases
+    disagree with their document or its current revision about it."""
+    with db.session() as s:
+        return tuple(s.execute(text(
+            "SELECT min(l.last_seen), max(l.last_seen), "
+            " count(*) FILTER (WHERE d.last_seen <> l.last_seen OR r.last_seen <> l.last_seen) "
+            "FROM release l JOIN document d ON d.entity_type = 'release' AND d.mbid = l.mbid "
+            "JOIN document_revision r ON r.id = d.revision_id")).one())
+
+
+def test_lookup_browse_and_dump_keep_the_same_rows(db, db2, db3, tmp_path):
+    """The same documents through the three paths that store releases
+    (`store.revisions` is their one set of rules): first store, seen again
+    unchanged, changed, tombstoned, then seen again (an older version among
+    them).  After each round the three mirrors hold the same rows, the runs
+    count the same outcomes, and what was seen again moved its last_seen."""
+    base = [release_doc(mbid) for mbid in RELEASES]
+    changed = copy.deepcopy(base)
+    for doc in changed[::3]:
+        doc["title"] += " (remaster)"
+    gone = [RELEASES[1], RELEASES[3]]  # one never changed, one changed in round 3
+    rounds = [
+        ("first store", base, []),
+        ("seen again", base, []),
+        ("changed", changed, []),
+        ("tombstoned", [d for d in changed if d["id"] not in gone], gone),
+        ("back, some as an older version", base, []),
+    ]
+    mirrors = {"lookup": db, "browse": db2, "dump": db3}
+    before = {name: None for name in mirrors}
+    for n, (what, docs, dead) in enumerate(rounds):
+        counts = {
+            "lookup": _by_lookup(db, docs, dead),
+            "browse": _by_browse(db2, docs, dead),
+            "dump": _by_dump(db3, docs, dead, tmp_path / f"release-{n}"),
+        }
+        keys = ("inserted", "updated", "unchanged", "tombstoned", "quarantined")
+        outcomes = {name: tuple(c[k] for k in keys) for name, c in counts.items()}
+        assert outcomes["lookup"] == outcomes["browse"] == outcomes["dump"], (what, outcomes)
+        shots = {name: snapshot(mirror) for name, mirror in mirrors.items()}
+        for table in shots["lookup"]:
+            assert shots["lookup"][table] == shots["browse"][table] == shots["dump"][table], (what, table)
+        for name, mirror in mirrors.items():
+            earliest, latest, disagreeing = _seen(mirror)
+            assert disagreeing == 0, (what, name)
+            if what == "seen again":  # rule 1: every release seen again moved on
+                assert earliest > before[name][1], name
+            before[name] = (earliest, latest)
+    final = dict(zip(keys, outcomes["lookup"]))
+    assert final["updated"] == len(gone) + len(base[::3]) - 1 and final["unchanged"] == len(base) - final["updated"]
+    with db.session() as s:
+        assert s.execute(text("SELECT count(*) FROM document WHERE revision_count = 2")).scalar_one() == \
+            len(base[::3])

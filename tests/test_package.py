@@ -21,7 +21,7 @@ from indexer.analysis.risk import load_policy
 from indexer.mapping import map_release
 from indexer.output.bag import write_bag
 from indexer.output.files import OutputError
-from indexer.store import record_redirect, save_release, tombstone_release
+from indexer.store import record_redirect_in, save_release_in, tombstone_in
 from indexer.store.facts import EDITIONS, Fact, save_facts
 
 #: two real recordings of the same lookup made at different times (hqub-musicbrainz's
@@ -36,7 +36,7 @@ T0 = dt.datetime(2026, 1, 5, 12, 0, tzinfo=dt.UTC)
 
 def _save(db, doc, seen_at):
     with db.session() as s, s.begin():
-        save_release(s, map_release(doc), doc, seen_at=seen_at)
+        save_release_in(s, map_release(doc), doc, seen_at=seen_at)
 
 
 @pytest.fixture
@@ -46,8 +46,8 @@ def mirror(db):
     for mbid in (METEORA, DARK_SIDE):
         _save(db, release_doc(mbid), T0)
     with db.session() as s, s.begin():
-        tombstone_release(s, uuid.UUID(DARK_SIDE), "not found (404)", when=T0 + dt.timedelta(days=40))
-        record_redirect(s, "release", MERGED, uuid.UUID(METEORA), None)
+        tombstone_in(s, uuid.UUID(DARK_SIDE), "not found (404)", when=T0 + dt.timedelta(days=40))
+        record_redirect_in(s, "release", MERGED, uuid.UUID(METEORA), None)
         mark_in(s, [uuid.UUID(METEORA)], "in-progress", "digitise the enhanced CD", "Ada")
     score_all(db)
     return db

@@ -16,7 +16,7 @@ from indexer.analysis import risk
 from indexer.analysis.curation import show_in
 from indexer.cli import cli
 from indexer.db import Database
-from indexer.store import tombstone_release
+from indexer.store import tombstone_in
 
 BASE = "c9d52105-5c20-3216-bc1b-e54918f8f688"  # Meteora: barcode, label, catno, cover art, links, tags, date
 NO_LABEL = "157afde4-4bf5-4039-8ad2-5a15acc85176"
@@ -202,7 +202,7 @@ def test_world_signals_never_count_the_mirror(db):
 
 def test_tombstoned_is_the_strongest_signal(db, base):
     with db.session() as s, s.begin():
-        tombstone_release(s, uuid.UUID(BASE), "404 on lookup")
+        tombstone_in(s, uuid.UUID(BASE), "404 on lookup")
     score_all(db, changed=True)
     assert signals(db, BASE) == {"tombstoned"}
     policy = risk.load_policy()

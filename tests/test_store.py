@@ -7,7 +7,7 @@ from sqlalchemy import func, select
 from helpers import RICH, load_doc, release_doc
 from indexer.db import models as m
 from indexer.mapping import map_release
-from indexer.store import record_redirect, resolve_mbid, save_release, tombstone_release
+from indexer.store import record_redirect_in, resolve_mbid_in, save_release_in, tombstone_in
 
 COUNTED = [m.Release, m.Medium, m.Track, m.Recording, m.Artist, m.Label, m.ReleaseGroup, m.ReleaseLabel,
            m.ArtistCredit, m.UrlRelation, m.Tag, m.Document, m.DocumentRevision]
@@ -19,7 +19,7 @@ def counts(session):
 
 def save(db, doc, **kw):
     with db.session() as s, s.begin():
-        return save_release(s, map_release(doc), doc, **kw)
+        return save_release_in(s, map_release(doc), doc, **kw)
 
 
 def test_save_is_idempotent(db):
@@ -62,8 +62,8 @@ def test_tombstone_keeps_everything_and_resurrection_clears_it(db):
     save(db, doc)
     mbid = uuid.UUID(RICH["b84ee12a"])
     with db.session() as s, s.begin():
-        assert tombstone_release(s, mbid, "404 on lookup") is True
-        assert tombstone_release(s, mbid, "404 on lookup") is False
+        assert tombstone_in(s, mbid, "404 on lookup") is True
+        assert tombstone_in(s, mbid, "404 on lookup") is False
     with db.session() as s:
         rel = s.get(m.Release, mbid)
         assert rel.deleted_at is not None and rel.deleted_reason == "404 on lookup"
@@ -76,12 +76,12 @@ def test_tombstone_keeps_everything_and_resurrection_clears_it(db):
 def test_redirects_resolve_chains(db):
     a, b, c = (uuid.uuid4() for _ in range(3))
     with db.session() as s, s.begin():
-        assert record_redirect(s, "release", a, b, None) is True
-        assert record_redirect(s, "release", a, b, None) is False
-        record_redirect(s, "release", b, c, None)
+        assert record_redirect_in(s, "release", a, b, None) is True
+        assert record_redirect_in(s, "release", a, b, None) is False
+        record_redirect_in(s, "release", b, c, None)
     with db.session() as s:
-        assert resolve_mbid(s, "release", a) == c
-        assert resolve_mbid(s, "release", c) == c
+        assert resolve_mbid_in(s, "release", a) == c
+        assert resolve_mbid_in(s, "release", c) == c
 
 
 def test_sparse_embedded_artist_does_not_erase_known_fields(db):

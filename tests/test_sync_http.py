@@ -30,7 +30,7 @@ from indexer.config import load_settings
 from indexer.db import models as m
 from indexer.db import normalise_url
 from indexer.sources.ws2 import Client
-from indexer.store import resolve_mbid
+from indexer.store import resolve_mbid_in
 from indexer.sync.scope import sync_scope
 
 ARTIST = "5b11f4ce-a62d-471e-81fc-a69a8278c7da"
@@ -215,7 +215,7 @@ def test_merge_in_scope_recorded_as_redirect(db, stub, database_url):
     res = sync_scope(db, _client(stub, database_url), "artist", ARTIST_ID)
     assert res.status == "ok" and res.counts.redirected == 1 and res.counts.tombstoned == 0
     with db.session() as s:
-        assert resolve_mbid(s, "release", uuid.UUID(old)) == uuid.UUID(new)
+        assert resolve_mbid_in(s, "release", uuid.UUID(old)) == uuid.UUID(new)
     assert _n(db, m.Release) == 130  # old row kept
 
 

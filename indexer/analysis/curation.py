@@ -19,8 +19,8 @@ from sqlalchemy import func, select, text
 
 from ..db import Database
 from ..db import models as m
-from ..store import resolve_mbid
-from ..store.facts import facts_by_release, release_facts
+from ..store import resolve_mbid_in
+from ..store.facts import facts_by_release_in, release_facts_in
 from .risk import SIGNAL_FACTS
 
 CURATION_STATES = ("open", "in-progress", "preserved", "ignored")
@@ -148,7 +148,7 @@ def flagged_in(session, f: Filters) -> list[dict]:
 
 def with_facts_in(session, rows: list[dict]) -> list[dict]:
     """Each worklist row with `facts`: {fact: {value, source, fetched_at}} (only the known ones)."""
-    facts = facts_by_release(session, [r["mbid"] for r in rows])
+    facts = facts_by_release_in(session, [r["mbid"] for r in rows])
     for row in rows:
         row["facts"] = facts.get(row["mbid"], {})
     return rows
@@ -177,7 +177,7 @@ def mark_in(session, mbids: list[uuid.UUID], status: str, note: str | None, by: 
         raise ValueError(f"unknown curation status {status!r} (choose from {', '.join(CURATION_STATES)})")
     out = []
     for requested in mbids:
-        mbid = resolve_mbid(session, "release", requested)
+        mbid = resolve_mbid_in(session, "release", requested)
         if session.get(m.Release, mbid) is None:
             raise NotFoundError(f"release {requested} is not in the mirror")
         row = m.CurationMark(release_mbid=mbid, status=status, note=note, marked_by=by)
@@ -205,14 +205,14 @@ def show(db: Database, requested: uuid.UUID, policy) -> dict:
 
 def show_in(session, requested: uuid.UUID, policy) -> dict:
     """`show` inside the caller's transaction."""
-    mbid = resolve_mbid(session, "release", requested)
+    mbid = resolve_mbid_in(session, "release", requested)
     rel = session.get(m.Release, mbid)
     if rel is None:
         raise NotFoundError(f"release {requested} is not in the mirror")
     q = lambda sql, **p: [dict(r._mapping) for r in session.execute(text(sql), dict(p, m=mbid))]  # noqa: E731
     score = q("SELECT score, signals, policy_version, scored_at FROM risk_score WHERE release_mbid = :m")
     state = q("SELECT status FROM curation_state WHERE release_mbid = :m")
-    facts = release_facts(session, mbid)
+    facts = release_facts_in(session, mbid)
     links = q("SELECT entity_type, type, url FROM url_relation WHERE (entity_type = 'release' AND entity_mbid = :m) "
               "OR (entity_type = 'release-group' AND entity_mbid = :g) ORDER BY entity_type DESC, position",
               g=rel.release_group_mbid)

@@ -22,7 +22,7 @@ from sqlalchemy import text
 
 from ..db import Database
 from ..db import models as m
-from ..store import resolve_mbid
+from ..store import resolve_mbid_in
 from .curation import FLAGGED_FROM, FLAGGED_ORDER, Filters, NotFoundError, filter_sql, show_in
 
 #: the `Filters` fields whose command-line option has another name
@@ -57,7 +57,7 @@ def _requested(session, mbids: tuple[uuid.UUID, ...]) -> list[uuid.UUID]:
     the first that is not in the mirror (before anything is written)."""
     out: dict[uuid.UUID, None] = {}
     for requested in mbids:
-        mbid = resolve_mbid(session, "release", requested)
+        mbid = resolve_mbid_in(session, "release", requested)
         if session.get(m.Release, mbid) is None:
             raise NotFoundError(f"release {requested} is not in the mirror")
         out[mbid] = None

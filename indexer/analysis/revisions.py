@@ -18,7 +18,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
 
 from ..db import Database
-from ..store import resolve_mbid
+from ..store import resolve_mbid_in
 from .curation import FLAGGED_FROM, Filters, NotFoundError, filter_sql, flagged_in
 
 #: counting stops here: an exact count of a million matches costs a scan of
@@ -82,7 +82,7 @@ def revision_documents(db: Database, requested: uuid.UUID, a: int, b: int) -> tu
     each as {id, hash, source, first_seen, doc}, read in one transaction.
     Raises NotFoundError when either is not a revision of that release."""
     with db.session() as s:
-        mbid = resolve_mbid(s, "release", requested)
+        mbid = resolve_mbid_in(s, "release", requested)
         rows = {
             r.id: dict(r._mapping)
             for r in s.execute(

@@ -1,9 +1,12 @@
 """Writes to the mirror, under one set of revision rules.
 
-Two paths write releases: `store.release` (one release version per
-transaction, the ws/2 sync) and `store.bulk` (whole batches of dump lines with
-COPY and set-based merges).  Both keep these rules, and a test compares the
-rows they store for the same documents:
+Three paths write releases: `store.release` (one release version per
+transaction, a lookup), `store.scope.touch_unchanged` (a browse page's
+unchanged releases at once) and `store.bulk` (whole batches of dump lines with
+COPY and set-based merges).  The rules below are kept by one module,
+`store.revisions`, whose SQL all three run (rule 3's flattened rows are
+written by `store.release` and `store.bulk` each in its own way), and a test
+compares the rows the three paths store for the same documents:
 
 1. Every distinct raw document of an entity is kept in `document_revision`,
    identified by the SHA-256 of its canonical JSON (`mapping.doc_hash`); key
@@ -21,19 +24,15 @@ rows they store for the same documents:
 """
 
 from .release import (
-    INSERTED,
-    UNCHANGED,
-    UPDATED,
     SaveResult,
     UnstorableDocument,
-    record_redirect,
-    resolve_mbid,
+    record_redirect_in,
+    resolve_mbid_in,
     save_release,
-    save_release_document,
-    store_document,
+    save_release_in,
     tombstone,
-    tombstone_release,
 )
+from .revisions import INSERTED, UNCHANGED, UPDATED, store_document_in, tombstone_in
 
 __all__ = [
     "INSERTED",
@@ -41,11 +40,11 @@ __all__ = [
     "UPDATED",
     "SaveResult",
     "UnstorableDocument",
-    "record_redirect",
-    "resolve_mbid",
+    "record_redirect_in",
+    "resolve_mbid_in",
     "save_release",
-    "save_release_document",
-    "store_document",
+    "save_release_in",
+    "store_document_in",
     "tombstone",
-    "tombstone_release",
+    "tombstone_in",
 ]

@@ -1,9 +1,10 @@
 """The bulk loader: whole batches of dump lines into the mirror, with COPY
 and a fixed set of set-based statements.
 
-It applies the revision rules written once in `indexer/store/__init__.py`,
-the same rules `store.release` applies one document at a time (a test
-compares the rows both paths store).  A batch arrives as COPY text made by the
+It applies the revision rules stated in `indexer/store/__init__.py` by
+running the statements of `store.revisions` over its staging tables, the same
+texts a lookup and a browse page run over bound ids (a test compares the rows
+the three paths store).  A batch arrives as COPY text made by the
 dump reader (`store.staging`), is COPYed into temporary staging tables and
 merged; the checkpoint of its dump file (`dump_import`) and the counts of its
 run (`sync_run`, through `runs.ADD_COUNTS_SQL`) move in the same transaction,
@@ -20,13 +21,23 @@ from typing import Protocol
 
 import orjson
 import psycopg
-from sqlalchemy import select, text, update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from ..clock import now
 from ..db import Database
 from ..db import models as m
 from ..runs import ADD_COUNTS_SQL, Run
+from .revisions import (
+    REVISION_COLS,
+    any_of,
+    document_pointer_sql,
+    revision_of,
+    seen_again_sql,
+    tombstone_sql,
+    touch_revisions_sql,
+    unchanged,
+)
 from .staging import (
     STAGES,
     TOP_TABLE,
@@ -63,27 +74,18 @@ def _names(cols: list[str], alias: str | None = None) -> str:
 
 
 # Every statement that reaches a table of millions from a staged batch does so
-# through `= ANY(ARRAY(subquery))` or a correlated subquery: both are index
-# probes whatever the statistics say.  A join would leave it to the planner, and
-# while a table grows fast its statistics lag far behind (an empty mirror
-# "holds" 156 documents when it holds 75,000), so the planner hashes the whole
-# table for every batch and a seed slows down as it goes.
-def _any(subquery: str) -> str:
-    return f"ANY(ARRAY({subquery}))"
+# through `revisions.any_of` (`= ANY(ARRAY(subquery))`) or a correlated
+# subquery: index probes whatever the planner's statistics say.
 
-
-# which documents are new or changed (a tombstoned one seen again counts as
-# changed), and which changed ones are an older version coming back
+# which documents are new or changed (rule 1's test, `revisions.unchanged`),
+# and which changed ones are an older version coming back
 _CLASSIFY_SQL = (
     "UPDATE stg_doc s SET (existed, changed) = (SELECT count(*) > 0, "
-    " coalesce(bool_or(d.hash <> s.hash OR d.deleted_at IS NOT NULL), true) "
+    f" coalesce(bool_or(NOT {unchanged('s.hash')}), true) "
     " FROM document d WHERE d.entity_type = %(et)s AND d.mbid = s.mbid)"
 )
 # run only when some changed document existed: a new one has no older versions
-_KNOWN_REV_SQL = (
-    "UPDATE stg_doc s SET known_rev = (SELECT r.id FROM document_revision r "
-    " WHERE r.entity_type = %(et)s AND r.mbid = s.mbid AND r.hash = s.hash) WHERE s.changed AND s.existed"
-)
+_KNOWN_REV_SQL = f"UPDATE stg_doc s SET known_rev = {revision_of('s.mbid', 's.hash')} WHERE s.changed AND s.existed"
 # entities whose artist credits a document replaces
 _CREDIT_OWNER = {"release": "release", "release_group": "release-group", "recording": "recording"}
 
@@ -97,7 +99,6 @@ def _noting_existing(table: str, upsert: str) -> str:
             f"INSERT INTO stg_existing (entity_type, entity_mbid) SELECT '{_CREDIT_OWNER[table]}', mbid FROM up "
             "WHERE was")
 _NEW_DOCS_SQL = "SELECT ord FROM stg_doc WHERE changed AND known_rev IS NULL"
-_REVISION_COLS = "entity_type, mbid, hash, doc, source, first_seen, last_seen, sync_run_id"
 
 
 def _merge_sql(entity: str) -> list[tuple[str | None, str]]:
@@ -108,28 +109,13 @@ def _merge_sql(entity: str) -> list[tuple[str | None, str]]:
     bookkeeping of re-imports."""
     top = TOP_TABLE[entity]
     changed = "JOIN stg_doc s USING (ord) WHERE s.changed"
-    unchanged = _any("SELECT mbid FROM stg_doc WHERE NOT changed")
-    replaced = _any("SELECT mbid FROM stg_doc WHERE changed AND existed")  # only these can have old children
+    replaced = any_of("SELECT mbid FROM stg_doc WHERE changed AND existed")  # only these can have old children
     sql: list = [
         # an older version seen again keeps its first_seen
-        ("updated", "UPDATE document_revision r SET last_seen = %(seen)s "
-         f"WHERE r.id = {_any('SELECT known_rev FROM stg_doc WHERE known_rev IS NOT NULL')}"),
+        ("updated", touch_revisions_sql(any_of("SELECT known_rev FROM stg_doc WHERE known_rev IS NOT NULL"))),
         # unchanged: only seen again
-        ("unchanged",
-         f"UPDATE document d SET last_seen = %(seen)s WHERE d.entity_type = %(et)s AND d.mbid = {unchanged}"),
-        ("unchanged", "UPDATE document_revision r SET last_seen = %(seen)s WHERE r.id = "
-         + _any(f"SELECT d.revision_id FROM document d WHERE d.entity_type = %(et)s AND d.mbid = {unchanged}")),
-        ("unchanged", f"UPDATE {top} t SET last_seen = %(seen)s WHERE t.mbid = {unchanged}"),
-        "INSERT INTO document (entity_type, mbid, revision_id, hash, revision_count, first_seen, last_seen) "
-        "SELECT %(et)s, s.mbid, "
-        " (SELECT r.id FROM document_revision r WHERE r.entity_type = %(et)s AND r.mbid = s.mbid AND r.hash = s.hash), "
-        " s.hash, "
-        " CASE WHEN s.existed THEN (SELECT count(*) FROM document_revision c "
-        "  WHERE c.entity_type = %(et)s AND c.mbid = s.mbid) ELSE 1 END, "
-        " %(seen)s, %(seen)s "
-        "FROM stg_doc s WHERE s.changed "
-        "ON CONFLICT (entity_type, mbid) DO UPDATE SET revision_id = EXCLUDED.revision_id, hash = EXCLUDED.hash, "
-        "revision_count = EXCLUDED.revision_count, last_seen = EXCLUDED.last_seen, deleted_at = NULL",
+        *(("unchanged", stmt) for stmt in seen_again_sql(top, any_of("SELECT mbid FROM stg_doc WHERE NOT changed"))),
+        document_pointer_sql("stg_doc s WHERE s.changed"),
     ]
     # entities named inside documents: sparse, so a NULL never erases what an
     # earlier document (in this batch or before) told us: per column, the
@@ -182,7 +168,7 @@ def _merge_sql(entity: str) -> list[tuple[str | None, str]]:
         ("updated", f"DELETE FROM tag x WHERE x.entity_type = %(et)s AND x.entity_mbid = {replaced}"),
         # credit owners are of three types; each is probed by (type, mbid)
         "DELETE FROM artist_credit x WHERE x.entity_type = ANY(ARRAY['release', 'release-group', 'recording']) "
-        f"AND x.entity_mbid = {_any('SELECT entity_mbid FROM stg_existing')} "
+        f"AND x.entity_mbid = {any_of('SELECT entity_mbid FROM stg_existing')} "
         "AND (x.entity_type, x.entity_mbid) IN (SELECT entity_type, entity_mbid FROM stg_existing)",
     ]
     if entity == "release":
@@ -344,7 +330,7 @@ class Loader:
             tail = ("\t" + copy_line((params["source"], str(params["seen"]), str(params["seen"]),
                                        params["run"]))).encode()
             head = (copy_value(params["et"]) + "\t").encode()
-            with cur.copy(f"COPY document_revision ({_REVISION_COLS}) FROM STDIN") as cp:
+            with cur.copy(f"COPY document_revision ({REVISION_COLS}) FROM STDIN") as cp:
                 for it in items:
                     if it.ord in new:
                         doc = it.doc_bytes  # made ahead of time by the reader's pump thread
@@ -417,37 +403,31 @@ def _alone(entity: str, it: StagedLine) -> dict[str, bytes]:
     return stage_payload([tables])
 
 
-#: releases a complete dump would tombstone: known before it was made, not in it
-_ABSENT = "deleted_at IS NULL AND last_seen < :seen AND first_seen < :dump_time"
+#: live releases a complete dump would tombstone: known before it was made, not in it
+_ABSENT = "last_seen < %(seen)s AND first_seen < %(dump_time)s"
 
 
-def absent_share(session, entity: str, seen: dt.datetime, dump_time: dt.datetime) -> tuple[int, int]:
+def absent_share_in(session: Session, entity: str, seen: dt.datetime, dump_time: dt.datetime) -> tuple[int, int]:
     """How many live releases a complete dump would tombstone, of how many
     live ones: the guard against a truncated or forged dump."""
     if entity != "release":
         return 0, 0
-    row = session.execute(
-        text(f"SELECT count(*) FILTER (WHERE {_ABSENT}), count(*) FROM release WHERE deleted_at IS NULL"),
+    row = session.connection().exec_driver_sql(
+        f"SELECT count(*) FILTER (WHERE {_ABSENT}), count(*) FROM release WHERE deleted_at IS NULL",
         {"seen": seen, "dump_time": dump_time},
     ).one()
     return row[0], row[1]
 
 
-def tombstone_absent(session, entity: str, seen: dt.datetime, dump_time: dt.datetime, label: str) -> int:
-    """After a complete dump: what we knew before the dump was made and the dump
-    no longer holds is gone upstream.  Kept, flagged, never deleted."""
+def tombstone_absent_in(session: Session, entity: str, seen: dt.datetime, dump_time: dt.datetime,
+                        label: str) -> int:
+    """After a complete dump: what we knew before the dump was made and the
+    dump no longer holds is gone upstream (rule 4, `revisions.tombstone_sql`).
+    Kept, flagged, never deleted; returns how many."""
     if entity != "release":
         return 0
-    res = session.execute(
-        text(
-            "WITH gone AS (UPDATE release SET deleted_at = :now, deleted_reason = :why, needs_score = true "
-            f" WHERE {_ABSENT} RETURNING mbid) "
-            "UPDATE document d SET deleted_at = :now FROM gone "
-            "WHERE d.entity_type = 'release' AND d.mbid = gone.mbid AND d.deleted_at IS NULL RETURNING d.mbid"
-        ),
-        {"now": now(), "why": f"absent from complete dump {label}", "seen": seen, "dump_time": dump_time},
-    )
-    return len(res.fetchall())
+    params = {"when": now(), "why": f"absent from complete dump {label}", "seen": seen, "dump_time": dump_time}
+    return session.connection().exec_driver_sql(tombstone_sql(_ABSENT), params).scalar_one()
 
 
 
@@ -500,12 +480,12 @@ def open_import(db: Database, source: tuple[str, str], member: str, entity: str,
         return row.id, row.started_at
 
 
-def quarantined_lines(session: Session, import_id: int) -> int:
+def quarantined_lines_in(session: Session, import_id: int) -> int:
     """How many lines of a member were quarantined (in this pass over it)."""
     return session.execute(select(m.DumpImport.quarantined).where(m.DumpImport.id == import_id)).scalar_one()
 
 
-def mark_stopped(session: Session, import_id: int, status: str) -> None:
+def mark_stopped_in(session: Session, import_id: int, status: str) -> None:
     """A member whose import stopped before its end (`failed`, `interrupted`)
     or whose tombstones were refused (`partial`): it keeps its checkpoint,
     and the next import of the same file resumes there."""
@@ -513,7 +493,7 @@ def mark_stopped(session: Session, import_id: int, status: str) -> None:
                     .values(status=status))
 
 
-def mark_done(session: Session, import_id: int, lines: int) -> None:
+def mark_done_in(session: Session, import_id: int, lines: int) -> None:
     """A member read to its end: a later import of the same file skips it."""
     session.execute(update(m.DumpImport).where(m.DumpImport.id == import_id)
                     .values(status="done", finished_at=now(), lines_done=lines))

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import text
 from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.orm import Session
 
 from ..db import models as m
 
@@ -138,7 +139,7 @@ def _mirror_counts(db, sql, subjects, subject_type, fact, source) -> list[Fact]:
     return [Fact(subject_type, mbid, fact, n, source) for mbid, n in rows]
 
 
-def release_facts(session, mbid: uuid.UUID) -> list[dict]:
+def release_facts_in(session: Session, mbid: uuid.UUID) -> list[dict]:
     """The facts about one release's group and credited artists, for `show`."""
     sql = """
         SELECT f.subject_type, f.subject_mbid, f.fact, f.value, f.source, f.fetched_at
@@ -151,7 +152,7 @@ def release_facts(session, mbid: uuid.UUID) -> list[dict]:
     return [dict(r._mapping) for r in session.execute(text(sql), {"m": mbid})]
 
 
-def facts_by_release(session, mbids: list[uuid.UUID]) -> dict[uuid.UUID, dict]:
+def facts_by_release_in(session: Session, mbids: list[uuid.UUID]) -> dict[uuid.UUID, dict]:
     """{release: {fact: {value, source, fetched_at}}} for the worklist's JSON and export.
 
     For the artist catalogue the largest known figure among the credited

@@ -1,9 +1,11 @@
 """Per-release writes (the ws/2 path): one release version in one transaction.
 
-`save_release` runs inside the caller's transaction, so a caller that commits
-per release gets atomic releases: either all rows of a release version are
-there, or none.  The revision rules it follows are stated once, in
-`indexer.store`; `store.bulk` applies the same rules to whole batches.
+`save_release` saves one version in a transaction of its own;
+`save_release_in` runs inside the caller's, so a caller that commits per
+release gets atomic releases: either all rows of a release version are there,
+or none.  The revision rules (which version is new, seen again, tombstoned)
+are `store.revisions`, the same texts a browse page and a dump batch run;
+this module adds the release's flattened rows (rule 3 of `indexer.store`).
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import datetime as dt
 import uuid
 from dataclasses import dataclass
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.orm import Session
@@ -21,9 +23,8 @@ from sqlalchemy.orm import Session
 from ..clock import now as _now
 from ..db import Database
 from ..db import models as m
-from ..mapping import MappedRelease, doc_hash
-
-INSERTED, UPDATED, UNCHANGED = "inserted", "updated", "unchanged"
+from ..mapping import MappedRelease
+from .revisions import UNCHANGED, store_document_in, tombstone_in
 
 
 class UnstorableDocument(ValueError):
@@ -65,71 +66,7 @@ def _upsert(session: Session, model, rows: list[dict], keys: list[str], *, keep_
     session.execute(stmt)
 
 
-def store_document(
-    session: Session, entity_type: str, mbid: uuid.UUID, doc: dict, *, source: str, run_id: int | None, seen_at
-) -> tuple[str, int]:
-    """Record a raw document version; returns (outcome, revision id)."""
-    digest = doc_hash(doc)
-    current = session.execute(
-        select(m.Document).where(m.Document.entity_type == entity_type, m.Document.mbid == mbid).with_for_update()
-    ).scalar_one_or_none()
-    if current is not None and current.hash == digest:
-        current.last_seen = seen_at
-        if current.deleted_at is not None:
-            current.deleted_at = None
-            outcome = UPDATED
-        else:
-            outcome = UNCHANGED
-        session.execute(
-            update(m.DocumentRevision).where(m.DocumentRevision.id == current.revision_id).values(last_seen=seen_at)
-        )
-        return outcome, current.revision_id
-
-    stmt = (
-        insert(m.DocumentRevision)
-        .values(
-            entity_type=entity_type,
-            mbid=mbid,
-            hash=digest,
-            doc=doc,
-            source=source,
-            first_seen=seen_at,
-            last_seen=seen_at,
-            sync_run_id=run_id,
-        )
-        .on_conflict_do_update(
-            constraint="uq_document_revision_entity_hash", set_={"last_seen": seen_at}
-        )  # an older version came back: keep its first_seen
-        .returning(m.DocumentRevision.id)
-    )
-    revision_id = session.execute(stmt).scalar_one()
-    if current is None:
-        session.add(
-            m.Document(
-                entity_type=entity_type,
-                mbid=mbid,
-                revision_id=revision_id,
-                hash=digest,
-                revision_count=1,
-                first_seen=seen_at,
-                last_seen=seen_at,
-            )
-        )
-        session.flush()
-        return INSERTED, revision_id
-    current.revision_id = revision_id
-    current.hash = digest
-    current.last_seen = seen_at
-    current.deleted_at = None
-    current.revision_count = session.execute(
-        select(func.count())
-        .select_from(m.DocumentRevision)
-        .where(m.DocumentRevision.entity_type == entity_type, m.DocumentRevision.mbid == mbid)
-    ).scalar_one()
-    return UPDATED, revision_id
-
-
-def save_release(
+def save_release_in(
     session: Session,
     mapped: MappedRelease,
     doc: dict,
@@ -138,13 +75,14 @@ def save_release(
     run_id: int | None = None,
     seen_at: dt.datetime | None = None,
 ) -> SaveResult:
+    """Save one release version inside the caller's transaction: its document
+    under the revision rules, and, unless it is unchanged, its rows."""
     seen_at = seen_at or _now()
     rel = mapped.release
-    outcome, revision_id = store_document(
+    outcome, revision_id = store_document_in(
         session, "release", rel.mbid, doc, source=source, run_id=run_id, seen_at=seen_at
     )
-    if outcome == UNCHANGED:
-        session.execute(update(m.Release).where(m.Release.mbid == rel.mbid).values(last_seen=seen_at))
+    if outcome == UNCHANGED:  # seen again: store_document_in moved last_seen, the release's too
         return SaveResult(rel.mbid, outcome, revision_id)
 
     seen = {"first_seen": seen_at, "last_seen": seen_at}
@@ -205,7 +143,7 @@ def save_release(
     return SaveResult(rel.mbid, outcome, revision_id)
 
 
-def record_redirect(session: Session, entity_type: str, old: uuid.UUID, new: uuid.UUID, run_id: int | None) -> bool:
+def record_redirect_in(session: Session, entity_type: str, old: uuid.UUID, new: uuid.UUID, run_id: int | None) -> bool:
     """Remember that `old` was merged into `new`; True if this is news."""
     stmt = (
         insert(m.Redirect)
@@ -220,23 +158,7 @@ def record_redirect(session: Session, entity_type: str, old: uuid.UUID, new: uui
     return session.execute(stmt).first() is not None
 
 
-def tombstone_release(session: Session, mbid: uuid.UUID, reason: str, when: dt.datetime | None = None) -> bool:
-    """Mark a release deleted upstream, keeping every row; True if newly tombstoned."""
-    when = when or _now()
-    res = session.execute(
-        update(m.Release)
-        .where(m.Release.mbid == mbid, m.Release.deleted_at.is_(None))
-        .values(deleted_at=when, deleted_reason=reason, needs_score=True)
-    )
-    session.execute(
-        update(m.Document)
-        .where(m.Document.entity_type == "release", m.Document.mbid == mbid, m.Document.deleted_at.is_(None))
-        .values(deleted_at=when)
-    )
-    return res.rowcount > 0
-
-
-def resolve_mbid(session: Session, entity_type: str, mbid: uuid.UUID) -> uuid.UUID:
+def resolve_mbid_in(session: Session, entity_type: str, mbid: uuid.UUID) -> uuid.UUID:
     """Follow merge redirects (old → new, possibly chained) to the current MBID."""
     seen = {mbid}
     current = mbid
@@ -250,8 +172,8 @@ def resolve_mbid(session: Session, entity_type: str, mbid: uuid.UUID) -> uuid.UU
         current = nxt
 
 
-def save_release_document(db: Database, mapped: MappedRelease, doc: dict, *, run_id: int | None,
-                          requested: uuid.UUID | None = None, source: str = "api") -> tuple[str, int]:
+def save_release(db: Database, mapped: MappedRelease, doc: dict, *, run_id: int | None,
+                 requested: uuid.UUID | None = None, source: str = "api") -> tuple[str, int]:
     """Save one release version in its own transaction, recording a merge when
     the release was asked for under another MBID; returns (outcome, redirects
     recorded: 0 or 1).  A value the database refuses raises
@@ -260,8 +182,8 @@ def save_release_document(db: Database, mapped: MappedRelease, doc: dict, *, run
         with db.session() as s, s.begin():
             redirected = 0
             if requested is not None and requested != mapped.release.mbid:
-                redirected = int(record_redirect(s, "release", requested, mapped.release.mbid, run_id))
-            result = save_release(s, mapped, doc, source=source, run_id=run_id)
+                redirected = int(record_redirect_in(s, "release", requested, mapped.release.mbid, run_id))
+            result = save_release_in(s, mapped, doc, source=source, run_id=run_id)
     except (DataError, IntegrityError) as exc:
         cause = getattr(getattr(exc.orig, "diag", None), "message_primary", None) or str(exc.orig)
         raise UnstorableDocument(f"cannot store release {mapped.release.mbid}: {cause}") from None
@@ -269,6 +191,6 @@ def save_release_document(db: Database, mapped: MappedRelease, doc: dict, *, run
 
 
 def tombstone(db: Database, mbid: uuid.UUID, reason: str) -> bool:
-    """`tombstone_release` in its own transaction."""
+    """`tombstone_in` in its own transaction."""
     with db.session() as s, s.begin():
-        return tombstone_release(s, mbid, reason)
+        return tombstone_in(s, mbid, reason)

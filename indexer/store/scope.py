@@ -20,6 +20,7 @@ from sqlalchemy import delete, select, text
 from ..clock import now
 from ..db import Database
 from ..db import models as m
+from .revisions import seen_again_in
 
 
 def first_of_each(items: list, key: Callable[[object], uuid.UUID | None]) -> list:
@@ -53,27 +54,17 @@ def note_members(db: Database, scope: str, target: uuid.UUID, mbids: list[uuid.U
 
 
 def touch_unchanged(db: Database, hashes: dict[uuid.UUID, str]) -> set[uuid.UUID]:
-    """Rule 1 of `indexer.store` for a whole browse page at once: a release
-    whose current live document has exactly the item's hash is seen again,
-    and only `last_seen` moves (its document, that revision, the release),
-    all in one transaction.  Returns those releases; every other item goes
-    through `store_release_doc`.  A nightly page of unchanged releases costs
-    three statements, not three per release."""
+    """Rule 1 of `indexer.store` for a whole browse page at once
+    (`revisions.seen_again_in`): a release whose current live document has
+    exactly the item's hash is seen again, and only `last_seen` moves (its
+    document, that revision, the release), all in one transaction.  Returns
+    those releases; every other item goes through `store_release_doc`.  A
+    nightly page of unchanged releases costs four statements, not three per
+    release."""
     if not hashes:
         return set()
-    params = {"ids": list(hashes), "hashes": list(hashes.values()), "now": now()}
     with db.session() as s, s.begin():
-        touched = list(s.execute(text(
-            "UPDATE document d SET last_seen = :now "
-            "FROM unnest(CAST(:ids AS uuid[]), CAST(:hashes AS text[])) AS p(mbid, hash) "
-            "WHERE d.entity_type = 'release' AND d.mbid = p.mbid AND d.hash = p.hash AND d.deleted_at IS NULL "
-            "RETURNING d.mbid"), params).scalars())
-        if touched:
-            params["ids"] = touched
-            s.execute(text("UPDATE document_revision r SET last_seen = :now FROM document d "
-                           "WHERE d.entity_type = 'release' AND d.mbid = ANY(:ids) AND r.id = d.revision_id"), params)
-            s.execute(text("UPDATE release SET last_seen = :now WHERE mbid = ANY(:ids)"), params)
-    return set(touched)
+        return seen_again_in(s, "release", hashes, now())
 
 
 def members_not_seen(db: Database, scope: str, target: uuid.UUID, run_id: int) -> list[uuid.UUID]:

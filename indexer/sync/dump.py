@@ -8,7 +8,7 @@ per line, the shape `mapping` already knows.  Two processes share the work:
   (`sync.dump_batches`, reading files with `sources.dump_files`);
 * the loader (this process) COPYs a batch into temporary staging tables and
   merges it into the mirror with a fixed set of set-based statements, under
-  the revision rules of `indexer.store` (the same as `store.save_release`),
+  the revision rules of `indexer.store` (the same as `store.save_release_in`),
   then records the checkpoint (lines done) in the same transaction
   (`store.bulk`).
 
@@ -40,13 +40,13 @@ from ..sources.dump_files import (
 )
 from ..store.bulk import (
     Loader,
-    absent_share,
-    mark_done,
-    mark_stopped,
+    absent_share_in,
+    mark_done_in,
+    mark_stopped_in,
     open_import,
     prior_imports,
-    quarantined_lines,
-    tombstone_absent,
+    quarantined_lines_in,
+    tombstone_absent_in,
     tuning_hint,
 )
 from .dump_batches import (
@@ -206,7 +206,7 @@ def import_dump(
         loader.close()
         if current is not None and result.status != OK and not (db.writer and db.writer.lost):
             with db.session() as s, s.begin():
-                mark_stopped(s, current.id, result.status)
+                mark_stopped_in(s, current.id, result.status)
         result.seconds = time.monotonic() - started
         run.finish(result.status, error=result.error, checkpoint={"lines": result.lines})
     return result
@@ -231,21 +231,21 @@ def _finish_member(db: Database, msg: MemberEnd, current: _Member, files: list[P
     is_archive = is_tar_name(files[msg.source].name) or msg.member != ""
     whole = complete if complete is not None else is_archive
     with db.session() as s, s.begin():
-        quarantined = quarantined_lines(s, current.id)
+        quarantined = quarantined_lines_in(s, current.id)
         if whole and quarantined:
             log(f"{current.label}: {quarantined} line(s) quarantined, so releases missing from it "
                 "are not tombstoned")
         elif whole:
             when = dump_time if isinstance(dump_time, dt.datetime) else current.seen
-            refused = guard.refusal(current.label, *absent_share(s, msg.entity, current.seen, when), dump_time)
+            refused = guard.refusal(current.label, *absent_share_in(s, msg.entity, current.seen, when), dump_time)
             if refused:
-                mark_stopped(s, current.id, PARTIAL)
+                mark_stopped_in(s, current.id, PARTIAL)
                 return refused
-            n = tombstone_absent(s, msg.entity, current.seen, when, current.label)
+            n = tombstone_absent_in(s, msg.entity, current.seen, when, current.label)
             counts.tombstoned += n
             if n:
                 log(f"{current.label}: {n} release(s) absent from this complete dump tombstoned")
-        mark_done(s, current.id, msg.lines)
+        mark_done_in(s, current.id, msg.lines)
     return None
 
 

@@ -22,7 +22,7 @@ release without a redirect, is kept in `quarantine`, counted in
 `run.counts.quarantined`, and the run goes on (the CLI then exits 5).
 
 Every function here that writes takes the `Database` (never a session) and
-each write is its own transaction (`store.save_release_document`,
+each write is its own transaction (`store.save_release`,
 `store.tombstone`, `store.quarantine.quarantine_document`, `Run.finish`): a
 crash loses at most the release in flight.  Pipelines import from this module, never from each other;
 `watch` orchestrates whole pipelines and `enrich` is a pipeline of facts, not
@@ -40,7 +40,7 @@ from ..db import Database
 from ..mapping import MappingError, asked_includes, doc_hash, map_release, parse_mbid
 from ..runs import FAILED, INTERRUPTED, OK, PARTIAL, Run, RunCounts
 from ..sources.ws2 import BadDocument, Client, GiveUp, NotFound, RequestBudgetExhausted, WSError, id_from_url
-from ..store import UnstorableDocument, save_release_document, tombstone
+from ..store import UnstorableDocument, save_release, tombstone
 from ..store.quarantine import quarantine_document
 
 QUARANTINED = "quarantined"
@@ -134,7 +134,7 @@ def store_release_doc(db: Database, doc: dict, run: Run, *, requested: uuid.UUID
     """
     try:
         mapped = map_release(doc, includes=asked_includes(doc))
-        outcome, redirected = save_release_document(db, mapped, doc, run_id=run.id, requested=requested)
+        outcome, redirected = save_release(db, mapped, doc, run_id=run.id, requested=requested)
     except DOCUMENT_ERRORS as exc:
         body = raw if raw is not None else json.dumps(doc, ensure_ascii=True).encode("ascii")
         where = url or f"ws/2 release {str(doc.get('id') if isinstance(doc, dict) else None)[:40]}"

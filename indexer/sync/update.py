@@ -18,7 +18,7 @@ The requests of steps 1 and 2 share one budget (`--max-requests`,
 `--time-budget`).  A kill at any point loses nothing: each page and each
 batch of facts is committed with its checkpoint, the scoring is one
 transaction, and a release stays `needs_score` until a scoring commits; the
-next writer marks the killed runs `interrupted` (`runs.interrupt_abandoned`)
+next writer marks the killed runs `interrupted` (`runs.interrupt_abandoned_in`)
 and the next update resumes the walk and scores what is still due.
 """
 
