@@ -12,23 +12,10 @@ dump have the same shape, so both the API sync and the dump import go through
     entity.py   map_entity: artist, label, recording, release-group dump lines
 """
 
+from . import rows
 from .entity import ENTITY_TYPES, map_entity
 from .release import asked_includes, infer_includes, map_release
-from .rows import (
-    ArtistRow,
-    CreditRow,
-    LabelRow,
-    MappedEntity,
-    MappedRelease,
-    MediumRow,
-    RecordingRow,
-    ReleaseGroupRow,
-    ReleaseLabelRow,
-    ReleaseRow,
-    TagRow,
-    TrackRow,
-    UrlRelRow,
-)
+from .rows import *  # noqa: F403 - the row dataclasses, as rows.__all__ names them
 from .values import (
     MappingError,
     canonical_json,
@@ -39,9 +26,7 @@ from .values import (
     year_of,
 )
 
-__all__ = [
-    "ENTITY_TYPES", "ArtistRow", "CreditRow", "LabelRow", "MappedEntity", "MappedRelease", "MappingError",
-    "MediumRow", "RecordingRow", "ReleaseGroupRow", "ReleaseLabelRow", "ReleaseRow", "TagRow", "TrackRow",
-    "UrlRelRow", "asked_includes", "canonical_json", "canonical_json_bytes", "credit_phrase", "doc_hash",
-    "infer_includes", "map_entity", "map_release", "parse_mbid", "year_of",
+__all__ = rows.__all__ + [
+    "ENTITY_TYPES", "MappingError", "asked_includes", "canonical_json", "canonical_json_bytes", "credit_phrase",
+    "doc_hash", "infer_includes", "map_entity", "map_release", "parse_mbid", "year_of",
 ]

@@ -6,22 +6,15 @@ import uuid
 
 from .parts import artist_row, credit_rows, label_row, recording_row, release_group_row, tag_rows, url_rows
 from .rows import ArtistRow, MappedEntity
-from .values import MappingError, parse_mbid
+from .values import MappingError, document_mbid
 
 ENTITY_TYPES = ("release", "release-group", "artist", "label", "recording")
 
 
 def map_entity(entity_type: str, doc: dict) -> MappedEntity:
     """Turn an artist, label, recording or release-group document into rows."""
-    if not isinstance(doc, dict):
-        raise MappingError(f"{entity_type} document must be a JSON object, got {type(doc).__name__}")
-    try:
-        mbid = parse_mbid(doc.get("id"))
-    except ValueError as exc:
-        raise MappingError(f"{entity_type} document has no valid id: {exc}") from None
     name_key = "title" if entity_type in ("recording", "release-group") else "name"
-    if doc.get(name_key) is None:
-        raise MappingError(f"{entity_type} {mbid} has no {name_key}")
+    mbid = document_mbid(doc, entity_type, name_key)
     artists: dict[uuid.UUID, ArtistRow] = {}
     credits = credit_rows(entity_type, mbid, doc.get("artist-credit"), artists)
     if entity_type == "artist":

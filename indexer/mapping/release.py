@@ -20,7 +20,7 @@ from .rows import (
     TrackRow,
     UrlRelRow,
 )
-from .values import MappingError, credit_phrase, int_or_none, nonempty, parse_mbid, str_or_none, uuid_or_none, year_of
+from .values import credit_phrase, document_mbid, int_or_none, nonempty, str_or_none, uuid_or_none, year_of
 
 # Includes whose presence we can infer from a document (ws/2 omits empty keys
 # for some includes but always sends the key when the include was requested).
@@ -113,7 +113,7 @@ def map_release(doc: dict, *, includes: list[str] | None = None) -> MappedReleas
     `includes`, when the caller knows what it asked ws/2 for, records which
     absences are meaningful; otherwise they are inferred from the keys present.
     """
-    mbid = _release_mbid(doc)
+    mbid = document_mbid(doc, "release", "title")
     named = _Named()
     named.credits.extend(credit_rows("release", mbid, doc.get("artist-credit"), named.artists))
     rg = doc.get("release-group") or None
@@ -134,19 +134,6 @@ def map_release(doc: dict, *, includes: list[str] | None = None) -> MappedReleas
         urls=url_rows("release", mbid, doc.get("relations")) + _group_url_rows(rg_row, rg),
         tags=tag_rows("release", mbid, doc.get("tags")),
     )
-
-
-def _release_mbid(doc) -> uuid.UUID:
-    """The release's MBID, once the document is known to be a titled release."""
-    if not isinstance(doc, dict):
-        raise MappingError(f"release document must be a JSON object, got {type(doc).__name__}")
-    try:
-        mbid = parse_mbid(doc.get("id"))
-    except ValueError as exc:
-        raise MappingError(f"release document has no valid id: {exc}") from None
-    if doc.get("title") is None:
-        raise MappingError(f"release {mbid} has no title")
-    return mbid
 
 
 @dataclass(slots=True)
@@ -213,6 +200,10 @@ def _tracks(medium: dict, named: _Named) -> list[TrackRow]:
     return tracks
 
 
+#: the release's own text fields, "" (unset) read as unknown
+_TEXT_FIELDS = ("status", "quality", "country", "packaging", "disambiguation", "asin", "annotation")
+
+
 def _release_row(doc: dict, mbid: uuid.UUID, rg_row: ReleaseGroupRow | None, media: list[MediumRow],
                  formats: list[str], track_count: int, includes: list[str]) -> ReleaseRow:
     caa = doc.get("cover-art-archive")
@@ -224,18 +215,12 @@ def _release_row(doc: dict, mbid: uuid.UUID, rg_row: ReleaseGroupRow | None, med
         title=str(doc["title"]),
         artist_credit=credit_phrase(doc.get("artist-credit")),
         release_group_mbid=rg_row.mbid if rg_row else None,
-        status=nonempty(doc.get("status")),
-        quality=nonempty(doc.get("quality")),
         date=date,
         year=year_of(date),
-        country=nonempty(doc.get("country")),
         barcode=str_or_none(doc.get("barcode")),  # keep "" (explicitly none) apart from None (unknown)
-        packaging=nonempty(doc.get("packaging")),
         language=nonempty(text_rep.get("language")),
         script=nonempty(text_rep.get("script")),
-        disambiguation=nonempty(doc.get("disambiguation")),
-        asin=nonempty(doc.get("asin")),
-        annotation=nonempty(doc.get("annotation")),
+        **{key: nonempty(doc.get(key)) for key in _TEXT_FIELDS},
         cover_art_front=caa.get("front"),
         cover_art_count=int_or_none(caa.get("count")),
         cover_art_darkened=caa.get("darkened"),

@@ -5,6 +5,22 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass, field
 
+__all__ = [
+    "ArtistRow",
+    "CreditRow",
+    "LabelRow",
+    "MappedEntity",
+    "MappedRelease",
+    "MediumRow",
+    "RecordingRow",
+    "ReleaseGroupRow",
+    "ReleaseLabelRow",
+    "ReleaseRow",
+    "TagRow",
+    "TrackRow",
+    "UrlRelRow",
+]
+
 
 @dataclass(slots=True)
 class _NamedRow:

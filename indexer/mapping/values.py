@@ -99,3 +99,17 @@ def credit_phrase(credit: list | None) -> str | None:
         name = item.get("name") or (item.get("artist") or {}).get("name") or ""
         parts.append(name + (item.get("joinphrase") or ""))
     return "".join(parts) or None
+
+
+def document_mbid(doc, entity_type: str, name_key: str) -> uuid.UUID:
+    """The MBID of a document that is a JSON object with a valid id and a
+    name (or title); raises MappingError naming what is wrong."""
+    if not isinstance(doc, dict):
+        raise MappingError(f"{entity_type} document must be a JSON object, got {type(doc).__name__}")
+    try:
+        mbid = parse_mbid(doc.get("id"))
+    except ValueError as exc:
+        raise MappingError(f"{entity_type} document has no valid id: {exc}") from None
+    if doc.get(name_key) is None:
+        raise MappingError(f"{entity_type} {mbid} has no {name_key}")
+    return mbid
