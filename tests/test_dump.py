@@ -28,7 +28,7 @@ from indexer.store.scope import touch_unchanged
 from indexer.store.staging import copy_line
 from indexer.sync.dump import TombstoneGuard, import_dump
 from indexer.sync.dump_batches import Batch, MemberStart, ReadPlan, read_batches
-from indexer.sync.releases import store_release_doc
+from indexer.sync.pipeline import store_release_doc
 
 #: tombstone whatever a complete dump lacks (tests of the tombstone rules on a 12-release mirror)
 FORCE = TombstoneGuard(force=True)

@@ -138,78 +138,111 @@ def import_dump(
     from, `import-dump --latest`) is recorded as its path and the run's
     target instead of the local file, which is temporary.
     """
-    if entity is not None and entity not in ENTITIES:
-        raise DumpError(f"unknown entity {entity!r}; one of {', '.join(ENTITIES)}")
-    root = Path(path)
-    files = list_sources(root)
-    for p in files:  # say it now, not after a long read
-        if entity is None and not is_tar_name(p.name) and entity_from_name(p.name) is None:
-            raise DumpError(f"cannot tell which entity {p.name} holds: name the file after it "
-                            "(e.g. release.jsonl) or pass --entity")
+    files = _input_files(Path(path), entity)
     started = time.monotonic()
     prints = [(str(p.resolve()), fingerprint(p)) for p in files]
-    recorded = [(origin or path_, fp) for path_, fp in prints]  # what dump_import keeps as the path
-
     prior = prior_imports(db, [fp for _, fp in prints], again=again)
     plan = ReadPlan(sources=prints, entity=entity, resume=prior.resume, skip_done=prior.done, batch=batch,
                     max_line=max_line)
-
-    run = Run(db, "import", "dump", origin or str(root),
+    run = Run(db, "import", "dump", origin or str(path),
               options={"entity": entity, "complete": complete, "again": again})
-    result = ImportResult(run.id, OK, counts=run.counts)
-    loader = Loader(db, run)  # adds each batch's counts to run.counts
-    current: _Member | None = None
-    dump_times: dict[int, dt.datetime | str | None] = {}
-    total_size = sum(p.stat().st_size for p in files)
-    hint = tuning_hint(loader.server_settings(), total_size)
-    if hint:
-        log(hint)
-    done_size = 0
+    job = _Import(db, run, files, [(origin or path_, fp) for path_, fp in prints], prior,  # the path dump_import keeps
+                  complete=complete, guard=guard, on_progress=on_progress, log=log)
     messages = reader_messages(plan, parallel=parallel)
     try:
         for msg in messages:
-            if isinstance(msg, Timestamp):
-                dump_times[msg.source] = parse_dump_time(msg.text) or (msg.text.strip() or None)  # str: unreadable
-            elif isinstance(msg, Skip):
-                result.skipped.append(_label(files[msg.source], msg.member))
-            elif isinstance(msg, MemberStart):
-                import_id, seen = open_import(db, recorded[msg.source], msg.member, msg.entity, run.id, prior)
-                current = _Member(import_id, seen, _label(files[msg.source], msg.member))
-                if msg.start:
-                    log(f"{current.label}: resuming after line {msg.start}")
-            elif isinstance(msg, Batch):
-                loader.load(msg.entity, msg.items, source=f"dump:{current.label}", seen=current.seen,
-                            import_id=current.id, lines_done=msg.lines_done, payload=msg.payload)
-                result.lines += len(msg.items)
-                if on_progress:
-                    on_progress(done_size + msg.position, total_size, result.lines)
-            elif isinstance(msg, MemberEnd):
-                refused = _finish_member(db, msg, current, files, complete, dump_times.get(msg.source), run.counts,
-                                         guard, log)
-                if refused:
-                    result.status, result.error = PARTIAL, refused
-                current = None
-                done_size += files[msg.source].stat().st_size
-            elif isinstance(msg, ReaderError):
-                result.status, result.error = FAILED, msg.message
-                break
-            elif isinstance(msg, Done):
+            if job.handle(msg):
                 break
     except KeyboardInterrupt:
-        result.status, result.error = INTERRUPTED, "interrupted; run the same command again to continue"
+        job.result.status, job.result.error = INTERRUPTED, "interrupted; run the same command again to continue"
         raise
     except Exception as exc:
-        result.status, result.error = FAILED, f"{type(exc).__name__}: {exc}"
+        job.result.status, job.result.error = FAILED, f"{type(exc).__name__}: {exc}"
         raise
     finally:
         messages.close()
-        loader.close()
-        if current is not None and result.status != OK and not (db.writer and db.writer.lost):
+        job.close(time.monotonic() - started)
+    return job.result
+
+
+def _input_files(root: Path, entity: str | None) -> list[Path]:
+    """The files to read, each known to hold a nameable entity: said now,
+    not after a long read."""
+    if entity is not None and entity not in ENTITIES:
+        raise DumpError(f"unknown entity {entity!r}; one of {', '.join(ENTITIES)}")
+    files = list_sources(root)
+    for p in files:
+        if entity is None and not is_tar_name(p.name) and entity_from_name(p.name) is None:
+            raise DumpError(f"cannot tell which entity {p.name} holds: name the file after it "
+                            "(e.g. release.jsonl) or pass --entity")
+    return files
+
+
+class _Import:
+    """The loader side of one import: each reader message handled in turn
+    (`handle`), the run and the member in progress closed at the end."""
+
+    def __init__(self, db: Database, run: Run, files: list[Path], recorded: list[tuple[str, str]],
+                 prior, *, complete, guard, on_progress, log):
+        self.db, self.run, self.files, self.recorded, self.prior = db, run, files, recorded, prior
+        self.complete, self.guard, self.on_progress, self.log = complete, guard, on_progress, log
+        self.result = ImportResult(run.id, OK, counts=run.counts)
+        self.loader = Loader(db, run)  # adds each batch's counts to run.counts
+        self.current: _Member | None = None
+        self.dump_times: dict[int, dt.datetime | str | None] = {}
+        self.total_size = sum(p.stat().st_size for p in files)
+        self.done_size = 0
+        hint = tuning_hint(self.loader.server_settings(), self.total_size)
+        if hint:
+            log(hint)
+
+    def handle(self, msg) -> bool:
+        """Act on one reader message; True when the import ends here."""
+        if isinstance(msg, Timestamp):
+            self.dump_times[msg.source] = parse_dump_time(msg.text) or (msg.text.strip() or None)  # str: unreadable
+        elif isinstance(msg, Skip):
+            self.result.skipped.append(_label(self.files[msg.source], msg.member))
+        elif isinstance(msg, MemberStart):
+            self._start(msg)
+        elif isinstance(msg, Batch):
+            self._load(msg)
+        elif isinstance(msg, MemberEnd):
+            refused = _finish_member(self.db, msg, self.current, self.files, self.complete,
+                                     self.dump_times.get(msg.source), self.run.counts, self.guard, self.log)
+            if refused:
+                self.result.status, self.result.error = PARTIAL, refused
+            self.current = None
+            self.done_size += self.files[msg.source].stat().st_size
+        elif isinstance(msg, ReaderError):
+            self.result.status, self.result.error = FAILED, msg.message
+            return True
+        return isinstance(msg, Done)
+
+    def _start(self, msg: MemberStart) -> None:
+        import_id, seen = open_import(self.db, self.recorded[msg.source], msg.member, msg.entity, self.run.id,
+                                      self.prior)
+        self.current = _Member(import_id, seen, _label(self.files[msg.source], msg.member))
+        if msg.start:
+            self.log(f"{self.current.label}: resuming after line {msg.start}")
+
+    def _load(self, msg: Batch) -> None:
+        current = self.current
+        self.loader.load(msg.entity, msg.items, source=f"dump:{current.label}", seen=current.seen,
+                         import_id=current.id, lines_done=msg.lines_done, payload=msg.payload)
+        self.result.lines += len(msg.items)
+        if self.on_progress:
+            self.on_progress(self.done_size + msg.position, self.total_size, self.result.lines)
+
+    def close(self, seconds: float) -> None:
+        """Release the loader; a member stopped early keeps its checkpoint
+        and says how it stopped; the run ends with the result's status."""
+        self.loader.close()
+        result, db = self.result, self.db
+        if self.current is not None and result.status != OK and not (db.writer and db.writer.lost):
             with db.session() as s, s.begin():
-                mark_stopped_in(s, current.id, result.status)
-        result.seconds = time.monotonic() - started
-        run.finish(result.status, error=result.error, checkpoint={"lines": result.lines})
-    return result
+                mark_stopped_in(s, self.current.id, result.status)
+        result.seconds = seconds
+        self.run.finish(result.status, error=result.error, checkpoint={"lines": result.lines})
 
 
 def imported_before(db: Database, fingerprint_: str) -> bool:
