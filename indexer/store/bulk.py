@@ -117,9 +117,18 @@ def _merge_sql(entity: str) -> list[tuple[str | None, str]]:
         *(("unchanged", stmt) for stmt in seen_again_sql(top, any_of("SELECT mbid FROM stg_doc WHERE NOT changed"))),
         document_pointer_sql("stg_doc s WHERE s.changed"),
     ]
-    # entities named inside documents: sparse, so a NULL never erases what an
-    # earlier document (in this batch or before) told us: per column, the
-    # latest non-NULL value of the batch, else what the table has
+    sql += _named_entities_sql(changed)
+    sql.append(_own_row_sql(entity, top, changed))
+    sql += _replaced_children_sql(entity, replaced, changed)
+    sql += _new_children_sql(entity, changed)
+    return [(None, stmt) if isinstance(stmt, str) else stmt for stmt in sql]
+
+
+def _named_entities_sql(changed: str) -> list[str]:
+    """Entities named inside documents: sparse, so a NULL never erases what an
+    earlier document (in this batch or before) told us: per column, the
+    latest non-NULL value of the batch, else what the table has."""
+    sql = []
     for table in ("artist", "label", "recording", "release_group"):
         st = STAGES["stg_" + table]
         cols = [c for c in st.columns if c not in ("ord", "top", "mbid")]
@@ -139,7 +148,11 @@ def _merge_sql(entity: str) -> list[tuple[str | None, str]]:
             f"FROM stg_{table} x {changed} AND NOT x.top GROUP BY x.mbid "
             f"ON CONFLICT (mbid) DO UPDATE SET {sets}, last_seen = EXCLUDED.last_seen, deleted_at = NULL"
         ))
-    # the document's own entity reflects exactly its latest version
+    return sql
+
+
+def _own_row_sql(entity: str, top: str, changed: str) -> str:
+    """The document's own entity reflects exactly its latest version."""
     st = STAGES["stg_" + top]
     cols = [c for c in st.columns if c not in ("ord", "top")]
     sets = ", ".join(f'"{c}" = EXCLUDED."{c}"' for c in cols if c != "mbid")
@@ -148,13 +161,17 @@ def _merge_sql(entity: str) -> list[tuple[str | None, str]]:
         extra_cols, extra_vals = ", needs_score, deleted_reason", ", true, NULL"
         extra_sets = ", needs_score = true, deleted_reason = NULL"
     where_top = "" if entity == "release" else " AND x.top"
-    sql.append(_noting_existing(top,
+    return _noting_existing(top,
         f"INSERT INTO {top} ({_names(cols)}, first_seen, last_seen{extra_cols}) "
         f"SELECT {_names(cols, 'x')}, %(seen)s, %(seen)s{extra_vals} "
         f"FROM stg_{top} x {changed}{where_top} "
         f"ON CONFLICT (mbid) DO UPDATE SET {sets}, last_seen = EXCLUDED.last_seen, deleted_at = NULL{extra_sets}"
-    ))
-    # children are replaced wholesale by the new version
+    )
+
+
+def _replaced_children_sql(entity: str, replaced: str, changed: str) -> list:
+    """Children are replaced wholesale by the new version: the old ones go."""
+    sql: list = []
     if entity == "release":
         sql += [
             ("updated", f"DELETE FROM medium x WHERE x.release_mbid = {replaced}"),
@@ -171,6 +188,12 @@ def _merge_sql(entity: str) -> list[tuple[str | None, str]]:
         f"AND x.entity_mbid = {any_of('SELECT entity_mbid FROM stg_existing')} "
         "AND (x.entity_type, x.entity_mbid) IN (SELECT entity_type, entity_mbid FROM stg_existing)",
     ]
+    return sql
+
+
+def _new_children_sql(entity: str, changed: str) -> list[str]:
+    """The new version's children: media and tracks, labels, credits, links, tags."""
+    sql: list = []
     if entity == "release":
         mcols = [c for c in STAGES["stg_medium"].columns if c != "ord"]
         tcols = [c for c in STAGES["stg_track"].columns if c not in ("ord", "medium_position")]
@@ -204,7 +227,7 @@ def _merge_sql(entity: str) -> list[tuple[str | None, str]]:
         f"INSERT INTO tag ({_names(gcols)}) SELECT {_names(gcols, 'x')} FROM stg_tag x {changed} "
         "ON CONFLICT DO NOTHING",
     ]
-    return [(None, stmt) if isinstance(stmt, str) else stmt for stmt in sql]
+    return sql
 
 
 STATS_MIN_ROWS = 5000
