@@ -217,6 +217,24 @@ def test_bad_input_and_failures_are_one_line(nights, run_cli, replay):
     assert check.exit_code == 1 and "the last update" in check.stdout and "failed" in check.stdout
 
 
+def test_a_scope_that_fails_does_not_keep_the_others_stale(nights, run_cli, replay):
+    """A watched collection deleted upstream (404 on every walk) stays first
+    in line, as the longest unsynced; the label after it is walked all the
+    same, and the night says a walk failed (exit 1)."""
+    gone = "0b15c97c-8eb8-4b4f-81c3-0eb24266a2ac"
+    assert run_cli("watch", "add", "collection", gone).exit_code == 0  # unknown to the server: 404
+    assert run_cli("watch", "add", "label", LABEL).exit_code == 0
+    nights(1)
+    for _night in (1, 2):
+        res = run_cli("update", "--retries", "0")
+        assert res.exit_code == 1, res.output
+        scopes = {s["scope"]: s for s in status(run_cli)["scopes"]}
+        assert scopes["label"]["last_complete_walk"] is not None, scopes
+        assert scopes["collection"]["last_complete_walk"] is None and scopes["collection"]["last_error"]
+    assert len(worklist_rows := json.loads(run_cli("flagged", "-o", "json", "--limit", "100").stdout)) == len(NIGHT1)
+    assert all(r["score"] is not None for r in worklist_rows)
+
+
 def test_flagged_export_and_the_web_say_how_many_releases_are_not_scored(nights, run_cli, db, tmp_path):
     assert run_cli("sync", "release", DSOTM, NIGHT1[2]).exit_code == 0  # stored, never scored
     line = "2 stored release(s) are not scored yet and not listed: run `mbindex update` or `mbindex score --changed`"

@@ -37,7 +37,7 @@ from ..sources.listenbrainz import ListenBrainz
 from ..sources.ws2 import Client
 from ..store.watchlist import WatchError, due_watches
 from .enrich import EnrichResult, enrich
-from .releases import SyncResult
+from .pipeline import SyncResult
 from .watch import sync_watched
 
 EMPTY_WATCHLIST = "the watchlist is empty: add a scope with `mbindex watch add SCOPE MBID` (see docs/scheduling.md)"

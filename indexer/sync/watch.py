@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 
 from ..db import Database
-from ..runs import OK, checkpoint_of
+from ..runs import OK, PARTIAL, checkpoint_of
 from ..sources.ws2 import Client
 from ..store.watchlist import WatchError, due_watches, note_watch_run
 from .pipeline import SyncResult
@@ -24,18 +24,22 @@ from .scope import sync_scope
 
 
 def parse_duration(text: str) -> float:
-    """'30m', '2h', '90s', '1h30m' or plain seconds → seconds."""
+    """'30m', '2h', '90s', '1h30m', '2d' or plain seconds → seconds."""
     text = text.strip().lower()
     if re.fullmatch(r"\d+(\.\d+)?", text):
         return float(text)
-    parts = re.findall(r"(\d+(?:\.\d+)?)([hms])", text)
+    parts = re.findall(r"(\d+(?:\.\d+)?)([dhms])", text)
     if not parts or "".join(a + b for a, b in parts) != text:
-        raise WatchError(f"cannot read duration {text!r}; use e.g. 30m, 2h, 1h30m, 90s")
-    return sum(float(n) * {"h": 3600, "m": 60, "s": 1}[u] for n, u in parts)
+        raise WatchError(f"cannot read duration {text!r}; use e.g. 30m, 2h, 1h30m, 90s, 2d")
+    return sum(float(n) * {"d": 86400, "h": 3600, "m": 60, "s": 1}[u] for n, u in parts)
 
 
 def sync_watched(db: Database, client: Client, *, on_page=None, log=None) -> list[SyncResult]:
-    """Sync every watched scope; stops at the first scope that fails or runs out of budget."""
+    """Sync every watched scope.  The budget is shared, so a walk cut by it
+    (`partial`) ends the night; a walk that failed (a scope deleted
+    upstream, a malformed target, ws/2 giving up on it) does not: it stays
+    first in line for the next night, and the other scopes are walked now,
+    so one bad scope cannot keep the rest of the watchlist stale."""
     results = []
     for wid, scope, target in due_watches(db):
         if log:
@@ -43,6 +47,6 @@ def sync_watched(db: Database, client: Client, *, on_page=None, log=None) -> lis
         res = sync_scope(db, client, scope, target, on_page=on_page)
         results.append(res)
         note_watch_run(db, wid, res.run_id, res.status == OK, checkpoint_of(db, res.run_id))
-        if res.status != OK:
+        if res.status == PARTIAL:
             break
     return results
