@@ -20,6 +20,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from ..analysis.curation import CURATION_STATES, EXPORT_COLUMNS, FACT_LABELS, SORTS, export_rows, mark, show
+from ..analysis.next_steps import cover_art, group_links, search_links
 from ..analysis.report import bar_chart_svg, chart_items, collect, column_chart_svg, pct
 from ..analysis.revisions import diff_documents, revision_documents, worklist_page
 from ..analysis.status import score_counts, score_notice, status
@@ -86,14 +87,18 @@ def _media(info: dict) -> list[dict]:
 
 
 def release(request: Request):
-    """Everything `show` knows about one release; keys it adds later appear generically."""
+    """Everything `show` knows about one release, and the next step: its
+    cover, searches elsewhere, its links by kind; keys `show` adds later appear generically."""
     mbid = _mbid(request)
     info = show(request.app.state.db, mbid, request.app.state.policy)
+    r = info["release"]
     revisions = info["revisions"]
     latest = (revisions[-2]["id"], revisions[-1]["id"]) if len(revisions) > 1 else None
     extra = {k: v for k, v in info.items() if k not in SHOWN_KEYS}
-    return page(request, "release.html", info=info, r=info["release"], media=_media(info), extra=extra,
-                states=CURATION_STATES, latest=latest, fact_labels=FACT_LABELS)
+    return page(request, "release.html", info=info, r=r, media=_media(info), extra=extra,
+                states=CURATION_STATES, latest=latest, fact_labels=FACT_LABELS,
+                cover=cover_art(info["mbid"], r["cover_art_front"]), searches=search_links(r, info["labels"]),
+                link_groups=group_links(info["links"]))
 
 
 def revision_diff(request: Request):
