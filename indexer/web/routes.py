@@ -21,7 +21,7 @@ from starlette.routing import Route
 
 from ..analysis.curation import CURATION_STATES, EXPORT_COLUMNS, FACT_LABELS, SORTS, export_rows, mark, show
 from ..analysis.next_steps import cover_art, group_links, search_links
-from ..analysis.report import bar_chart_svg, chart_items, collect, column_chart_svg, pct
+from ..analysis.report import charts_svg, collect, pct
 from ..analysis.revisions import diff_documents, revision_documents, worklist_page
 from ..analysis.status import score_counts, score_notice, status
 from ..mapping import parse_mbid
@@ -165,15 +165,9 @@ async def mark_many(request: Request):
 
 def overview(request: Request):
     db = request.app.state.db
-    data = collect(db, top=10)
-    items = chart_items(data)
-    charts = [  # SVG built by the report, which escapes every label itself
-        column_chart_svg(items["score_hist"], "Risk score histogram"),
-        bar_chart_svg(items["signal_pct"], "Share of scored releases per signal (%)"),
-        bar_chart_svg(items["formats"], "Medium formats"),
-        column_chart_svg(items["per_year"], "Releases per year"),
-        column_chart_svg(items["track_lengths"], "Track lengths (minutes, 30 s bins)"),
-    ]
+    data = collect(db, top=10, at_risk=request.app.state.policy.bands["at_risk"])
+    # SVG built by the report, which escapes every label itself
+    charts = charts_svg(data, ["score_hist", "signal_pct", "formats", "per_year", "track_lengths"])
     c, total = data["coverage"], data["releases"]
     figures = [("releases", total), ("scored", data["scored"]), ("deleted upstream", c["deleted"]),
                ("with barcode", pct(c["barcode"], total)),
