@@ -91,7 +91,8 @@ def search_links(release: dict, labels: list[dict]) -> list[dict]:
     what = "artist and title" if v["artist"] else "title"
     out = []
     if v["barcode"]:
-        out.append(("Discogs", "barcode", _url("https://www.discogs.com/search/", type="release", barcode=v["barcode"])))
+        out.append(("Discogs", "barcode",
+                    _url("https://www.discogs.com/search/", type="release", barcode=v["barcode"])))
     if v["catno"]:
         out.append(("Discogs", "catalogue number",
                     _url("https://www.discogs.com/search/", type="release", catno=v["catno"])))

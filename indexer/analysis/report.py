@@ -141,7 +141,12 @@ def column_chart_svg(items: list[tuple[str, int]], title: str, *, width: int = 6
     n = max(1, len(items))
     col_w = (width - left - 10) / n
     vmax = max((v for _, v in items), default=0) or 1
-    step = label_step(col_w)
+    longest = max((len(str(label)) for label, _ in items), default=1)
+    # every label when it fits at 10 px (or at 8 px), else every 2nd, 5th, 10th... at 10 px
+    if col_w >= 5 * longest:
+        step, font = 1, 10 if col_w >= 6.5 * longest else 8
+    else:
+        step, font = label_step(col_w, 6.5 * longest), 10
     out = [f'<svg xmlns="http://www.w3.org/2000/svg" class="chart column" width="{width}" height="{height}" '
            f'role="img" aria-label="{html.escape(title)}">',
            f'<title>{html.escape(title)}</title>',
@@ -156,8 +161,8 @@ def column_chart_svg(items: list[tuple[str, int]], title: str, *, width: int = 6
         out.append(f'<rect class="bar" x="{x + 1:.1f}" y="{top + plot_h - h}" width="{max(col_w - 2, 1):.1f}" '
                    f'height="{h}" fill="#3b6fb5"><title>{html.escape(str(label))}: {value}</title></rect>')
         if i % step == 0:
-            out.append(f'<text x="{x + col_w / 2:.1f}" y="{top + plot_h + 14}" text-anchor="middle" font-size="10">'
-                       f'{html.escape(str(label))}</text>')
+            out.append(f'<text x="{x + col_w / 2:.1f}" y="{top + plot_h + 14}" text-anchor="middle" '
+                       f'font-size="{font}">{html.escape(str(label))}</text>')
     out.append("</svg>")
     return "".join(out)
 
@@ -199,9 +204,12 @@ CHARTS = {
 NOT_FETCHED = "not fetched: no ListenBrainz listens known yet (run mbindex enrich)"
 
 
-def charts_svg(data: dict, names: list[str]) -> list[str]:
-    """The named charts of `CHARTS` as SVG; the listening ones say NOT_FETCHED when nothing was fetched."""
+def charts_svg(data: dict, names: list[str], signal_label=None) -> list[str]:
+    """The named charts of `CHARTS` as SVG; the listening ones say NOT_FETCHED when nothing was fetched.
+    `signal_label` (e.g. `Policy.label`) names the signals of "signal_pct" as curators read them."""
     items = chart_items(data)
+    if signal_label:
+        items["signal_pct"] = [(signal_label(s), n) for s, n in items["signal_pct"]]
     fetched = listening_fetched(data)
     out = []
     for name in names:
@@ -268,11 +276,12 @@ def _table(headers: list[str], rows: list[tuple]) -> str:
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
-def render_html(data: dict) -> str:
+def render_html(data: dict, signal_label=None) -> str:
+    """The self-contained page; `signal_label` as in `charts_svg`."""
     c, total = data["coverage"], data["releases"]
     at_risk = data.get("at_risk", DEFAULT_BANDS["at_risk"])
     charts = charts_svg(data, ["per_year", "formats", "score_hist", "no_listens_decade", "no_listens_format",
-                               "signal_pct", "track_lengths"])
+                               "signal_pct", "track_lengths"], signal_label)
     coverage = _table(["figure", "value"], [
         ("releases", total), ("scored", data["scored"]), ("deleted upstream", c["deleted"]),
         ("with barcode", pct(c["barcode"], total)),

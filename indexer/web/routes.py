@@ -167,7 +167,8 @@ def overview(request: Request):
     db = request.app.state.db
     data = collect(db, top=10, at_risk=request.app.state.policy.bands["at_risk"])
     # SVG built by the report, which escapes every label itself
-    charts = charts_svg(data, ["score_hist", "signal_pct", "formats", "per_year", "track_lengths"])
+    charts = charts_svg(data, ["score_hist", "signal_pct", "formats", "per_year", "track_lengths"],
+                        request.app.state.policy.label)
     c, total = data["coverage"], data["releases"]
     figures = [("releases", total), ("scored", data["scored"]), ("deleted upstream", c["deleted"]),
                ("with barcode", pct(c["barcode"], total)),

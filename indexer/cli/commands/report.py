@@ -26,5 +26,5 @@ def report_cmd(app: App, html_file, top, policy_file):
     data = collect(app.db(), top=top, at_risk=policy.bands["at_risk"])
     click.echo(render_text(terminal_safe_tree(data)))  # label and artist names may hold control characters
     if html_file:
-        write_file(html_file, render_html(data))
+        write_file(html_file, render_html(data, policy.label))
         app.note(f"wrote {html_file}")
