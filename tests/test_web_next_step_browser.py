@@ -25,27 +25,31 @@ PIXEL = bytes.fromhex("89504e470d0a1a0a0000000d494844520000000100000001080600000
                       "0000000d49444154789c6360f8cfc0f01f0005000201a2b1e0b40000000049454e44ae426082")
 
 
-@pytest.fixture
-def site(db):
-    for mbid in CORPUS:
-        store(db, release_doc(mbid))
-    score_all(db)
-    with background(create_app(db)) as url:
-        yield url
-
-
-@pytest.fixture
-def browser_page():
+@pytest.fixture(scope="module")
+def chromium():
+    """One browser for the module's tests (each test opens its own page)."""
     with sync_api.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        page = browser.new_page()
-        page.set_default_timeout(10_000)
-        yield page
+        yield browser
         browser.close()
 
 
-def test_the_release_page_shows_the_cover_and_the_search_links(site, browser_page):
-    page = browser_page
+@pytest.fixture
+def site_page(db, chromium):
+    """(base URL, a fresh page) over the recorded corpus, scored."""
+    for mbid in CORPUS:
+        store(db, release_doc(mbid))
+    score_all(db)
+    context = chromium.new_context()
+    page = context.new_page()
+    page.set_default_timeout(10_000)
+    with background(create_app(db)) as url:
+        yield url, page
+    context.close()
+
+
+def test_the_release_page_shows_the_cover_and_the_search_links(site_page):
+    site, page = site_page
     asked = []
     # the last route registered is matched first: anything but this server and the cover is refused
     page.route("**/*", lambda route: route.continue_() if route.request.url.startswith(site) else route.abort())
@@ -65,8 +69,8 @@ def test_the_release_page_shows_the_cover_and_the_search_links(site, browser_pag
     assert page.locator("h3.link-kind").count() >= 1
 
 
-def test_the_worklist_signal_labels_hover_and_expand(site, browser_page):
-    page = browser_page
+def test_the_worklist_signal_labels_hover_and_expand(site_page):
+    site, page = site_page
     page.goto(site + "/")
     label = page.locator("table.worklist span.signal").first
     assert label.get_attribute("title")  # the explanation, on hover

@@ -113,9 +113,9 @@ class Signal:
     label: str = ""  # the few words curators read; empty: the name
 
 
-#: [bands] keys: the lowest score of each band, checked at_risk > watch > 0
-BAND_KEYS = ("at_risk", "watch")
-DEFAULT_BANDS = {"at_risk": 25, "watch": 10}
+#: [bands] keys, their types and defaults: the lowest score of each band, checked 0 < watch < at_risk
+BAND_PARAMS: dict[str, tuple[type, object]] = {"at_risk": (int, 25), "watch": (int, 10)}
+DEFAULT_BANDS = {k: d for k, (_t, d) in BAND_PARAMS.items()}
 MAX_LABEL = 60
 #: what each band of `Policy.band` is called where people read it
 BAND_NAMES = {"at-risk": "at risk", "watch": "watch", "low": "little or no signal"}
@@ -232,29 +232,26 @@ def _load_signal(path, name: str, spec) -> Signal:
     return Signal(name, weight, explain.strip(), params, label.strip())
 
 
-def _load_context(path, raw) -> dict:
+def _load_table(path, name: str, raw, params: dict[str, tuple[type, object]]) -> dict:
+    """A table of typed keys ([context], [bands]): each checked, a missing one its default."""
     if raw is None:
         raw = {}
     if not isinstance(raw, dict):
-        _fail(path, "[context] must be a table")
-    unknown = set(raw) - set(CONTEXT_PARAMS)
+        _fail(path, f"[{name}] must be a table")
+    unknown = set(raw) - set(params)
     if unknown:
-        _fail(path, f"unknown [context] key(s) {', '.join(sorted(unknown))}")
-    return {key: _check_value(path, f"context.{key}", raw[key], typ) if key in raw else default
-            for key, (typ, default) in CONTEXT_PARAMS.items()}
+        _fail(path, f"unknown [{name}] key(s) {', '.join(sorted(unknown))} (known: {', '.join(params)})")
+    return {key: _check_value(path, f"{name}.{key}", raw[key], typ) if key in raw else default
+            for key, (typ, default) in params.items()}
+
+
+def _load_context(path, raw) -> dict:
+    return _load_table(path, "context", raw, CONTEXT_PARAMS)
 
 
 def _load_bands(path, raw) -> dict:
     """[bands]: the lowest score of "at risk" and of "watch" (defaults DEFAULT_BANDS), 0 < watch < at_risk."""
-    if raw is None:
-        raw = {}
-    if not isinstance(raw, dict):
-        _fail(path, "[bands] must be a table")
-    unknown = set(raw) - set(BAND_KEYS)
-    if unknown:
-        _fail(path, f"unknown [bands] key(s) {', '.join(sorted(unknown))} (known: {', '.join(BAND_KEYS)})")
-    bands = {key: _check_value(path, f"bands.{key}", raw[key], int) if key in raw else DEFAULT_BANDS[key]
-             for key in BAND_KEYS}
+    bands = _load_table(path, "bands", raw, BAND_PARAMS)
     if not 0 < bands["watch"] < bands["at_risk"] <= MAX_SCORE_CAP:
         _fail(path, f"[bands] needs 0 < watch < at_risk <= {MAX_SCORE_CAP}, got watch = {bands['watch']}, "
                     f"at_risk = {bands['at_risk']}")
