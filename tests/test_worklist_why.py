@@ -207,3 +207,17 @@ def test_the_top_at_risk_tables_use_the_policys_band(db):
         n = s.execute(text("SELECT count(*) FROM risk_score WHERE score >= 25")).scalar_one()
     assert (n > 0) == bool(data["top_artists"])
     assert sum(n for _f, n in data["release_formats"]) >= data["releases"] - 1
+
+
+def test_show_on_the_command_line_says_unknown_too(db, run_cli):
+    tape = copy.deepcopy(release_doc(RICH["c9d52105"]))
+    tape.update(id=str(uuid.uuid4()), barcode=None, packaging=None, **{"artist-credit": []})
+    tape["media"][0]["tracks"][0]["length"] = None
+    tape["media"][0]["tracks"][0]["recording"]["length"] = None
+    for li in tape["label-info"]:
+        li["label"] = None
+    store(db, tape)
+    out = run_cli("show", tape["id"]).output
+    assert "— unknown artist" in out and "packaging:       unknown" in out and "cover_art_front: yes" in out
+    assert "\n  unknown " in out  # the label's name
+    assert "(unknown)" not in out and "?:??" not in out and " ? " not in out and "True" not in out
