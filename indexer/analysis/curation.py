@@ -303,7 +303,7 @@ def _format_facts(info: dict) -> list[str]:
 
 def _length(ms) -> str:
     if not ms:
-        return "?:??"
+        return "length unknown"
     s = round(ms / 1000)
     return f"{s // 60}:{s % 60:02d}"
 
@@ -314,7 +314,7 @@ def format_show(info: dict) -> str:
     lines = []
     if info["redirected"]:
         lines.append(f"{info['requested']} was merged into {info['mbid']}")
-    lines.append(f"{r['title']} — {r['artist_credit'] or '?'}")
+    lines.append(f"{r['title']} — {r['artist_credit'] or 'unknown artist'}")
     lines.append(f"  {info['url']}")
     for key in ("status", "date", "country", "barcode", "quality", "packaging", "formats", "cover_art_front"):
         value = r[key]
@@ -322,7 +322,9 @@ def format_show(info: dict) -> str:
             value = "(explicitly none)"
         if isinstance(value, list):
             value = ", ".join(value)
-        lines.append(f"  {key + ':':17}{'(unknown)' if value is None else value}")
+        if isinstance(value, bool):  # cover_art_front
+            value = "yes" if value else "no"
+        lines.append(f"  {key + ':':17}{'unknown' if value is None else value}")
     if r["deleted_at"]:
         lines.append(f"  DELETED UPSTREAM {r['deleted_at']:%Y-%m-%d} ({r['deleted_reason'] or 'no reason'})")
     sc = info["score"]
@@ -340,7 +342,7 @@ def format_show(info: dict) -> str:
     lines.append("")
     lines.append("Labels:")
     for lb in info["labels"] or [{"label_name": "(none)", "label_mbid": None, "catalog_number": None}]:
-        lines.append(f"  {lb['label_name'] or '?'} {lb['label_mbid'] or ''} {lb['catalog_number'] or ''}".rstrip())
+        lines.append(f"  {lb['label_name'] or 'unknown'} {lb['label_mbid'] or ''} {lb['catalog_number'] or ''}".rstrip())
     lines.append("Media:")
     by_medium: dict = {}
     for t in info["tracks"]:

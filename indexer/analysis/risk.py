@@ -110,6 +110,15 @@ class Signal:
     weight: int
     explain: str
     params: dict = field(default_factory=dict)
+    label: str = ""  # the few words curators read; empty: the name
+
+
+#: [bands] keys, their types and defaults: the lowest score of each band, checked 0 < watch < at_risk
+BAND_PARAMS: dict[str, tuple[type, object]] = {"at_risk": (int, 25), "watch": (int, 10)}
+DEFAULT_BANDS = {k: d for k, (_t, d) in BAND_PARAMS.items()}
+MAX_LABEL = 60
+#: what each band of `Policy.band` is called where people read it
+BAND_NAMES = {"at-risk": "at risk", "watch": "watch", "low": "little or no signal"}
 
 
 @dataclass
@@ -119,10 +128,24 @@ class Policy:
     max_score: int = 100
     source: str = ""
     context: dict = field(default_factory=lambda: {k: d for k, (_t, d) in CONTEXT_PARAMS.items()})
+    bands: dict = field(default_factory=lambda: dict(DEFAULT_BANDS))
 
     def explain(self, name: str) -> str:
         sig = self.signals.get(name)
         return sig.explain if sig else f"(signal {name!r} is not in policy {self.version})"
+
+    def label(self, name: str) -> str:
+        """The signal's human label; its name when the policy gives none or does not know it."""
+        sig = self.signals.get(name)
+        return sig.label if sig and sig.label else name
+
+    def band(self, score: int | None) -> str:
+        """"at-risk", "watch" or "low" (little or no signal) for a score, by the policy's [bands]."""
+        if score is not None and score >= self.bands["at_risk"]:
+            return "at-risk"
+        if score is not None and score >= self.bands["watch"]:
+            return "watch"
+        return "low"
 
     def context_factor(self, formats: list[str], year: int | None) -> tuple[float, str]:
         """The factor of a release's context and why (the same rule as CONTEXT_SQL)."""
@@ -197,25 +220,42 @@ def _load_signal(path, name: str, spec) -> Signal:
     explain = spec.get("explain")
     if not isinstance(explain, str) or not explain.strip() or len(explain) > 500:
         _fail(path, f"signals.{name}.explain (one line) is required")
+    label = spec.get("label", "")
+    if not isinstance(label, str) or len(label) > MAX_LABEL or any(ch in label for ch in "\r\n"):
+        _fail(path, f"signals.{name}.label must be one line of at most {MAX_LABEL} characters")
     params = {}
     for key, typ in SIGNAL_PARAMS.get(name, {}).items():
         if key in spec:
             params[key] = _check_value(path, f"signals.{name}.{key}", spec[key], typ)
         elif name in REQUIRED_PARAMS:
             _fail(path, f"signals.{name}.{key} is required")
-    return Signal(name, weight, explain.strip(), params)
+    return Signal(name, weight, explain.strip(), params, label.strip())
 
 
-def _load_context(path, raw) -> dict:
+def _load_table(path, name: str, raw, params: dict[str, tuple[type, object]]) -> dict:
+    """A table of typed keys ([context], [bands]): each checked, a missing one its default."""
     if raw is None:
         raw = {}
     if not isinstance(raw, dict):
-        _fail(path, "[context] must be a table")
-    unknown = set(raw) - set(CONTEXT_PARAMS)
+        _fail(path, f"[{name}] must be a table")
+    unknown = set(raw) - set(params)
     if unknown:
-        _fail(path, f"unknown [context] key(s) {', '.join(sorted(unknown))}")
-    return {key: _check_value(path, f"context.{key}", raw[key], typ) if key in raw else default
-            for key, (typ, default) in CONTEXT_PARAMS.items()}
+        _fail(path, f"unknown [{name}] key(s) {', '.join(sorted(unknown))} (known: {', '.join(params)})")
+    return {key: _check_value(path, f"{name}.{key}", raw[key], typ) if key in raw else default
+            for key, (typ, default) in params.items()}
+
+
+def _load_context(path, raw) -> dict:
+    return _load_table(path, "context", raw, CONTEXT_PARAMS)
+
+
+def _load_bands(path, raw) -> dict:
+    """[bands]: the lowest score of "at risk" and of "watch" (defaults DEFAULT_BANDS), 0 < watch < at_risk."""
+    bands = _load_table(path, "bands", raw, BAND_PARAMS)
+    if not 0 < bands["watch"] < bands["at_risk"] <= MAX_SCORE_CAP:
+        _fail(path, f"[bands] needs 0 < watch < at_risk <= {MAX_SCORE_CAP}, got watch = {bands['watch']}, "
+                    f"at_risk = {bands['at_risk']}")
+    return bands
 
 
 def load_policy(path: str | Path | None = None) -> Policy:
@@ -241,7 +281,7 @@ def load_policy(path: str | Path | None = None) -> Policy:
     if not isinstance(max_score, int) or isinstance(max_score, bool) or not 0 < max_score <= MAX_SCORE_CAP:
         _fail(path, f"max_score must be an integer from 1 to {MAX_SCORE_CAP}")
     return Policy(version=version, signals=signals, max_score=max_score, source=str(path),
-                  context=_load_context(path, data.get("context")))
+                  context=_load_context(path, data.get("context")), bands=_load_bands(path, data.get("bands")))
 
 
 def _facts_sql(changed_only: bool) -> str:

@@ -129,8 +129,9 @@ def filter_options(default_limit: int | None):
                       help="Curation state (repeatable); default: all but ignored and preserved.")
         @click.option("--limit", type=click.IntRange(1, MAX_ROWS), default=default_limit,
                       show_default=default_limit is not None,
-                      help=None if default_limit is not None else "Default: no limit.")
-        @click.option("--sort", type=click.Choice(SORTS), default="score", show_default=True)
+                      help="At most N releases." + ("" if default_limit is not None else "  Default: no limit."))
+        @click.option("--sort", type=click.Choice(SORTS), default="score", show_default=True,
+                      help="Order: score (most at risk first), date or title.")
         @functools.wraps(fn)
         def wrapper(*args, min_score, formats, country, year_from, year_to, label, artist, statuses, curation,
                     limit, sort, **kwargs):

@@ -20,7 +20,8 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from ..analysis.curation import CURATION_STATES, EXPORT_COLUMNS, FACT_LABELS, SORTS, export_rows, mark, show
-from ..analysis.report import bar_chart_svg, chart_items, collect, column_chart_svg, pct
+from ..analysis.next_steps import cover_art, group_links, search_links
+from ..analysis.report import charts_svg, collect, pct
 from ..analysis.revisions import diff_documents, revision_documents, worklist_page
 from ..analysis.status import score_counts, score_notice, status
 from ..mapping import parse_mbid
@@ -86,14 +87,18 @@ def _media(info: dict) -> list[dict]:
 
 
 def release(request: Request):
-    """Everything `show` knows about one release; keys it adds later appear generically."""
+    """Everything `show` knows about one release, and the next step: its
+    cover, searches elsewhere, its links by kind; keys `show` adds later appear generically."""
     mbid = _mbid(request)
     info = show(request.app.state.db, mbid, request.app.state.policy)
+    r = info["release"]
     revisions = info["revisions"]
     latest = (revisions[-2]["id"], revisions[-1]["id"]) if len(revisions) > 1 else None
     extra = {k: v for k, v in info.items() if k not in SHOWN_KEYS}
-    return page(request, "release.html", info=info, r=info["release"], media=_media(info), extra=extra,
-                states=CURATION_STATES, latest=latest, fact_labels=FACT_LABELS)
+    return page(request, "release.html", info=info, r=r, media=_media(info), extra=extra,
+                states=CURATION_STATES, latest=latest, fact_labels=FACT_LABELS,
+                cover=cover_art(info["mbid"], r["cover_art_front"]), searches=search_links(r, info["labels"]),
+                link_groups=group_links(info["links"]))
 
 
 def revision_diff(request: Request):
@@ -160,15 +165,10 @@ async def mark_many(request: Request):
 
 def overview(request: Request):
     db = request.app.state.db
-    data = collect(db, top=10)
-    items = chart_items(data)
-    charts = [  # SVG built by the report, which escapes every label itself
-        column_chart_svg(items["score_hist"], "Risk score histogram"),
-        bar_chart_svg(items["signal_pct"], "Share of scored releases per signal (%)"),
-        bar_chart_svg(items["formats"], "Medium formats"),
-        column_chart_svg(items["per_year"], "Releases per year"),
-        column_chart_svg(items["track_lengths"], "Track lengths (minutes, 30 s bins)"),
-    ]
+    data = collect(db, top=10, at_risk=request.app.state.policy.bands["at_risk"])
+    # SVG built by the report, which escapes every label itself
+    charts = charts_svg(data, ["score_hist", "signal_pct", "formats", "per_year", "track_lengths"],
+                        request.app.state.policy.label)
     c, total = data["coverage"], data["releases"]
     figures = [("releases", total), ("scored", data["scored"]), ("deleted upstream", c["deleted"]),
                ("with barcode", pct(c["barcode"], total)),

@@ -23,6 +23,13 @@ from starlette.responses import PlainTextResponse, RedirectResponse
 
 from .params import query_string
 
+#: the Content-Security-Policy of every page: our own script and style only,
+#: images also from the Cover Art Archive (which redirects to archive.org
+#: hosts) for the release page's cover; no plugin, no framing, forms only to us
+CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; "
+       "img-src 'self' https://coverartarchive.org https://archive.org https://*.archive.org; "
+       "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
+
 TOKEN_COOKIE = "mbindex_token"
 CSRF_COOKIE = "mbindex_csrf"
 CSRF_FIELD = "csrf"

@@ -12,7 +12,8 @@ import jinja2
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
-from .security import set_csrf_cookie
+from ..analysis.risk import BAND_NAMES
+from .security import CSP, set_csrf_cookie
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 FLASH_COOKIE = "mbindex_flash"
@@ -33,8 +34,9 @@ def href(url) -> str | None:
 
 
 def duration(ms) -> str:
+    """m:ss, or "unknown" for a track without a length."""
     if not ms:
-        return "?:??"
+        return "unknown"
     s = round(ms / 1000)
     return f"{s // 60}:{s % 60:02d}"
 
@@ -54,12 +56,14 @@ ENV = _env()
 
 def page(request: Request, name: str, status: int = 200, **context) -> HTMLResponse:
     """A template rendered for this request, with the CSRF field of this
-    browser (setting its cookie on first visit) and any flash message."""
+    browser (setting its cookie on first visit), any flash message, and the
+    policy whose signal labels and score bands the pages show."""
     csrf, new_cookie = request.app.state.csrf.token_for(request)
     flash = request.cookies.get(FLASH_COOKIE)
     html = ENV.get_template(name).render(request=request, csrf=csrf, flash=unquote(flash) if flash else None,
-                                         marked_by=unquote(request.cookies.get("mbindex_by", "")), **context)
-    response = HTMLResponse(html, status_code=status)
+                                         marked_by=unquote(request.cookies.get("mbindex_by", "")),
+                                         policy=request.app.state.policy, band_names=BAND_NAMES, **context)
+    response = HTMLResponse(html, status_code=status, headers={"content-security-policy": CSP})
     set_csrf_cookie(response, new_cookie)
     if flash:
         response.delete_cookie(FLASH_COOKIE)

@@ -13,7 +13,7 @@ from ..options import MBID, TEXT
 
 @click.command("mark")
 @click.argument("mbids", nargs=-1, required=True, type=MBID)
-@click.option("--status", required=True, type=click.Choice(CURATION_STATES))
+@click.option("--status", required=True, type=click.Choice(CURATION_STATES), help="The curation status to record.")
 @click.option("--note", type=TEXT, help="Free text kept with the mark.")
 @click.option("--by", "marked_by", type=TEXT, help="Who marks (default: $USER).")
 @pass_app

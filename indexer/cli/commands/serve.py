@@ -12,7 +12,8 @@ from ..freshness import echo_database
 @click.command("serve")
 @click.option("--host", default=DEFAULT_HOST, show_default=True,
               help="Address to listen on; beyond loopback it needs serve_token [env MBINDEX_SERVE_TOKEN].")
-@click.option("--port", type=click.IntRange(0, 65535), default=DEFAULT_PORT, show_default=True)
+@click.option("--port", type=click.IntRange(0, 65535), default=DEFAULT_PORT, show_default=True,
+              help="TCP port to listen on.")
 @pass_app
 def serve_cmd(app: App, host, port):
     """Serve the worklist, each release's evidence and marking in a browser (Ctrl-C stops)."""

@@ -12,7 +12,7 @@ from ..options import MBID, TEXT, output_option
 
 @click.group()
 def watch():
-    """The watchlist synced by `mbindex sync --watched`."""
+    """The watchlist: the scopes `mbindex update` (and `sync --watched`) walk."""
 
 
 @watch.command("add")
@@ -21,6 +21,7 @@ def watch():
 @click.option("--note", type=TEXT, help="Why it is watched.")
 @pass_app
 def watch_add(app: App, scope, mbid, note):
+    """Watch a scope: an artist, a label, a release group or a collection, by MBID."""
     added = add_watch(app.db(), scope, mbid, note)
     click.echo(f"{'watching' if added else 'already watched'}: {scope} {mbid}")
 
@@ -30,6 +31,7 @@ def watch_add(app: App, scope, mbid, note):
 @click.argument("mbid", type=MBID)
 @pass_app
 def watch_remove(app: App, scope, mbid):
+    """Stop watching a scope (its releases stay in the mirror)."""
     if not remove_watch(app.db(), scope, mbid):
         raise UserError(f"not on the watchlist: {scope} {mbid}", EXIT_USAGE)
     click.echo(f"removed: {scope} {mbid}")
@@ -39,4 +41,5 @@ def watch_remove(app: App, scope, mbid):
 @output_option
 @pass_app
 def watch_list(app: App, output):
+    """List the watched scopes, with their notes."""
     click.echo(render(list_watches(app.db()), output))
