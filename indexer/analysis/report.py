@@ -102,16 +102,20 @@ def pct(part: int, whole: int) -> str:
     return f"{100 * part / whole:.1f}%" if whole else "n/a"
 
 
+def _svg_head(kind: str, width: int, height: int, title: str) -> list[str]:
+    """The opening of a chart: its svg element, accessible title and heading."""
+    t = html.escape(title)
+    return [f'<svg xmlns="http://www.w3.org/2000/svg" class="chart {kind}" width="{width}" height="{height}" '
+            f'role="img" aria-label="{t}">', f'<title>{t}</title>', f'<text x="0" y="16" font-weight="bold">{t}</text>']
+
+
 def bar_chart_svg(items: list[tuple[str, int]], title: str, *, width: int = 640, bar_h: int = 18,
                   empty: str = "(no data)") -> str:
     """Horizontal bars, one per (label, value); `empty` is said when there is no item."""
     label_w, pad = 170, 6
     height = 30 + max(1, len(items)) * (bar_h + pad)
     vmax = max((v for _, v in items), default=0) or 1
-    out = [f'<svg xmlns="http://www.w3.org/2000/svg" class="chart bar" width="{width}" height="{height}" '
-           f'role="img" aria-label="{html.escape(title)}">',
-           f'<title>{html.escape(title)}</title>',
-           f'<text x="0" y="16" font-weight="bold">{html.escape(title)}</text>']
+    out = _svg_head("bar", width, height, title)
     if not items:
         out.append(f'<text x="0" y="40" fill="#777">{html.escape(empty)}</text>')
     for i, (label, value) in enumerate(items):
@@ -147,10 +151,7 @@ def column_chart_svg(items: list[tuple[str, int]], title: str, *, width: int = 6
         step, font = 1, 10 if col_w >= 6.5 * longest else 8
     else:
         step, font = label_step(col_w, 6.5 * longest), 10
-    out = [f'<svg xmlns="http://www.w3.org/2000/svg" class="chart column" width="{width}" height="{height}" '
-           f'role="img" aria-label="{html.escape(title)}">',
-           f'<title>{html.escape(title)}</title>',
-           f'<text x="0" y="16" font-weight="bold">{html.escape(title)}</text>',
+    out = _svg_head("column", width, height, title) + [
            f'<line x1="{left}" y1="{top + plot_h}" x2="{width - 10}" y2="{top + plot_h}" stroke="#444"/>',
            f'<text x="{left - 4}" y="{top + 10}" text-anchor="end" font-size="11">{vmax}</text>']
     if not items:
