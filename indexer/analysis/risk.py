@@ -2,7 +2,14 @@
 
 Every signal's predicate is SQL over a per-release row (`r` = release plus
 pre-aggregated facts); the policy supplies weights, explanations and
-parameters, always as bound parameters.  `score_in()` writes `risk_score`
+parameters, always as bound parameters.
+
+Every signal declares what it reads (`SIGNAL_INPUTS`, widened by the
+policy's own `includes` / `facts` / `fields` keys): the includes the
+release was fetched with (`release.includes`), the upstream facts about it
+(`upstream_fact`), the document fields it carried (`release.fields`).  When
+one is missing the signal is *not assessed*: it never fires, and the score
+row lists it in `not_assessed`.  A score claims nothing nobody fetched.  `score_in()` writes `risk_score`
 with INSERT ... SELECT ... ON CONFLICT for the whole table, or only for
 releases with `needs_score` (then clears it), inside the caller's
 transaction; `score()` does it in a transaction of its own, recorded as a run.
@@ -11,6 +18,8 @@ transaction; `score()` does it in a transaction of its own, recorded as a run.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import json
 import tomllib
 import uuid
 from dataclasses import dataclass, field
@@ -20,7 +29,9 @@ from pathlib import Path
 from sqlalchemy import text
 
 from ..db import Database
+from ..mapping import DOCUMENT_FIELDS
 from ..runs import Run
+from ..store.facts import EDITIONS, LISTENERS, LISTENS, RELEASE_GROUPS
 
 DEFAULT_POLICY = Path(__file__).with_name("risk_policy.toml")
 
@@ -62,9 +73,61 @@ SIGNAL_SQL: dict[str, str] = {
     "few_listeners": "f.listeners IS NOT NULL AND f.listeners BETWEEN 1 AND :p_few_listeners_max_listeners",
 }
 
+
+
+@dataclass(frozen=True)
+class Inputs:
+    """What a signal reads: includes the release was fetched with, upstream
+    facts about it, fields its document carried.  Without all of them it is
+    not assessed."""
+
+    includes: tuple[str, ...] = ()
+    facts: tuple[str, ...] = ()
+    fields: tuple[str, ...] = ()
+
+    def __or__(self, other: Inputs) -> Inputs:
+        merge = lambda a, b: tuple(dict.fromkeys(a + b))  # noqa: E731
+        return Inputs(merge(self.includes, other.includes), merge(self.facts, other.facts),
+                      merge(self.fields, other.fields))
+
+
+#: what each signal's SQL reads (a policy may add inputs, never remove these).
+#: `tombstoned`, `unknown_date` and `unknown_country` read what every release
+#: document states (ws/2 omits date and country in every shape when unknown)
+SIGNAL_INPUTS: dict[str, Inputs] = {
+    "tombstoned": Inputs(),
+    "fragile_format": Inputs(includes=("media",)),
+    "barcode_unknown": Inputs(fields=("barcode",)),
+    "barcode_none": Inputs(fields=("barcode",)),
+    "no_label": Inputs(includes=("labels",)),
+    "no_catalog_number": Inputs(includes=("labels",)),
+    "no_cover_art": Inputs(fields=("cover-art-archive",)),
+    "cover_art_darkened": Inputs(fields=("cover-art-archive",)),
+    "no_links": Inputs(includes=("url-rels",)),
+    "uncatalogued": Inputs(includes=("url-rels", "release-group-level-rels")),
+    "only_edition": Inputs(facts=(EDITIONS,)),
+    "risky_status": Inputs(fields=("status",)),
+    "unknown_date": Inputs(),
+    "unknown_country": Inputs(),
+    "low_quality": Inputs(fields=("quality",)),
+    "sparse_tracklist": Inputs(includes=("recordings",)),
+    "no_tags": Inputs(includes=("tags",)),
+    "small_catalogue": Inputs(facts=(RELEASE_GROUPS,)),
+    "no_listens": Inputs(facts=(LISTENS,)),
+    "few_listeners": Inputs(facts=(LISTENERS,)),
+}
+#: the inputs a policy may name: ws/2 release includes (and `cover-art`, which
+#: the mapping infers from a document carrying cover-art-archive), the upstream
+#: facts `enrich` stores, the document fields the mapping records
+KNOWN_INPUTS: dict[str, tuple[str, ...]] = {
+    "includes": ("aliases", "annotation", "artist-credits", "collections", "cover-art", "discids", "genres",
+                 "isrcs", "labels", "media", "ratings", "recording-level-rels", "recordings",
+                 "release-group-level-rels", "release-groups", "tags", "url-rels"),
+    "facts": (EDITIONS, RELEASE_GROUPS, LISTENS, LISTENERS),
+    "fields": DOCUMENT_FIELDS,
+}
 #: the upstream fact each world signal needs ("unknown (not fetched)" in `show` when missing)
-SIGNAL_FACTS = {"only_edition": "editions", "small_catalogue": "release_groups", "no_listens": "listens",
-                "few_listeners": "listeners"}
+SIGNAL_FACTS = {name: inputs.facts[0] for name, inputs in SIGNAL_INPUTS.items() if inputs.facts}
 
 # the parameters each signal needs, with their expected Python type
 SIGNAL_PARAMS: dict[str, dict[str, type]] = {
@@ -110,6 +173,10 @@ class Signal:
     weight: int
     explain: str
     params: dict = field(default_factory=dict)
+    #: what it reads: the engine's SIGNAL_INPUTS and whatever the policy added
+    inputs: Inputs = field(default_factory=Inputs)
+    #: a short human name for the web pages (optional, at most 60 characters)
+    label: str | None = None
 
 
 @dataclass
@@ -119,10 +186,27 @@ class Policy:
     max_score: int = 100
     source: str = ""
     context: dict = field(default_factory=lambda: {k: d for k, (_t, d) in CONTEXT_PARAMS.items()})
+    #: the TOML text it was loaded from ("" when built in code: `policies.policy_text` renders one)
+    text: str = ""
 
     def explain(self, name: str) -> str:
         sig = self.signals.get(name)
-        return sig.explain if sig else f"(signal {name!r} is not in policy {self.version})"
+        if sig is not None:
+            return sig.explain
+        if not self.signals:
+            return f"(the text of policy {self.version} is not stored: run `mbindex score` to explain)"
+        return f"(signal {name!r} is not in policy {self.version})"
+
+    def missing_inputs(self, name: str, includes, fields, facts) -> list[str]:
+        """Why signal `name` is not assessed for a release fetched with
+        `includes`, whose document carried `fields` and with these known
+        upstream `facts`: one phrase per missing input ([] when assessed)."""
+        sig = self.signals.get(name)
+        inputs = sig.inputs if sig else SIGNAL_INPUTS.get(name, Inputs())
+        out = [f"not fetched with inc={i}" for i in inputs.includes if i not in includes]
+        out += [f"the document has no {f!r} field (a search hit?)" for f in inputs.fields if f not in fields]
+        out += [f"upstream fact {f} not fetched (run `mbindex enrich`)" for f in inputs.facts if f not in facts]
+        return out
 
     def context_factor(self, formats: list[str], year: int | None) -> tuple[float, str]:
         """The factor of a release's context and why (the same rule as CONTEXT_SQL)."""
@@ -203,7 +287,25 @@ def _load_signal(path, name: str, spec) -> Signal:
             params[key] = _check_value(path, f"signals.{name}.{key}", spec[key], typ)
         elif name in REQUIRED_PARAMS:
             _fail(path, f"signals.{name}.{key} is required")
-    return Signal(name, weight, explain.strip(), params)
+    label = spec.get("label")
+    if label is not None and (not isinstance(label, str) or not label.strip() or len(label) > 60):
+        _fail(path, f"signals.{name}.label must be a string of 1-60 characters")
+    return Signal(name, weight, explain.strip(), params, SIGNAL_INPUTS[name] | _declared_inputs(path, name, spec),
+                  label.strip() if label else None)
+
+
+def _declared_inputs(path, name: str, spec: dict) -> Inputs:
+    """The policy's `includes` / `facts` / `fields` of a signal: lists of known input names."""
+    found = {}
+    for kind, known in KNOWN_INPUTS.items():
+        value = spec.get(kind, [])
+        if not isinstance(value, list) or not all(isinstance(x, str) for x in value):
+            _fail(path, f"signals.{name}.{kind} must be a list of names")
+        unknown = [x for x in value if x not in known]
+        if unknown:
+            _fail(path, f"signals.{name}.{kind} names no such input {unknown[0]!r} (known: {', '.join(known)})")
+        found[kind] = tuple(value)
+    return Inputs(**found)
 
 
 def _load_context(path, raw) -> dict:
@@ -219,12 +321,22 @@ def _load_context(path, raw) -> dict:
 
 
 def load_policy(path: str | Path | None = None) -> Policy:
+    """The policy in file `path` (default: the bundled one), checked whole; PolicyError names what is wrong."""
     path = Path(path) if path else DEFAULT_POLICY
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        source = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise PolicyError(f"policy file not found: {path}") from None
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+    except UnicodeDecodeError as exc:
+        raise PolicyError(f"policy file {path} is not valid TOML: {exc}") from None
+    return parse_policy(source, path)
+
+
+def parse_policy(source: str, path) -> Policy:
+    """A policy from its TOML text; `path` names it in errors (a file, or where it was stored)."""
+    try:
+        data = tomllib.loads(source)
+    except tomllib.TOMLDecodeError as exc:
         raise PolicyError(f"policy file {path} is not valid TOML: {exc}") from None
     version = data.get("version")
     if not isinstance(version, str) or not version or len(version) > 100:
@@ -237,11 +349,11 @@ def load_policy(path: str | Path | None = None) -> Policy:
     if not isinstance(max_score, int) or isinstance(max_score, bool) or not 0 < max_score <= MAX_SCORE_CAP:
         _fail(path, f"max_score must be an integer from 1 to {MAX_SCORE_CAP}")
     return Policy(version=version, signals=signals, max_score=max_score, source=str(path),
-                  context=_load_context(path, data.get("context")))
+                  context=_load_context(path, data.get("context")), text=source)
 
 
-def _facts_sql(changed_only: bool) -> str:
-    where = "WHERE r.needs_score" if changed_only else ""
+def _facts_sql(where: str) -> str:
+    """The per-release row the signals read, for the releases `where` selects."""
     return f"""
     WITH target AS (
         SELECT r.* FROM release r {where}
@@ -252,7 +364,8 @@ def _facts_sql(changed_only: bool) -> str:
                max(u.value) FILTER (WHERE u.fact = 'editions') AS editions,
                bool_or(u.fact = 'listens') AS listens_known,
                max(u.value) FILTER (WHERE u.fact = 'listens') AS listens,
-               max(u.value) FILTER (WHERE u.fact = 'listeners') AS listeners
+               max(u.value) FILTER (WHERE u.fact = 'listeners') AS listeners,
+               array_agg(DISTINCT u.fact) AS known
         FROM upstream_fact u
         WHERE u.subject_type = 'release-group'
           AND u.subject_mbid IN (SELECT release_group_mbid FROM target)
@@ -301,6 +414,9 @@ def _facts_sql(changed_only: bool) -> str:
     ),
     facts AS (
         SELECT t.mbid, t.deleted_at, t.formats, t.barcode, t.cover_art_front, t.cover_art_darkened, t.includes,
+               t.fields,
+               coalesce(gf.known, '{{}}') || CASE WHEN af.release_mbid IS NULL THEN '{{}}'::text[]
+                                                  ELSE ARRAY['release_groups'] END AS known_facts,
                t.release_group_mbid, t.status, t.date, t.country, t.quality,
                coalesce(lab.has_label, false) AS has_label,
                coalesce(lab.has_catno, false) AS has_catno,
@@ -328,24 +444,106 @@ def _weight_sql(name: str) -> str:
     return f":w_{name}"
 
 
-def build_score_sql(policy: Policy, changed_only: bool = False) -> str:
+def _assessed_sql(sig: Signal) -> str:
+    """SQL true when every input of the signal is there (input names are
+    checked against KNOWN_INPUTS at load, so they are safe literals)."""
+    tests = [f"'{i}' = ANY(f.includes)" for i in sig.inputs.includes]
+    tests += [f"'{x}' = ANY(f.fields)" for x in sig.inputs.fields]
+    tests += [f"'{x}' = ANY(f.known_facts)" for x in sig.inputs.facts]
+    return " AND ".join(tests) or "true"
+
+
+def _scored_columns(policy: Policy) -> str:
+    """score, signals (fired) and not_assessed of each `facts` row: a signal
+    fires only when assessed, and it is assessed only when its inputs are there."""
     active = [s for s in policy.signals.values() if s.weight > 0]
-    fires = {s.name: f"({SIGNAL_SQL[s.name]})" + (f" AND {_weight_sql(s.name)} > 0" if s.name in CONTEXT_SIGNALS
-                                                    else "") for s in active}
+    fires = {s.name: f"({_assessed_sql(s)}) AND ({SIGNAL_SQL[s.name]})"
+             + (f" AND {_weight_sql(s.name)} > 0" if s.name in CONTEXT_SIGNALS else "") for s in active}
     fired = ",\n            ".join(f"CASE WHEN {fires[s.name]} THEN '{s.name}' END" for s in active) or "NULL"
+    unassessed = ",\n            ".join(f"CASE WHEN NOT ({_assessed_sql(s)}) THEN '{s.name}' END"
+                                      for s in active) or "NULL"
     total = " + ".join(f"CASE WHEN {fires[s.name]} THEN {_weight_sql(s.name)} ELSE 0 END" for s in active) or "0"
-    return f"""{_facts_sql(changed_only)}
-    INSERT INTO risk_score (release_mbid, score, signals, policy_version, scored_at, curation)
-    SELECT f.mbid,
-           least(CAST(:max_score AS int), {total}),
-           array_remove(ARRAY[{fired}]::text[], NULL),
+    return f"""least(CAST(:max_score AS int), {total}) AS score,
+           array_remove(ARRAY[{fired}]::text[], NULL) AS signals,
+           array_remove(ARRAY[{unassessed}]::text[], NULL) AS not_assessed"""
+
+
+def build_score_sql(policy: Policy, changed_only: bool = False) -> str:
+    return f"""{_facts_sql("WHERE r.needs_score" if changed_only else "")}
+    INSERT INTO risk_score (release_mbid, score, signals, not_assessed, policy_version, scored_at, curation)
+    SELECT f.mbid, x.score, x.signals, x.not_assessed,
            :policy_version, now(),
            (SELECT cs.status FROM curation_state cs WHERE cs.release_mbid = f.mbid)
-    FROM facts f
+    FROM facts f, LATERAL (SELECT {_scored_columns(policy)}) x
     ON CONFLICT (release_mbid) DO UPDATE
-       SET score = excluded.score, signals = excluded.signals,
+       SET score = excluded.score, signals = excluded.signals, not_assessed = excluded.not_assessed,
            policy_version = excluded.policy_version, scored_at = excluded.scored_at,
            curation = excluded.curation"""
+
+
+def build_select_sql(policy: Policy) -> str:
+    """The scoring of the releases in :mbids as a read: what `score` would
+    store, written nowhere (`evaluate --policy`)."""
+    return f"""{_facts_sql("WHERE r.mbid = ANY(CAST(:mbids AS uuid[]))")}
+    SELECT f.mbid, {_scored_columns(policy)}
+    FROM facts f"""
+
+
+def score_select_in(session, policy: Policy, mbids: list[uuid.UUID]) -> dict[uuid.UUID, dict]:
+    """{mbid: {score, signals, not_assessed}} of the stored releases among
+    `mbids` under `policy`, computed inside the caller's transaction, stored nowhere."""
+    params = dict(policy.bind(), mbids=list(mbids))
+    return {row.mbid: {"score": row.score, "signals": list(row.signals), "not_assessed": list(row.not_assessed)}
+            for row in session.execute(text(build_select_sql(policy)), params)}
+
+
+class PolicyConflict(PolicyError):
+    """A policy's version is stored with different content."""
+
+
+def policy_text(policy: Policy) -> str:
+    """The TOML text of a policy: the file it was loaded from, or (built or
+    changed in code, `text` empty) a rendering that loads back to the same policy."""
+    if policy.text:
+        return policy.text
+    toml = lambda v: json.dumps(v, ensure_ascii=False)  # noqa: E731  (JSON strings, numbers, lists are TOML)
+    lines = [f"version = {toml(policy.version)}", f"max_score = {policy.max_score}", "", "[context]"]
+    lines += [f"{k} = {toml(policy.context[k])}" for k in CONTEXT_PARAMS]
+    for sig in policy.signals.values():
+        lines += ["", f"[signals.{sig.name}]", f"weight = {sig.weight}", f"explain = {toml(sig.explain)}"]
+        if sig.label:
+            lines.append(f"label = {toml(sig.label)}")
+        lines += [f"{k} = {toml(sig.params[k])}" for k in SIGNAL_PARAMS.get(sig.name, {}) if k in sig.params]
+        base = SIGNAL_INPUTS[sig.name]
+        for kind in ("includes", "facts", "fields"):
+            extra = [x for x in getattr(sig.inputs, kind) if x not in getattr(base, kind)]
+            if extra:
+                lines.append(f"{kind} = {toml(extra)}")
+    return "\n".join(lines) + "\n"
+
+
+def policy_sha256(policy: Policy) -> str:
+    return hashlib.sha256(policy_text(policy).encode("utf-8")).hexdigest()
+
+
+def conflict(policy: Policy, stored_sha: str) -> PolicyConflict:
+    return PolicyConflict(f"policy {policy.source or policy.version}: version {policy.version!r} is already stored "
+                          f"with different content (sha256 {stored_sha[:12]}, this file {policy_sha256(policy)[:12]}): "
+                          "give the changed policy a new `version`")
+
+
+def record_policy_in(session, policy: Policy) -> None:
+    """Store the policy's text under its version inside the caller's
+    transaction (kept when already stored); PolicyConflict when the version
+    is stored with other content."""
+    digest = policy_sha256(policy)
+    session.execute(text("INSERT INTO risk_policy (version, sha256, text) VALUES (:v, :h, :t) "
+                         "ON CONFLICT (version) DO NOTHING"),
+                    {"v": policy.version, "h": digest, "t": policy_text(policy)})
+    stored = session.execute(text("SELECT sha256 FROM risk_policy WHERE version = :v"),
+                             {"v": policy.version}).scalar_one()
+    if stored != digest:
+        raise conflict(policy, stored)
 
 
 @dataclass
@@ -357,7 +555,10 @@ class ScoreResult:
 
 
 def score_in(session, policy: Policy, *, changed_only: bool = False) -> int:
-    """Score releases inside the caller's transaction (never committing); returns how many."""
+    """Score releases inside the caller's transaction (never committing),
+    storing the policy's text with them (`record_policy_in`: PolicyConflict
+    when its version is stored with other content); returns how many."""
+    record_policy_in(session, policy)
     params = policy.bind()
     n = session.execute(text(build_score_sql(policy, changed_only)), params).rowcount
     # clear the flag only on what this transaction scored (scored_at = now() is

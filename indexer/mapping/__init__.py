@@ -13,7 +13,7 @@ dump have the same shape, so both the API sync and the dump import go through
 """
 
 from .entity import ENTITY_TYPES, map_entity
-from .release import asked_includes, infer_includes, map_release
+from .release import DOCUMENT_FIELDS, asked_includes, infer_includes, map_release
 from .rows import (
     ArtistRow,
     CreditRow,
@@ -40,7 +40,7 @@ from .values import (
 )
 
 __all__ = [
-    "ENTITY_TYPES", "ArtistRow", "CreditRow", "LabelRow", "MappedEntity", "MappedRelease", "MappingError",
+    "DOCUMENT_FIELDS", "ENTITY_TYPES", "ArtistRow", "CreditRow", "LabelRow", "MappedEntity", "MappedRelease", "MappingError",
     "MediumRow", "RecordingRow", "ReleaseGroupRow", "ReleaseLabelRow", "ReleaseRow", "TagRow", "TrackRow",
     "UrlRelRow", "asked_includes", "canonical_json", "canonical_json_bytes", "credit_phrase", "doc_hash",
     "infer_includes", "map_entity", "map_release", "parse_mbid", "year_of",
