@@ -5,16 +5,19 @@ the policy that produced it; `evaluate` measures a policy on labelled releases."
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from pathlib import Path
 
 import pytest
 from sqlalchemy import text
+from starlette.testclient import TestClient
 
 from helpers import load_doc, release_doc, score_all, store, write_archive
 from indexer.analysis import evaluation, risk
 from indexer.analysis.evaluation import auc, metrics, parse_labels, precision_at, signal_stats
 from indexer.mapping import asked_includes
+from indexer.web.app import create_app
 
 SEARCH = "search/musicbrainzws2_java_release_limit100.json"
 BROWSE = "browse/musicbrainz_rs_release_by_label.json"
@@ -270,3 +273,46 @@ def test_a_malformed_labels_file_is_refused_naming_the_line(tmp_path, run_cli, b
     res = run_cli("evaluate", "--labels", str(path))
     assert res.exit_code == 2
     assert f"line {line}: {message}" in res.output and len(res.output.strip().splitlines()) == 1
+
+
+def test_update_refuses_a_changed_policy_before_walking(db, run_cli, tmp_path):
+    store(db, release_doc(METEORA))
+    path = _policy_file(tmp_path, "")
+    assert run_cli("score", "--policy", str(path)).exit_code == 0
+    path.write_text(path.read_text(encoding="utf-8").replace("weight = 60", "weight = 59"), encoding="utf-8")
+    res = run_cli("update", "--policy", str(path))
+    assert res.exit_code == 2 and "already stored with different content" in res.output
+    with db.session() as s:
+        assert s.execute(text("SELECT count(*) FROM sync_run WHERE kind <> 'score'")).scalar_one() == 0
+
+
+EVAL = Path(__file__).parent / "fixtures" / "eval"
+
+
+def test_the_evaluation_set_is_what_the_readme_says():
+    labels = evaluation.read_labels(EVAL / "labels.tsv")
+    assert len(labels) >= 40 and sum(lab.at_risk for lab in labels) >= 15
+    assert all(lab.reason for lab in labels)
+    for lab in labels:
+        doc = json.loads((EVAL / "releases" / f"{lab.mbid}.json").read_text(encoding="utf-8"))
+        assert doc["id"] == str(lab.mbid)
+    sources = (EVAL / "SOURCES.md").read_text(encoding="utf-8")
+    named = {src for src in ("picard/", "hqub-musicbrainz/", "musicbrainz_rs/", "musicbrainz-android/",
+                             "musicbrainzws2-java/") if f"| {src}" in sources}
+    assert len(named) >= 5
+    assert all(str(lab.mbid)[:8] in sources for lab in labels)
+
+
+def test_the_web_release_page_explains_with_the_stored_policy_and_says_not_assessed(db, run_cli, tmp_path):
+    store(db, release_doc(NO_LABELS))
+    custom = _policy_file(tmp_path, "")
+    custom.write_text(custom.read_text(encoding="utf-8").replace(
+        'explain = "Release date unknown."', 'explain = "CUSTOM: no date."'), encoding="utf-8")
+    store(db, dict(release_doc(NO_LABELS), date=""))
+    assert run_cli("score", "--policy", str(custom)).exit_code == 0
+    with TestClient(create_app(db), raise_server_exceptions=False) as web:  # serve loads the default policy
+        page = web.get(f"/release/{NO_LABELS}").text
+        overview = web.get("/overview").text
+    assert "CUSTOM: no date." in page
+    assert "no_label: <em>not assessed</em> (not fetched with inc=labels)" in page
+    assert re.search(r"scored with another policy than [^<]*</th><td class=\"num\">1<", overview)
