@@ -185,11 +185,17 @@ def test_score_keeps_its_policy_and_every_view_explains_with_it(db, run_cli, tmp
     assert '"other_policy": 1' in status
 
 
-def test_a_changed_policy_under_a_stored_version_is_refused(db, run_cli, tmp_path):
+def _stored_then_changed(db, run_cli, tmp_path) -> Path:
+    """A policy `score` stored as custom-1, then edited without a new version."""
     store(db, release_doc(METEORA))
     path = _policy_file(tmp_path, "")
     assert run_cli("score", "--policy", str(path)).exit_code == 0
     path.write_text(path.read_text(encoding="utf-8").replace("weight = 60", "weight = 61"), encoding="utf-8")
+    return path
+
+
+def test_a_changed_policy_under_a_stored_version_is_refused(db, run_cli, tmp_path):
+    path = _stored_then_changed(db, run_cli, tmp_path)
     res = run_cli("score", "--policy", str(path))
     assert res.exit_code == 2
     assert len(res.output.strip().splitlines()) == 1
@@ -276,10 +282,7 @@ def test_a_malformed_labels_file_is_refused_naming_the_line(tmp_path, run_cli, b
 
 
 def test_update_refuses_a_changed_policy_before_walking(db, run_cli, tmp_path):
-    store(db, release_doc(METEORA))
-    path = _policy_file(tmp_path, "")
-    assert run_cli("score", "--policy", str(path)).exit_code == 0
-    path.write_text(path.read_text(encoding="utf-8").replace("weight = 60", "weight = 59"), encoding="utf-8")
+    path = _stored_then_changed(db, run_cli, tmp_path)
     res = run_cli("update", "--policy", str(path))
     assert res.exit_code == 2 and "already stored with different content" in res.output
     with db.session() as s:

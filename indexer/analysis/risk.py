@@ -352,13 +352,8 @@ def parse_policy(source: str, path) -> Policy:
                   context=_load_context(path, data.get("context")), text=source)
 
 
-def _facts_sql(where: str) -> str:
-    """The per-release row the signals read, for the releases `where` selects."""
-    return f"""
-    WITH target AS (
-        SELECT r.* FROM release r {where}
-    ),
-    gf AS MATERIALIZED (
+#: upstream facts about the target's release groups (enrich): NULL = not fetched; `known` names the facts fetched
+_GROUP_FACTS_CTE = """gf AS MATERIALIZED (
         -- upstream facts about the release groups (enrich): NULL = not fetched
         SELECT u.subject_mbid AS release_group_mbid,
                max(u.value) FILTER (WHERE u.fact = 'editions') AS editions,
@@ -371,7 +366,16 @@ def _facts_sql(where: str) -> str:
           AND u.subject_mbid IN (SELECT release_group_mbid FROM target)
         GROUP BY u.subject_mbid
     ),
-    af AS MATERIALIZED (
+"""
+
+
+def _facts_sql(where: str) -> str:
+    """The per-release row the signals read, for the releases `where` selects."""
+    return f"""
+    WITH target AS (
+        SELECT r.* FROM release r {where}
+    ),
+{_GROUP_FACTS_CTE}    af AS MATERIALIZED (
         -- the largest known catalogue among the credited artists (enrich skips special-purpose artists)
         SELECT ac.entity_mbid AS release_mbid, max(u.value) AS n
         FROM artist_credit ac
