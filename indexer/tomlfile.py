@@ -31,9 +31,15 @@ class TomlFileError(ValueError):
 def read_toml(path: Path, what: str) -> dict:
     """The TOML document at `path` (`what`: "config file", "policy file",
     for the messages).  OSError (missing, unreadable) passes through."""
+    return parse_toml(read_text(path, what), path, what)
+
+
+def parse_toml(text: str, path, what: str) -> dict:
+    """`text` as a TOML document, within the bounds above (`path` names it
+    in messages: a file, or where a stored text came from)."""
     try:
-        data = tomllib.loads(_text(path, what))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
         raise TomlFileError(f"{what} {path} is not valid TOML: {exc}") from None
     except RecursionError:
         raise TomlFileError(f"{what} {path} is nested deeper than {MAX_DEPTH} levels") from None
@@ -41,9 +47,17 @@ def read_toml(path: Path, what: str) -> dict:
     return data
 
 
+def read_text(path: Path, what: str) -> str:
+    """The file's text, at most MAX_BYTES of UTF-8: a regular file by its
+    size, a device or a pipe (/dev/zero, `<(...)`) by reading at most
+    MAX_BYTES + 1.  OSError passes through."""
+    try:
+        return _text(path, what)
+    except UnicodeDecodeError as exc:
+        raise TomlFileError(f"{what} {path} is not valid TOML: {exc}") from None
+
+
 def _text(path: Path, what: str) -> str:
-    """The file's text; a regular file by its size, a device or a pipe
-    (/dev/zero, `<(...)`) by reading at most MAX_BYTES + 1."""
     too_big = TomlFileError(f"{what} {path} is larger than {MAX_BYTES >> 20} MB: not read")
     if path.is_file():
         if path.stat().st_size > MAX_BYTES:

@@ -21,7 +21,8 @@ from ..db import Database
 from ..db import models as m
 from ..store import resolve_mbid_in
 from ..store.facts import facts_by_release_in, release_facts_in
-from .risk import SIGNAL_FACTS
+from .policies import explaining_in, versions_in
+from .risk import SIGNAL_FACTS, Policy
 
 CURATION_STATES = ("open", "in-progress", "preserved", "ignored")
 SORTS = ("score", "date", "title")
@@ -29,7 +30,7 @@ MB_RELEASE_URL = "https://musicbrainz.org/release/{}"
 WORKLIST_COLUMNS = ["mbid", "score", "title", "artist", "date", "country", "formats", "status", "curation", "signals"]
 #: the machine-readable worklist also carries the upstream facts behind the score
 FACT_COLUMNS = [*WORKLIST_COLUMNS, "facts"]
-EXPORT_COLUMNS = ["mbid", "url", *WORKLIST_COLUMNS[1:], "facts"]
+EXPORT_COLUMNS = ["mbid", "url", *WORKLIST_COLUMNS[1:], "not_assessed", "policy_version", "facts"]
 
 
 #: each filter of `Filters` as a SQL predicate over release r / score s, its
@@ -155,10 +156,32 @@ def with_facts_in(session, rows: list[dict]) -> list[dict]:
 
 
 def export_rows(db: Database, f: Filters) -> list[dict]:
-    """The worklist as `export` writes it: `flagged` with facts and each release's MusicBrainz URL."""
-    rows = flagged(db, f, facts=True)
+    """The worklist as `export` writes it: `flagged` with facts, each
+    release's MusicBrainz URL, the policy version of its score and the
+    signals it could not assess ("signal: why"), read in one transaction."""
+    with db.session() as s:
+        rows = with_assessment_in(s, with_facts_in(s, flagged_in(s, f)))
     for row in rows:
         row["url"] = MB_RELEASE_URL.format(row["mbid"])
+    return rows
+
+
+def with_assessment_in(session, rows: list[dict]) -> list[dict]:
+    """Each worklist row (with `facts`) with `policy_version` and
+    `not_assessed`: ["signal: why", ...], the reasons read from the stored
+    policy of each score."""
+    policies = versions_in(session)
+    extra = {r.mbid: r for r in session.execute(text(
+        "SELECT r.mbid, r.includes, r.fields, s.policy_version, s.not_assessed FROM release r "
+        "JOIN risk_score s ON s.release_mbid = r.mbid WHERE r.mbid = ANY(CAST(:m AS uuid[]))"),
+        {"m": [row["mbid"] for row in rows]})}
+    for row in rows:
+        x = extra[row["mbid"]]
+        policy = policies.get(x.policy_version) or Policy(version=x.policy_version, signals={})
+        facts = [{"fact": name} for name in row["facts"]]
+        row["policy_version"] = x.policy_version
+        row["not_assessed"] = [f"{a['signal']}: {a['reason']}"
+                               for a in not_assessed(policy, x.not_assessed, x.includes, x.fields, facts)]
     return rows
 
 
@@ -198,7 +221,9 @@ def mark_in(session, mbids: list[uuid.UUID], status: str, note: str | None, by: 
 
 def show(db: Database, requested: uuid.UUID, policy) -> dict:
     """Everything about one release (following merges), read in one
-    transaction. Raises NotFoundError."""
+    transaction, its score explained by the policy that produced it (stored
+    by `score`; `policy`, the current one, explains a release not scored
+    yet). Raises NotFoundError."""
     with db.session() as s:
         return show_in(s, requested, policy)
 
@@ -210,7 +235,8 @@ def show_in(session, requested: uuid.UUID, policy) -> dict:
     if rel is None:
         raise NotFoundError(f"release {requested} is not in the mirror")
     q = lambda sql, **p: [dict(r._mapping) for r in session.execute(text(sql), dict(p, m=mbid))]  # noqa: E731
-    score = q("SELECT score, signals, policy_version, scored_at FROM risk_score WHERE release_mbid = :m")
+    score = q("SELECT score, signals, not_assessed, policy_version, scored_at FROM risk_score WHERE release_mbid = :m")
+    policy = explaining_in(session, score[0]["policy_version"] if score else None, policy)
     state = q("SELECT status FROM curation_state WHERE release_mbid = :m")
     facts = release_facts_in(session, mbid)
     links = q("SELECT entity_type, type, url FROM url_relation WHERE (entity_type = 'release' AND entity_mbid = :m) "
@@ -251,6 +277,8 @@ def show_in(session, requested: uuid.UUID, policy) -> dict:
              "explain": policy.explain(s)}
             for s in (score[0]["signals"] if score else [])
         ],
+        "not_assessed": not_assessed(policy, score[0]["not_assessed"] if score else [], rel.includes, rel.fields,
+                                     facts),
         "curation": state[0]["status"] if state else "open",
         "curation_history": q(
             "SELECT marked_at, status, marked_by, note FROM curation_mark WHERE release_mbid = :m ORDER BY marked_at, id"
@@ -260,6 +288,14 @@ def show_in(session, requested: uuid.UUID, policy) -> dict:
             "WHERE entity_type = 'release' AND mbid = :m ORDER BY first_seen, id"
         ),
     }
+
+
+def not_assessed(policy, names: list[str], includes: list[str], fields: list[str], facts: list[dict]) -> list[dict]:
+    """Each signal the score could not assess, with why: [{signal, reason}]."""
+    known = {f["fact"] for f in facts}
+    return [{"signal": name,
+             "reason": "; ".join(policy.missing_inputs(name, includes, fields, known)) or "an input was missing"}
+            for name in names]
 
 
 def catalogues(links: list[dict], includes: list[str], policy) -> dict:
@@ -335,6 +371,8 @@ def format_show(info: dict) -> str:
         lines.append(f"Risk score {sc['score']}/100 (policy {sc['policy_version']}, {sc['scored_at']:%Y-%m-%d %H:%M})")
         for s in info["signals"]:
             lines.append(f"  +{s['weight'] if s['weight'] is not None else '?':<3} {s['signal']}: {s['explain']}")
+        for s in info["not_assessed"]:
+            lines.append(f"  not assessed {s['signal']}: {s['reason']}")
     lines.extend(_format_facts(info))
     lines.append(f"Curation: {info['curation']}")
     for h in info["curation_history"]:

@@ -72,6 +72,13 @@ def collect_in(session, top: int = 10, at_risk: int = DEFAULT_BANDS["at_risk"]) 
             SELECT least(score / 10, 9) * 10 AS bucket, count(*) FROM risk_score GROUP BY 1 ORDER BY 1"""),
         "signal_share": _rows(session, """
             SELECT sig, count(*) FROM risk_score, unnest(signals) AS sig GROUP BY 1 ORDER BY 2 DESC, 1"""),
+        # signals the score could not assess (an input not fetched, a field the document lacks)
+        "not_assessed": dict(_rows(session, """
+            SELECT sig, count(*) FROM risk_score, unnest(not_assessed) AS sig GROUP BY 1 ORDER BY 2 DESC, 1""")),
+        # the policy of each score: its text is kept in risk_policy (stored) by `score`
+        "policies": _rows(session, """
+            SELECT s.policy_version, count(*), EXISTS (SELECT 1 FROM risk_policy p WHERE p.version = s.policy_version)
+            FROM risk_score s GROUP BY 1 ORDER BY 2 DESC, 1"""),
         "track_lengths": _rows(session, """
             SELECT least(length_ms / 30000, 24) AS half_minutes, count(*) FROM track
             WHERE length_ms > 0 GROUP BY 1 ORDER BY 1"""),
@@ -256,9 +263,15 @@ def render_text(data: dict) -> str:
              f"cover art {pct(c['cover_art'], c['cover_art_known'])} of {c['cover_art_known']} known, "
              f"links {pct(c['links'], c['links_known'])} of {c['links_known']} known"]
     lines.append("Risk scores (releases): " + ", ".join(f"{b}: {n}" for b, n in items["score_hist"]))
-    lines.append("Signals (share of scored releases):")
+    lines.append("Scores by policy: " + (", ".join(
+        f"{v} {n}" + ("" if kept else " (text not stored: rescore to explain)") for v, n, kept in data.get("policies", []))
+        or "none"))
+    lines.append("Signals (share of scored releases; not assessed: an input was not fetched):")
+    unassessed = dict(data.get("not_assessed", {}))
     for (s, n), (_, p) in zip(items["signal_share"], items["signal_pct"]):
-        lines.append(f"  {s:22} {n:>8}  {p}%")
+        lines.append(f"  {s:22} {n:>8}  {p}%" + (f"  not assessed {unassessed.pop(s)}" if s in unassessed else ""))
+    for s, n in unassessed.items():
+        lines.append(f"  {s:22} {0:>8}  0%  not assessed {n}")
     lines.append("Formats (live releases): " + ", ".join(f"{f} {n}" for f, n in items["formats"][:8]))
     lines.append("Media by format (media): " + ", ".join(f"{f} {n}" for f, n in items["media_formats"][:8]))
     lines.append(_listening_line(data))
@@ -303,6 +316,9 @@ table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:2px 8px;te
 {_table(["decade", "releases", "no known listens", "with listens", "not fetched"],
         sorted(data["listening_decade"]))}
 {_table(["format", "releases", "no known listens", "with listens", "not fetched"], data["listening_format"][:15])}
+<h2>Signals not assessed (an input was not fetched)</h2>
+{_table(["signal", "releases"], sorted(data.get("not_assessed", {}).items(), key=lambda x: (-x[1], x[0])))}
+<h2>Scores by policy</h2>{_table(["policy version", "scores", "text stored"], data.get("policies", []))}
 <h2>Top at-risk labels (releases scoring {at_risk} or more: the policy's "at risk" band)</h2>
 {_table(["label", "releases", "mean score"], data["top_labels"])}
 <h2>Top at-risk artists (releases scoring {at_risk} or more)</h2>

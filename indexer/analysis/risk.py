@@ -2,7 +2,14 @@
 
 Every signal's predicate is SQL over a per-release row (`r` = release plus
 pre-aggregated facts); the policy supplies weights, explanations and
-parameters, always as bound parameters.  `score_in()` writes `risk_score`
+parameters, always as bound parameters.
+
+Every signal declares what it reads (`SIGNAL_INPUTS`, widened by the
+policy's own `includes` / `facts` / `fields` keys): the includes the
+release was fetched with (`release.includes`), the upstream facts about it
+(`upstream_fact`), the document fields it carried (`release.fields`).  When
+one is missing the signal is *not assessed*: it never fires, and the score
+row lists it in `not_assessed`.  A score claims nothing nobody fetched.  `score_in()` writes `risk_score`
 with INSERT ... SELECT ... ON CONFLICT for the whole table, or only for
 releases with `needs_score` (then clears it), inside the caller's
 transaction; `score()` does it in a transaction of its own, recorded as a run.
@@ -12,22 +19,39 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from dataclasses import dataclass, field
-from decimal import ROUND_HALF_UP, Decimal
-from pathlib import Path
+from dataclasses import dataclass
 
 from sqlalchemy import text
 
 from ..db import Database
 from ..runs import Run
-from ..tomlfile import TomlFileError, read_toml
-
-DEFAULT_POLICY = Path(__file__).with_name("risk_policy.toml")
-
-
-class PolicyError(ValueError):
-    """The policy file is unusable."""
-
+from .policy_file import (  # re-exported: risk is where callers find the policy and its scoring
+    BAND_NAMES,
+    BAND_PARAMS,
+    CONTEXT_PARAMS,
+    CONTEXT_SIGNALS,
+    DEFAULT_BANDS,
+    DEFAULT_POLICY,
+    KNOWN_INPUTS,
+    MAX_FACTOR,
+    MAX_LABEL,
+    MAX_PARAM,
+    MAX_SCORE_CAP,
+    REQUIRED_PARAMS,
+    SIGNAL_FACTS,
+    SIGNAL_INPUTS,
+    SIGNAL_PARAMS,
+    Inputs,
+    Policy,
+    PolicyConflict,
+    PolicyError,
+    Signal,
+    conflict,
+    load_policy,
+    parse_policy,
+    policy_sha256,
+    policy_text,
+)
 
 # signal name -> SQL predicate over the `facts` CTE row `f`; :p_<name>_<param> are bound.
 # Signals about the world (editions, catalogue, listening) read upstream facts
@@ -62,38 +86,8 @@ SIGNAL_SQL: dict[str, str] = {
     "few_listeners": "f.listeners IS NOT NULL AND f.listeners BETWEEN 1 AND :p_few_listeners_max_listeners",
 }
 
-#: the upstream fact each world signal needs ("unknown (not fetched)" in `show` when missing)
-SIGNAL_FACTS = {"only_edition": "editions", "small_catalogue": "release_groups", "no_listens": "listens",
-                "few_listeners": "listeners"}
 
-# the parameters each signal needs, with their expected Python type
-SIGNAL_PARAMS: dict[str, dict[str, type]] = {
-    "fragile_format": {"formats": list},
-    "risky_status": {"statuses": list},
-    "no_label": {"no_label_mbid": str},
-    "sparse_tracklist": {"unknown_titles": list},
-    "small_catalogue": {"max_release_groups": int},
-    "few_listeners": {"max_listeners": int},
-    "uncatalogued": {"catalogues": list},
-}
-REQUIRED_PARAMS = ("fragile_format", "risky_status", "small_catalogue", "few_listeners", "uncatalogued")
 
-#: signals whose weight is read in context (format and era): see [context] in the policy
-CONTEXT_SIGNALS = ("barcode_unknown", "barcode_none", "no_catalog_number")
-#: [context] keys, their types and defaults (a factor of 1 everywhere: no context)
-CONTEXT_PARAMS: dict[str, tuple[type, object]] = {
-    "digital_formats": (list, []),
-    "digital_factor": (float, 1.0),
-    "barcode_year": (int, 0),
-    "early_factor": (float, 1.0),
-    "peak_from": (int, 0),
-    "peak_to": (int, 0),
-    "peak_formats": (list, []),
-    "peak_factor": (float, 1.0),
-}
-MAX_FACTOR = 5.0
-MAX_PARAM = 1_000_000
-MAX_SCORE_CAP = 1000
 #: the context factor of a release: digital-only, before barcodes were common, a peak-era physical format
 CONTEXT_SQL = """CASE
             WHEN cardinality(t.formats) > 0 AND t.formats <@ CAST(:ctx_digital_formats AS text[])
@@ -104,205 +98,30 @@ CONTEXT_SQL = """CASE
             ELSE 1.0 END"""
 
 
-@dataclass
-class Signal:
-    name: str
-    weight: int
-    explain: str
-    params: dict = field(default_factory=dict)
-    label: str = ""  # the few words curators read; empty: the name
-
-
-#: [bands] keys, their types and defaults: the lowest score of each band, checked 0 < watch < at_risk
-BAND_PARAMS: dict[str, tuple[type, object]] = {"at_risk": (int, 25), "watch": (int, 10)}
-DEFAULT_BANDS = {k: d for k, (_t, d) in BAND_PARAMS.items()}
-MAX_LABEL = 60
-#: what each band of `Policy.band` is called where people read it
-BAND_NAMES = {"at-risk": "at risk", "watch": "watch", "low": "little or no signal"}
-
-
-@dataclass
-class Policy:
-    version: str
-    signals: dict[str, Signal]
-    max_score: int = 100
-    source: str = ""
-    context: dict = field(default_factory=lambda: {k: d for k, (_t, d) in CONTEXT_PARAMS.items()})
-    bands: dict = field(default_factory=lambda: dict(DEFAULT_BANDS))
-
-    def explain(self, name: str) -> str:
-        sig = self.signals.get(name)
-        return sig.explain if sig else f"(signal {name!r} is not in policy {self.version})"
-
-    def label(self, name: str) -> str:
-        """The signal's human label; its name when the policy gives none or does not know it."""
-        sig = self.signals.get(name)
-        return sig.label if sig and sig.label else name
-
-    def band(self, score: int | None) -> str:
-        """"at-risk", "watch" or "low" (little or no signal) for a score, by the policy's [bands]."""
-        if score is not None and score >= self.bands["at_risk"]:
-            return "at-risk"
-        if score is not None and score >= self.bands["watch"]:
-            return "watch"
-        return "low"
-
-    def context_factor(self, formats: list[str], year: int | None) -> tuple[float, str]:
-        """The factor of a release's context and why (the same rule as CONTEXT_SQL)."""
-        c = self.context
-        if formats and set(formats) <= set(c["digital_formats"]):
-            return c["digital_factor"], "digital release"
-        if year is not None and year < c["barcode_year"]:
-            return c["early_factor"], f"from before {c['barcode_year']}"
-        if year is not None and c["peak_from"] <= year <= c["peak_to"] and set(formats) & set(c["peak_formats"]):
-            return c["peak_factor"], f"{'/'.join(sorted(set(formats) & set(c['peak_formats'])))} " \
-                                     f"from {c['peak_from']}-{c['peak_to']}"
-        return 1.0, ""
-
-    def weight_in_context(self, name: str, formats: list[str], year: int | None) -> int | None:
-        """The weight a signal adds to a release of these formats and year."""
-        sig = self.signals.get(name)
-        if sig is None:
-            return None
-        if name not in CONTEXT_SIGNALS:
-            return sig.weight
-        # half away from zero, like PostgreSQL's round(numeric)
-        factor = Decimal(str(self.context_factor(formats, year)[0]))
-        return int((sig.weight * factor).quantize(Decimal(1), ROUND_HALF_UP))
-
-    def bind(self) -> dict:
-        out: dict = {"max_score": self.max_score, "policy_version": self.version}
-        for sig in self.signals.values():
-            out[f"w_{sig.name}"] = sig.weight
-            for key, value in sig.params.items():
-                out[f"p_{sig.name}_{key}"] = value
-        out.setdefault("p_no_label_no_label_mbid", "157afde4-4bf5-4039-8ad2-5a15acc85176")
-        out.setdefault("p_sparse_tracklist_unknown_titles", ["[unknown]"])
-        out.setdefault("p_uncatalogued_catalogues", [])
-        out.update({f"ctx_{k}": v for k, v in self.context.items()})
-        return out
-
-
-def _fail(path, message: str):
-    raise PolicyError(f"policy {path}: {message}")
-
-
-def _check_value(path, where: str, value, typ: type):
-    """One parameter: the right type, flat lists of short strings, bounded numbers, a UUID where one is due."""
-    if typ is float and isinstance(value, int) and not isinstance(value, bool):
-        value = float(value)
-    if not isinstance(value, typ) or isinstance(value, bool):
-        _fail(path, f"{where} must be a {'number' if typ is float else typ.__name__}")
-    if typ is list and not all(isinstance(x, str) and 0 < len(x) <= 200 for x in value):
-        _fail(path, f"{where} must be a flat list of short strings (1-200 characters each)")
-    if typ is list and len(value) > 1000:
-        _fail(path, f"{where} has more than 1000 entries")
-    if typ is int and not 0 <= value <= MAX_PARAM:
-        _fail(path, f"{where} must be between 0 and {MAX_PARAM}")
-    if typ is float and not 0 <= value <= MAX_FACTOR:
-        _fail(path, f"{where} must be a factor between 0 and {MAX_FACTOR:g}")
-    if typ is str and where.endswith("no_label_mbid"):
-        try:
-            uuid.UUID(value)
-        except ValueError:
-            _fail(path, f"{where} must be an MBID (a UUID such as 157afde4-4bf5-4039-8ad2-5a15acc85176)")
-    return value
-
-
-def _load_signal(path, name: str, spec) -> Signal:
-    if name not in SIGNAL_SQL:
-        _fail(path, f"unknown signal {name!r} (known: {', '.join(sorted(SIGNAL_SQL))})")
-    if not isinstance(spec, dict):
-        _fail(path, f"signals.{name} must be a table")
-    weight = spec.get("weight")
-    if not isinstance(weight, int) or isinstance(weight, bool) or not 0 <= weight <= 100:
-        _fail(path, f"signals.{name}.weight must be an integer 0-100")
-    explain = spec.get("explain")
-    if not isinstance(explain, str) or not explain.strip() or len(explain) > 500:
-        _fail(path, f"signals.{name}.explain (one line) is required")
-    label = spec.get("label", "")
-    if not isinstance(label, str) or len(label) > MAX_LABEL or any(ch in label for ch in "\r\n"):
-        _fail(path, f"signals.{name}.label must be one line of at most {MAX_LABEL} characters")
-    params = {}
-    for key, typ in SIGNAL_PARAMS.get(name, {}).items():
-        if key in spec:
-            params[key] = _check_value(path, f"signals.{name}.{key}", spec[key], typ)
-        elif name in REQUIRED_PARAMS:
-            _fail(path, f"signals.{name}.{key} is required")
-    return Signal(name, weight, explain.strip(), params, label.strip())
-
-
-def _load_table(path, name: str, raw, params: dict[str, tuple[type, object]]) -> dict:
-    """A table of typed keys ([context], [bands]): each checked, a missing one its default."""
-    if raw is None:
-        raw = {}
-    if not isinstance(raw, dict):
-        _fail(path, f"[{name}] must be a table")
-    unknown = set(raw) - set(params)
-    if unknown:
-        _fail(path, f"unknown [{name}] key(s) {', '.join(sorted(unknown))} (known: {', '.join(params)})")
-    return {key: _check_value(path, f"{name}.{key}", raw[key], typ) if key in raw else default
-            for key, (typ, default) in params.items()}
-
-
-def _load_context(path, raw) -> dict:
-    return _load_table(path, "context", raw, CONTEXT_PARAMS)
-
-
-def _load_bands(path, raw) -> dict:
-    """[bands]: the lowest score of "at risk" and of "watch" (defaults DEFAULT_BANDS), 0 < watch < at_risk."""
-    bands = _load_table(path, "bands", raw, BAND_PARAMS)
-    if not 0 < bands["watch"] < bands["at_risk"] <= MAX_SCORE_CAP:
-        _fail(path, f"[bands] needs 0 < watch < at_risk <= {MAX_SCORE_CAP}, got watch = {bands['watch']}, "
-                    f"at_risk = {bands['at_risk']}")
-    return bands
-
-
-def load_policy(path: str | Path | None = None) -> Policy:
-    path = Path(path) if path else DEFAULT_POLICY
-    try:
-        data = read_toml(path, "policy file")
-    except FileNotFoundError:
-        raise PolicyError(f"policy file not found: {path}") from None
-    except TomlFileError as exc:  # too big (/dev/zero), too deep, not TOML, a control character
-        raise PolicyError(str(exc)) from None
-    except OSError as exc:
-        raise PolicyError(f"cannot read policy file {path}: {exc.strerror or exc}") from None
-    version = data.get("version")
-    if not isinstance(version, str) or not version or len(version) > 100:
-        _fail(path, "'version' (a string) is required")
-    if not version.isprintable():
-        _fail(path, f"'version' must be printable text, got {version!r}")
-    raw = data.get("signals")
-    if not isinstance(raw, dict) or not raw:
-        _fail(path, "no [signals.*] tables")
-    signals = {name: _load_signal(path, name, spec) for name, spec in raw.items()}
-    max_score = data.get("max_score", 100)
-    if not isinstance(max_score, int) or isinstance(max_score, bool) or not 0 < max_score <= MAX_SCORE_CAP:
-        _fail(path, f"max_score must be an integer from 1 to {MAX_SCORE_CAP}")
-    return Policy(version=version, signals=signals, max_score=max_score, source=str(path),
-                  context=_load_context(path, data.get("context")), bands=_load_bands(path, data.get("bands")))
-
-
-def _facts_sql(changed_only: bool) -> str:
-    where = "WHERE r.needs_score" if changed_only else ""
-    return f"""
-    WITH target AS (
-        SELECT r.* FROM release r {where}
-    ),
-    gf AS MATERIALIZED (
+#: upstream facts about the target's release groups (enrich): NULL = not fetched; `known` names the facts fetched
+_GROUP_FACTS_CTE = """gf AS MATERIALIZED (
         -- upstream facts about the release groups (enrich): NULL = not fetched
         SELECT u.subject_mbid AS release_group_mbid,
                max(u.value) FILTER (WHERE u.fact = 'editions') AS editions,
                bool_or(u.fact = 'listens') AS listens_known,
                max(u.value) FILTER (WHERE u.fact = 'listens') AS listens,
-               max(u.value) FILTER (WHERE u.fact = 'listeners') AS listeners
+               max(u.value) FILTER (WHERE u.fact = 'listeners') AS listeners,
+               array_agg(DISTINCT u.fact) AS known
         FROM upstream_fact u
         WHERE u.subject_type = 'release-group'
           AND u.subject_mbid IN (SELECT release_group_mbid FROM target)
         GROUP BY u.subject_mbid
     ),
-    af AS MATERIALIZED (
+"""
+
+
+def _facts_sql(where: str) -> str:
+    """The per-release row the signals read, for the releases `where` selects."""
+    return f"""
+    WITH target AS (
+        SELECT r.* FROM release r {where}
+    ),
+{_GROUP_FACTS_CTE}    af AS MATERIALIZED (
         -- the largest known catalogue among the credited artists (enrich skips special-purpose artists)
         SELECT ac.entity_mbid AS release_mbid, max(u.value) AS n
         FROM artist_credit ac
@@ -345,6 +164,9 @@ def _facts_sql(changed_only: bool) -> str:
     ),
     facts AS (
         SELECT t.mbid, t.deleted_at, t.formats, t.barcode, t.cover_art_front, t.cover_art_darkened, t.includes,
+               t.fields,
+               coalesce(gf.known, '{{}}') || CASE WHEN af.release_mbid IS NULL THEN '{{}}'::text[]
+                                                  ELSE ARRAY['release_groups'] END AS known_facts,
                t.release_group_mbid, t.status, t.date, t.country, t.quality,
                coalesce(lab.has_label, false) AS has_label,
                coalesce(lab.has_catno, false) AS has_catno,
@@ -372,24 +194,71 @@ def _weight_sql(name: str) -> str:
     return f":w_{name}"
 
 
-def build_score_sql(policy: Policy, changed_only: bool = False) -> str:
+def _assessed_sql(sig: Signal) -> str:
+    """SQL true when every input of the signal is there (input names are
+    checked against KNOWN_INPUTS at load, so they are safe literals)."""
+    tests = [f"'{i}' = ANY(f.includes)" for i in sig.inputs.includes]
+    tests += [f"'{x}' = ANY(f.fields)" for x in sig.inputs.fields]
+    tests += [f"'{x}' = ANY(f.known_facts)" for x in sig.inputs.facts]
+    return " AND ".join(tests) or "true"
+
+
+def _scored_columns(policy: Policy) -> str:
+    """score, signals (fired) and not_assessed of each `facts` row: a signal
+    fires only when assessed, and it is assessed only when its inputs are there."""
     active = [s for s in policy.signals.values() if s.weight > 0]
-    fires = {s.name: f"({SIGNAL_SQL[s.name]})" + (f" AND {_weight_sql(s.name)} > 0" if s.name in CONTEXT_SIGNALS
-                                                    else "") for s in active}
+    fires = {s.name: f"({_assessed_sql(s)}) AND ({SIGNAL_SQL[s.name]})"
+             + (f" AND {_weight_sql(s.name)} > 0" if s.name in CONTEXT_SIGNALS else "") for s in active}
     fired = ",\n            ".join(f"CASE WHEN {fires[s.name]} THEN '{s.name}' END" for s in active) or "NULL"
+    unassessed = ",\n            ".join(f"CASE WHEN NOT ({_assessed_sql(s)}) THEN '{s.name}' END"
+                                      for s in active) or "NULL"
     total = " + ".join(f"CASE WHEN {fires[s.name]} THEN {_weight_sql(s.name)} ELSE 0 END" for s in active) or "0"
-    return f"""{_facts_sql(changed_only)}
-    INSERT INTO risk_score (release_mbid, score, signals, policy_version, scored_at, curation)
-    SELECT f.mbid,
-           least(CAST(:max_score AS int), {total}),
-           array_remove(ARRAY[{fired}]::text[], NULL),
+    return f"""least(CAST(:max_score AS int), {total}) AS score,
+           array_remove(ARRAY[{fired}]::text[], NULL) AS signals,
+           array_remove(ARRAY[{unassessed}]::text[], NULL) AS not_assessed"""
+
+
+def build_score_sql(policy: Policy, changed_only: bool = False) -> str:
+    return f"""{_facts_sql("WHERE r.needs_score" if changed_only else "")}
+    INSERT INTO risk_score (release_mbid, score, signals, not_assessed, policy_version, scored_at, curation)
+    SELECT f.mbid, x.score, x.signals, x.not_assessed,
            :policy_version, now(),
            (SELECT cs.status FROM curation_state cs WHERE cs.release_mbid = f.mbid)
-    FROM facts f
+    FROM facts f, LATERAL (SELECT {_scored_columns(policy)}) x
     ON CONFLICT (release_mbid) DO UPDATE
-       SET score = excluded.score, signals = excluded.signals,
+       SET score = excluded.score, signals = excluded.signals, not_assessed = excluded.not_assessed,
            policy_version = excluded.policy_version, scored_at = excluded.scored_at,
            curation = excluded.curation"""
+
+
+def build_select_sql(policy: Policy) -> str:
+    """The scoring of the releases in :mbids as a read: what `score` would
+    store, written nowhere (`evaluate --policy`)."""
+    return f"""{_facts_sql("WHERE r.mbid = ANY(CAST(:mbids AS uuid[]))")}
+    SELECT f.mbid, {_scored_columns(policy)}
+    FROM facts f"""
+
+
+def score_select_in(session, policy: Policy, mbids: list[uuid.UUID]) -> dict[uuid.UUID, dict]:
+    """{mbid: {score, signals, not_assessed}} of the stored releases among
+    `mbids` under `policy`, computed inside the caller's transaction, stored nowhere."""
+    params = dict(policy.bind(), mbids=list(mbids))
+    return {row.mbid: {"score": row.score, "signals": list(row.signals), "not_assessed": list(row.not_assessed)}
+            for row in session.execute(text(build_select_sql(policy)), params)}
+
+
+def record_policy_in(session, policy: Policy) -> None:
+    """Store the policy's text under its version inside the caller's
+    transaction (kept when already stored); PolicyConflict when the version
+    is stored with other content."""
+    digest = policy_sha256(policy)
+    session.execute(text("INSERT INTO risk_policy (version, sha256, text) VALUES (:v, :h, :t) "
+                         "ON CONFLICT (version) DO NOTHING"),
+                    {"v": policy.version, "h": digest, "t": policy_text(policy)})
+    stored = session.execute(text("SELECT sha256 FROM risk_policy WHERE version = :v"),
+                             {"v": policy.version}).scalar_one()
+    if stored != digest:
+        raise conflict(policy, stored)
 
 
 @dataclass
@@ -401,7 +270,10 @@ class ScoreResult:
 
 
 def score_in(session, policy: Policy, *, changed_only: bool = False) -> int:
-    """Score releases inside the caller's transaction (never committing); returns how many."""
+    """Score releases inside the caller's transaction (never committing),
+    storing the policy's text with them (`record_policy_in`: PolicyConflict
+    when its version is stored with other content); returns how many."""
+    record_policy_in(session, policy)
     params = policy.bind()
     n = session.execute(text(build_score_sql(policy, changed_only)), params).rowcount
     # clear the flag only on what this transaction scored (scored_at = now() is
@@ -430,3 +302,32 @@ def score(db: Database, policy: Policy, *, changed_only: bool = False) -> ScoreR
     run.finish("ok")
     secs = (dt.datetime.now(dt.timezone.utc) - started).total_seconds()
     return ScoreResult(n, policy.version, secs, run.id)
+
+
+__all__ = [
+    "DEFAULT_POLICY",
+    "PolicyError",
+    "PolicyConflict",
+    "Inputs",
+    "SIGNAL_INPUTS",
+    "KNOWN_INPUTS",
+    "SIGNAL_FACTS",
+    "SIGNAL_PARAMS",
+    "REQUIRED_PARAMS",
+    "CONTEXT_SIGNALS",
+    "CONTEXT_PARAMS",
+    "MAX_FACTOR",
+    "MAX_PARAM",
+    "MAX_SCORE_CAP",
+    "Signal",
+    "BAND_PARAMS",
+    "DEFAULT_BANDS",
+    "MAX_LABEL",
+    "BAND_NAMES",
+    "Policy",
+    "load_policy",
+    "parse_policy",
+    "policy_text",
+    "policy_sha256",
+    "conflict",
+]

@@ -18,6 +18,7 @@ from .commands.config import config
 from .commands.db import db
 from .commands.demo import demo
 from .commands.enrich import enrich_cmd
+from .commands.evaluate import evaluate_cmd
 from .commands.export import export_cmd
 from .commands.flagged import flagged_cmd
 from .commands.import_dump import import_dump_cmd
@@ -65,7 +66,8 @@ def cli(ctx, config_file, database_url, data_dir, quiet):
 
 
 for command in (config, db, sync, watch, import_dump_cmd, runs_cmd, demo, score_cmd, flagged_cmd, show_cmd,
-                mark_cmd, export_cmd, package_cmd, report_cmd, serve_cmd, enrich_cmd, update_cmd, status_cmd):
+                mark_cmd, export_cmd, package_cmd, report_cmd, serve_cmd, enrich_cmd, update_cmd, status_cmd,
+                evaluate_cmd):
     cli.add_command(command)
 
 

@@ -25,6 +25,7 @@ from __future__ import annotations
 import click
 
 from ..analysis.curation import NotFoundError
+from ..analysis.evaluation import LabelsError
 from ..analysis.risk import PolicyError
 from ..config import ConfigError, Settings, load_settings
 from ..db import (
@@ -58,6 +59,7 @@ EXIT_CODES: list[tuple[type[BaseException], int]] = [
     (ConfigError, EXIT_USAGE),
     (ClientSetupError, EXIT_USAGE),
     (PolicyError, EXIT_USAGE),
+    (LabelsError, EXIT_USAGE),
     (DumpError, EXIT_USAGE),
     (FetchError, EXIT_FAILURE),
     (WatchError, EXIT_USAGE),

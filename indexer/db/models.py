@@ -134,6 +134,10 @@ class Release(SeenMixin, Base):
     # which ws/2 includes the stored document carried: absence only means
     # something when the include was asked for (e.g. no url-rels)
     includes: Mapped[list[str]] = mapped_column(ARRAY(Text), server_default="{}")
+    # which of mapping.DOCUMENT_FIELDS the stored document carried (a search hit
+    # lacks quality, and barcode or status when unset): a signal reading an
+    # absent field is not assessed (0008)
+    fields: Mapped[list[str]] = mapped_column(ARRAY(Text), server_default="{}")
     deleted_reason: Mapped[str | None]
     needs_score: Mapped[bool] = mapped_column(server_default=text("true"))
 
@@ -345,10 +349,25 @@ class RiskScore(Base):
     # `score`, so that a worklist of one curation state walks an index in score
     # order instead of probing every marked release
     curation: Mapped[str | None]
+    # signals of the policy that could not be assessed: an input they read was
+    # not fetched (an include, an upstream fact) or the document lacks its field (0008)
+    not_assessed: Mapped[list[str]] = mapped_column(ARRAY(Text), server_default="{}")
 
     __table_args__ = (
         Index("ix_risk_score_curation", "curation", "score", postgresql_where=text("curation IS NOT NULL")),
     )
+
+
+class RiskPolicy(Base):
+    """The full text of every scoring policy a score was computed with: each
+    risk_score row is explained by the policy of its `policy_version`, never
+    by whatever file is at hand (0008).  One text per version."""
+
+    __tablename__ = "risk_policy"
+    version: Mapped[str] = mapped_column(primary_key=True)
+    sha256: Mapped[str]
+    text: Mapped[str]
+    first_used: Mapped[dt.datetime] = mapped_column(server_default=func.now())
 
 
 class UpstreamFact(Base):

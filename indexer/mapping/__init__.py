@@ -14,7 +14,7 @@ dump have the same shape, so both the API sync and the dump import go through
 
 from . import rows
 from .entity import ENTITY_TYPES, map_entity
-from .release import asked_includes, infer_includes, map_release
+from .release import DOCUMENT_FIELDS, asked_includes, infer_includes, map_release
 from .rows import *  # noqa: F403 - the row dataclasses, as rows.__all__ names them
 from .values import (
     MappingError,
@@ -27,6 +27,6 @@ from .values import (
 )
 
 __all__ = rows.__all__ + [
-    "ENTITY_TYPES", "MappingError", "asked_includes", "canonical_json", "canonical_json_bytes", "credit_phrase",
-    "doc_hash", "infer_includes", "map_entity", "map_release", "parse_mbid", "year_of",
+    "DOCUMENT_FIELDS", "ENTITY_TYPES", "MappingError", "asked_includes", "canonical_json", "canonical_json_bytes",
+    "credit_phrase", "doc_hash", "infer_includes", "map_entity", "map_release", "parse_mbid", "year_of",
 ]

@@ -37,6 +37,13 @@ _INCLUDE_KEYS = {
     "cover-art-archive": "cover-art",
 }
 
+#: the document fields scoring reads whose absence means "not in this
+#: document" rather than "none": a lookup, a browse item and a dump line always
+#: carry them (null when unset), a search hit lacks `quality` and
+#: `cover-art-archive` always and `barcode` or `status` when unset.  (`date`
+#: and `country` are left out on purpose: every shape omits them when the
+#: release has no release event, so their absence is the answer.)
+DOCUMENT_FIELDS = ("barcode", "status", "quality", "cover-art-archive")
 
 
 def _track_row(track: dict, kind: str, sort_base: int, recordings: dict, artists: dict, credits: list) -> TrackRow:
@@ -86,6 +93,21 @@ def infer_includes(doc: dict) -> list[str]:
     return sorted(incs)
 
 
+#: includes whose key a document carries only when it was asked for: their
+#: key proves the include (not so `relations`: any *-rels include brings it)
+_PROVEN_BY_KEY = frozenset({"artist-credits", "labels", "media", "recordings", "release-groups", "tags", "genres",
+                            "annotation", "aliases", "cover-art"})
+
+
+def _with_visible(includes: list[str] | None, doc: dict) -> list[str]:
+    """The asked includes plus those the document proves it was fetched with
+    (all inferred from the keys when nothing was said)."""
+    inferred = infer_includes(doc)
+    if includes is None:
+        return inferred
+    return sorted(set(includes) | (set(inferred) & _PROVEN_BY_KEY))
+
+
 def asked_includes(doc: dict) -> list[str]:
     """Includes of a full lookup or dump line: a `relations` key means url-rels
     were asked for, so no url relation in it means the release has no links;
@@ -111,7 +133,9 @@ def map_release(doc: dict, *, includes: list[str] | None = None) -> MappedReleas
     """Turn one ws/2 JSON release (or dump line) into rows.
 
     `includes`, when the caller knows what it asked ws/2 for, records which
-    absences are meaningful; otherwise they are inferred from the keys present.
+    absences are meaningful; the includes the document visibly carries are
+    added to them (a document with `label-info` was fetched with labels),
+    and without `includes` they are all inferred from the keys present.
     """
     mbid = document_mbid(doc, "release", "title")
     named = _Named()
@@ -121,7 +145,7 @@ def map_release(doc: dict, *, includes: list[str] | None = None) -> MappedReleas
     release_labels = _release_labels(doc.get("label-info") or [], named)
     media, formats, track_count = _media(doc.get("media") or [], named)
     release = _release_row(doc, mbid, rg_row, media, formats, track_count,
-                           sorted(set(includes)) if includes is not None else infer_includes(doc))
+                           _with_visible(includes, doc))
     return MappedRelease(
         release=release,
         release_group=rg_row,
@@ -228,4 +252,5 @@ def _release_row(doc: dict, mbid: uuid.UUID, rg_row: ReleaseGroupRow | None, med
         track_count=track_count,
         formats=formats,
         includes=includes,
+        fields=[f for f in DOCUMENT_FIELDS if f in doc],
     )

@@ -156,6 +156,7 @@ class ReleaseRow:
     track_count: int
     formats: list[str]
     includes: list[str]
+    fields: list[str]
 
 
 @dataclass(slots=True)

@@ -33,7 +33,8 @@ from .views import page, set_flash
 #: keys of `show()` the release page lays out itself; any other key (facts
 #: added later, say) is shown generically so nothing `show` knows is hidden
 SHOWN_KEYS = {"mbid", "requested", "redirected", "url", "release", "media", "tracks", "labels", "links", "score",
-              "signals", "curation", "curation_history", "revisions", "facts", "unknown", "catalogues"}
+              "signals", "curation", "curation_history", "revisions", "facts", "unknown", "catalogues",
+              "not_assessed"}
 
 
 class NotFound(LookupError):

@@ -7,6 +7,7 @@ import sys
 
 import click
 
+from ...analysis.policies import check as check_policy
 from ...analysis.risk import load_policy
 from ..app import EXIT_OK, App, pass_app
 from ..options import budget_options, ws_options
@@ -27,6 +28,7 @@ def update_cmd(app: App, no_enrich, policy_file, budget):
     quarantined (wins over 3), 1 error, 2 bad input or an empty watchlist.
     """
     policy = load_policy(policy_file)
+    check_policy(app.db(), policy)  # a changed policy under a stored version: exit 2 before any walk
     code = report_update(run_update(app, policy, budget, with_enrich=not no_enrich))
     if code != EXIT_OK:
         sys.exit(code)
