@@ -134,6 +134,8 @@ def _policy_file(tmp_path, extra: str, version: str = "custom-1") -> Path:
     default = risk.DEFAULT_POLICY.read_text(encoding="utf-8")
     body = default.replace(f'version = "{risk.load_policy().version}"', f'version = "{version}"')
     path = tmp_path / f"policy-{uuid.uuid4().hex[:6]}.toml"
+    if extra.startswith("label"):  # the bundled policy labels every signal: replace its label
+        body = re.sub(r'(\[signals\.tombstoned\][^\[]*?)\nlabel = "[^"]*"', r"\1", body)
     path.write_text(body.replace('[signals.tombstoned]\nweight = 60\n', '[signals.tombstoned]\nweight = 60\n' + extra),
                     encoding="utf-8")
     return path
@@ -144,8 +146,8 @@ def _policy_file(tmp_path, extra: str, version: str = "custom-1") -> Path:
     ('facts = ["popularity"]\n', "signals.tombstoned.facts names no such input 'popularity'"),
     ('fields = ["barcodes"]\n', "signals.tombstoned.fields names no such input 'barcodes'"),
     ('includes = "tags"\n', "signals.tombstoned.includes must be a list of names"),
-    ('label = "' + "x" * 61 + '"\n', "signals.tombstoned.label must be a string of 1-60 characters"),
-    ('label = 5\n', "signals.tombstoned.label must be a string of 1-60 characters"),
+    ('label = "' + "x" * 61 + '"\n', "signals.tombstoned.label must be one line of at most 60 characters"),
+    ('label = 5\n', "signals.tombstoned.label must be one line of at most 60 characters"),
 ])
 def test_a_policy_naming_an_input_that_does_not_exist_is_refused(tmp_path, run_cli, extra, message):
     path = _policy_file(tmp_path, extra)
@@ -317,7 +319,7 @@ def test_the_web_release_page_explains_with_the_stored_policy_and_says_not_asses
         page = web.get(f"/release/{NO_LABELS}").text
         overview = web.get("/overview").text
     assert "CUSTOM: no date." in page
-    assert "no_label: <em>not assessed</em> (not fetched with inc=labels)" in page
+    assert "no label: <em>not assessed</em> (not fetched with inc=labels)" in page  # the signal's label
     assert re.search(r"scored with another policy than [^<]*</th><td class=\"num\">1<", overview)
 
 
