@@ -11,6 +11,7 @@ All user input reaches SQL as bound parameters only.
 
 from __future__ import annotations
 
+import re
 import uuid
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -21,6 +22,7 @@ from ..db import Database
 from ..db import models as m
 from ..store import resolve_mbid
 from ..store.facts import facts_by_release, release_facts
+from ..mapping import parse_mbid
 from .risk import SIGNAL_FACTS
 
 CURATION_STATES = ("open", "in-progress", "preserved", "ignored")
@@ -40,11 +42,58 @@ _FILTER_SQL = {
     "country": "r.country = :country",
     "year_from": "r.year >= :year_from",
     "year_to": "r.year <= :year_to",
+    "statuses": "r.status = ANY(CAST(:statuses AS text[]))",
+}
+
+#: the label and artist filters: by MBID, or by a prefix of the folded name
+#: (the generated `*_key` columns, text_pattern_ops indexes; see db/models.py `folded`)
+_BY_MBID = {
     "label": "EXISTS (SELECT 1 FROM release_label rl WHERE rl.release_mbid = r.mbid AND rl.label_mbid = :label)",
     "artist": "EXISTS (SELECT 1 FROM artist_credit ac WHERE ac.entity_type = 'release'"
               " AND ac.entity_mbid = r.mbid AND ac.artist_mbid = :artist)",
-    "statuses": "r.status = ANY(CAST(:statuses AS text[]))",
 }
+_BY_NAME = {
+    "label": "r.mbid IN (SELECT rl.release_mbid FROM release_label rl"
+             f" WHERE rl.label_name_key LIKE {m.folded(':label')} || '%')",
+    "artist": "r.mbid IN (SELECT ac.entity_mbid FROM artist_credit ac WHERE ac.entity_type = 'release'"
+              f" AND ac.name_key LIKE {m.folded(':artist')} || '%')",
+}
+#: the title search: every word of the query begins a word of the title (a
+#: query with no letter or digit: the folded title contains it literally)
+_TITLE_WORDS = f"r.title_words @@ to_tsquery('simple'::regconfig, {m.folded(':title')})"
+_TITLE_TEXT = f"{m.folded('r.title')} LIKE '%' || {m.folded(':title')} || '%'"
+_WORD = re.compile(r"[^\W_]+")
+
+
+def name_or_mbid(value: str) -> uuid.UUID | str | None:
+    """A label or artist filter as typed: an MBID as uuid.UUID, anything else
+    a name (a prefix), None when blank."""
+    value = value.strip()
+    if not value:
+        return None
+    try:
+        return parse_mbid(value)
+    except ValueError:
+        return value
+
+
+def like_literal(value: str) -> str:
+    """`value` with LIKE's metacharacters escaped (backslash is LIKE's escape),
+    so `%`, `_` and `\\` match themselves."""
+    return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _name_sql(name: str, value) -> tuple[str, object]:
+    if isinstance(value, uuid.UUID):
+        return _BY_MBID[name], value
+    return _BY_NAME[name], like_literal(value.strip())
+
+
+def _title_sql(title: str) -> tuple[str, str]:
+    words = _WORD.findall(title)
+    if words:
+        return _TITLE_WORDS, " & ".join(f"{w}:*" for w in words)
+    return _TITLE_TEXT, like_literal(title.strip())
 
 
 class NotFoundError(LookupError):
@@ -58,8 +107,9 @@ class Filters:
     country: str | None = None
     year_from: int | None = None
     year_to: int | None = None
-    label: uuid.UUID | None = None
-    artist: uuid.UUID | None = None
+    label: uuid.UUID | str | None = None  # an MBID, or a prefix of the name (`name_or_mbid`)
+    artist: uuid.UUID | str | None = None  # an MBID, or a prefix of a credited name
+    title: str | None = None  # words the title contains (prefixes, any order)
     statuses: tuple[str, ...] = ()
     curation: tuple[str, ...] = ()  # empty: everything except ignored / preserved
     include_deleted: bool = True
@@ -84,7 +134,10 @@ FLAGGED_ORDER = {
 
 def filter_sql(f: Filters) -> tuple[str, dict]:
     """The WHERE condition of the worklist over `FLAGGED_FROM` and its bound
-    parameters: shared by `flagged` and the count of matches."""
+    parameters: shared by `flagged` and the count of matches.  A name or
+    title is folded by the same SQL expression as its generated column, so
+    case and accents never matter, and it is bound: LIKE metacharacters in it
+    are escaped to match literally."""
     where = ["TRUE"]
     params: dict = {}
     for name, predicate in _FILTER_SQL.items():
@@ -93,6 +146,13 @@ def filter_sql(f: Filters) -> tuple[str, dict]:
             continue  # not asked for (an empty text or list filters nothing)
         where.append(predicate)
         params[name] = list(value) if isinstance(value, (tuple, list)) else value
+    for name in ("label", "artist"):
+        if getattr(f, name):
+            predicate, params[name] = _name_sql(name, getattr(f, name))
+            where.append(predicate)
+    if f.title and f.title.strip():
+        predicate, params["title"] = _title_sql(f.title)
+        where.append(predicate)
     if f.curation and "open" not in f.curation:
         # the state must exist: risk_score keeps a copy of it, indexed with the
         # score, so the page of one state is read in score order from the few
