@@ -11,10 +11,12 @@ import uuid
 
 import pytest
 from sqlalchemy import text
+from starlette.testclient import TestClient
 
 from helpers import CORPUS, RICH, release_doc, score_all, store
 from indexer.analysis.curation import Filters, flagged, name_or_mbid
 from indexer.db.models import folded
+from indexer.web.app import create_app
 
 PINK_FLOYD = "83d91898-7763-47d7-b03b-b92132375c47"
 
@@ -116,3 +118,29 @@ def test_the_name_prefix_uses_its_index(db, named):
         plan = json.dumps(plan)
         assert f"ix_{table}_name_key" in plan
         assert "~>=~ 'pink'" in plan, plan
+
+
+def test_flagged_export_and_package_take_names(db, named, run_cli, tmp_path):
+    res = run_cli("-q", "flagged", "--json", "--artist", "BJÖRK")
+    assert res.exit_code == 0, res.output
+    assert [r["mbid"] for r in json.loads(res.output)] == [named["bjork"]]
+    res = run_cli("-q", "export", "-o", "json", "--label", "éditions", "--title", "cafe")
+    assert res.exit_code == 0, res.output
+    assert [r["mbid"] for r in json.loads(res.output)] == [named["bjork"]]
+    res = run_cli("-q", "flagged", "--json", "--artist", PINK_FLOYD)
+    assert len(json.loads(res.output)) == 2
+    res = run_cli("-q", "package", "--artist", "pink floyd", "--title", "moon", "--to", str(tmp_path / "bag"))
+    assert res.exit_code == 0, res.output
+    assert [p.name for p in (tmp_path / "bag" / "data").iterdir()] == [RICH["b84ee12a"]]
+    assert "--title" in run_cli("flagged", "--help").output
+
+
+def test_the_worklist_filters_by_name_and_title(db, named):
+    with TestClient(create_app(db)) as web:
+        html = web.get("/", params={"artist": "bjö", "label": "Édi", "title": "VOLUMEN"}).text
+        assert named["bjork"] in html and 'id="match-count">1<' in html
+        assert 'name="artist" size="24" value="bjö"' in html
+        assert named["percent"] in web.get("/", params={"label": "100%"}).text
+        assert named["plain"] not in web.get("/", params={"label": "100%"}).text
+        assert web.get("/", params={"artist": "A\x00"}).status_code == 400
+        assert web.get("/export", params={"output": "json", "artist": "pink"}).json()[0]["artist"] == "Pink Floyd"
