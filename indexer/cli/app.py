@@ -18,6 +18,7 @@ from __future__ import annotations
 import click
 
 from ..analysis.curation import NotFoundError
+from ..analysis.curators import CuratorError, UnknownCurator
 from ..analysis.risk import PolicyError
 from ..config import ConfigError, Settings, load_settings
 from ..db import (
@@ -53,11 +54,13 @@ EXIT_CODES: list[tuple[type[BaseException], int]] = [
     (DumpError, EXIT_USAGE),
     (WatchError, EXIT_USAGE),
     (BindError, EXIT_USAGE),
+    (CuratorError, EXIT_USAGE),
     (TargetExists, EXIT_USAGE),
     (BagInvalid, EXIT_FAILURE),
     (PackageError, EXIT_FAILURE),
     (OutputError, EXIT_FAILURE),
     (NotFoundError, EXIT_FAILURE),
+    (UnknownCurator, EXIT_FAILURE),
     (DatabaseError, EXIT_FAILURE),
     (EmbeddedError, EXIT_FAILURE),
 ]

@@ -12,7 +12,7 @@ import jinja2
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
-from .security import set_csrf_cookie
+from .security import curator_of, set_csrf_cookie
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 FLASH_COOKIE = "mbindex_flash"
@@ -54,11 +54,13 @@ ENV = _env()
 
 def page(request: Request, name: str, status: int = 200, **context) -> HTMLResponse:
     """A template rendered for this request, with the CSRF field of this
-    browser (setting its cookie on first visit) and any flash message."""
+    browser (setting its cookie on first visit), any flash message, and who
+    marks: the request's curator, else the name last typed."""
     csrf, new_cookie = request.app.state.csrf.token_for(request)
     flash = request.cookies.get(FLASH_COOKIE)
     html = ENV.get_template(name).render(request=request, csrf=csrf, flash=unquote(flash) if flash else None,
-                                         marked_by=unquote(request.cookies.get("mbindex_by", "")), **context)
+                                         marked_by=unquote(request.cookies.get("mbindex_by", "")),
+                                         curator=curator_of(request), **context)
     response = HTMLResponse(html, status_code=status)
     set_csrf_cookie(response, new_cookie)
     if flash:
