@@ -14,7 +14,8 @@ from sqlalchemy import text
 from starlette.testclient import TestClient
 
 from helpers import CORPUS, RICH, release_doc, score_all, store
-from indexer.analysis.curation import Filters, flagged, name_or_mbid
+from indexer.analysis import curation
+from indexer.analysis.curation import Filters, flagged, name_or_mbid, narrow_title_in
 from indexer.db.models import folded
 from indexer.web.app import create_app
 
@@ -144,3 +145,17 @@ def test_the_worklist_filters_by_name_and_title(db, named):
         assert named["plain"] not in web.get("/", params={"label": "100%"}).text
         assert web.get("/", params={"artist": "A\x00"}).status_code == 400
         assert web.get("/export", params={"output": "json", "artist": "pink"}).json()[0]["artist"] == "Pink Floyd"
+
+
+def test_a_rare_title_is_read_from_its_matches(db, named, monkeypatch):
+    """Few matches: the worklist is read from them; many: from the score index, with the same rows."""
+    rare = Filters(limit=None, title="volumen")
+    with db.session() as s:
+        narrowed = narrow_title_in(s, rare)
+        assert narrowed.title_mbids == (uuid.UUID(named["bjork"]),)
+        assert s.execute(text("SELECT current_setting('enable_seqscan')")).scalar_one() == "on"
+    assert titles(db, title="volumen") == {"Café del Mar: Volumen Ocho"}
+    monkeypatch.setattr(curation, "TITLE_FIRST", 1)
+    with db.session() as s:
+        assert narrow_title_in(s, Filters(title="cafe")).title_mbids is None
+    assert titles(db, title="cafe") == {"Café del Mar: Volumen Ocho", "Cafe Society"}
