@@ -21,9 +21,9 @@ from sqlalchemy import func, select, text
 
 from ..db import Database
 from ..db import models as m
+from ..mapping import parse_mbid
 from ..store import resolve_mbid
 from ..store.facts import facts_by_release, release_facts
-from ..mapping import parse_mbid
 from .risk import SIGNAL_FACTS
 
 CURATION_STATES = ("open", "in-progress", "preserved", "ignored")
