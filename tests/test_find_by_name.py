@@ -159,3 +159,17 @@ def test_a_rare_title_is_read_from_its_matches(db, named, monkeypatch):
     with db.session() as s:
         assert narrow_title_in(s, Filters(title="cafe")).title_mbids is None
     assert titles(db, title="cafe") == {"Café del Mar: Volumen Ocho", "Cafe Society"}
+
+
+def test_a_title_too_slow_to_list_counts_as_many(db, named, monkeypatch):
+    monkeypatch.setattr(curation, "TITLE_FIRST_BUDGET_MS", 1)
+    with db.session() as s:
+        s.execute(text("SELECT pg_sleep(0)"))
+        slow = Filters(title="cafe")
+        # a title query that cannot finish in 1 ms: a sleep hidden in the predicate
+        monkeypatch.setattr(curation, "_TITLE_WORDS", curation._TITLE_WORDS + " AND pg_sleep(0.05) IS NOT NULL")
+        narrowed = narrow_title_in(s, slow)
+        assert narrowed.title_narrowed and narrowed.title_mbids is None
+        settings = s.execute(text("SELECT current_setting('statement_timeout'), current_setting('enable_seqscan')"))
+        assert settings.one() == ("0", "on")
+    assert titles(db, title="cafe") == {"Café del Mar: Volumen Ocho", "Cafe Society"}

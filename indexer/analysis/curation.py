@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from sqlalchemy import func, select, text
+from sqlalchemy.exc import OperationalError
 
 from ..db import Database
 from ..db import models as m
@@ -76,6 +77,9 @@ _WORD = re.compile(r"[^\W_]+")
 #: for 11 matches, 400 ms at 100k releases; with more matches than this, the
 #: walk of the score index meets a page of them soon
 TITLE_FIRST = 1000
+#: and listing them may take this long (a rare word takes a few ms)
+TITLE_FIRST_BUDGET_MS = 30
+QUERY_CANCELED = "57014"  # SQLSTATE of a statement_timeout
 
 
 def name_or_mbid(value: str) -> uuid.UUID | str | None:
@@ -204,21 +208,31 @@ def flagged(db: Database, f: Filters, *, facts: bool = False) -> list[dict]:
 
 def narrow_title_in(session, f: Filters) -> Filters:
     """`f` with the releases its title words match (`title_mbids`) when they
-    are at most TITLE_FIRST, read from the title's GIN index (a sequential
-    scan is ruled out for this one statement: the planner would choose it on
-    its 2% guess and read every title for a rare word); when they are more,
-    `f` marked so (`title_narrowed`) for `filter_sql` to say so to the
-    planner (`_TITLE_MANY`).  `f` itself when there is no title, it has no
-    word, or it was narrowed already."""
+    are at most TITLE_FIRST, read from the title's GIN index within
+    TITLE_FIRST_BUDGET_MS (a sequential scan is ruled out for this one
+    statement: the planner would choose it on its 2% guess and read every
+    title for a rare word; a word in most titles fills a bitmap of them all
+    first, and is cut short as "many").  With more, `f` is marked so
+    (`title_narrowed`) for `filter_sql` to tell the planner (`_TITLE_MANY`).
+    `f` itself when there is no title, it has no word, or it was narrowed
+    already.  The settings change in a savepoint, restored before it ends."""
     if f.title_narrowed or not f.title or not _WORD.search(f.title):
         return f
     predicate, query = _title_sql(f.title)
-    before = session.execute(text("SELECT current_setting('enable_seqscan')")).scalar_one()
-    session.execute(text("SELECT set_config('enable_seqscan', 'off', true)"))
-    mbids = session.execute(text(f"SELECT r.mbid FROM release r WHERE {predicate} LIMIT :cap"),
-                            {"title": query, "cap": TITLE_FIRST + 1}).scalars().all()
-    session.execute(text("SELECT set_config('enable_seqscan', :v, true)"), {"v": before})
-    few = tuple(mbids) if len(mbids) <= TITLE_FIRST else None
+    settings = "SELECT set_config('enable_seqscan', :seq, true), set_config('statement_timeout', :ms, true)"
+    before = session.execute(text("SELECT current_setting('enable_seqscan') AS seq, "
+                                  "current_setting('statement_timeout') AS ms")).one()._asdict()
+    try:
+        with session.begin_nested():
+            session.execute(text(settings), {"seq": "off", "ms": str(TITLE_FIRST_BUDGET_MS)})
+            mbids = session.execute(text(f"SELECT r.mbid FROM release r WHERE {predicate} LIMIT :cap"),
+                                    {"title": query, "cap": TITLE_FIRST + 1}).scalars().all()
+            session.execute(text(settings), before)
+    except OperationalError as exc:
+        if getattr(exc.orig, "sqlstate", None) != QUERY_CANCELED:
+            raise
+        mbids = None  # too long to list: they are many
+    few = tuple(mbids) if mbids is not None and len(mbids) <= TITLE_FIRST else None
     return dataclasses.replace(f, title_mbids=few, title_narrowed=True)
 
 

@@ -19,7 +19,15 @@ from sqlalchemy.exc import OperationalError
 
 from ..db import Database
 from ..store import resolve_mbid
-from .curation import FLAGGED_FROM, Filters, NotFoundError, filter_sql, flagged_in, narrow_title_in
+from .curation import (
+    FLAGGED_FROM,
+    QUERY_CANCELED,
+    Filters,
+    NotFoundError,
+    filter_sql,
+    flagged_in,
+    narrow_title_in,
+)
 
 #: counting stops here: an exact count of a million matches costs a scan of
 #: them all on every page view (at 1M releases a cap of 10,000 already cost
@@ -30,7 +38,6 @@ COUNT_CAP = 1_000
 #: many candidates, say GB and score >= 60 at 1M releases: 300 ms) must not
 #: hold up the page it is shown on
 COUNT_BUDGET_MS = 60
-QUERY_CANCELED = "57014"  # SQLSTATE of a statement_timeout
 
 
 class WorklistPage(NamedTuple):
