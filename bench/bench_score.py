@@ -64,7 +64,8 @@ GENERATE = [
        FROM (SELECT mbid, row_number() OVER () AS n FROM release) x""",
     """INSERT INTO artist_credit (entity_type, entity_mbid, position, artist_mbid, name, joinphrase)
        SELECT 'release', mbid, 0,
-              md5('a' || CASE WHEN n % 2 = 0 THEN n % 150000 ELSE n END)::uuid, 'Artist', ''
+              md5('a' || CASE WHEN n % 2 = 0 THEN n % 150000 ELSE n END)::uuid,
+              'Artist ' || CASE WHEN n % 2 = 0 THEN n % 150000 ELSE n END, ''
        FROM (SELECT mbid, row_number() OVER () AS n FROM release) x""",
     """INSERT INTO url_relation (entity_type, entity_mbid, position, url, type)
        SELECT 'release', mbid, 0, 'https://www.discogs.com/release/' || n, 'discogs'

@@ -9,12 +9,15 @@ Builds a scratch database `mbindex_bench_web` with bench_score.py's generator
 process over keep-alive HTTP:
 
   worklist  : `/` and its usual filters (format, country + min_score, a
-              curation state, page 5), the page with its count of matches
+              curation state, page 5), the page with its count of matches;
+              and the find-by-name views (issue 22): an artist and a label
+              by the start of the name (narrow and broad), a name matching
+              nothing, and title words
   release   : `/release/<mbid>` of random generated releases
   baseline  : the same reads called in-process (no HTTP, no HTML): what the
               pages add is the ratio; and `/static/style.css` for HTTP alone
 
-Targets (issue 12): worklist p95 < 150 ms, release page p95 < 100 ms.
+Targets (issues 12, 22): worklist p95 < 150 ms (the name views too), release page p95 < 100 ms.
 """
 
 from __future__ import annotations
@@ -48,7 +51,23 @@ from indexer.analysis.revisions import count_flagged_in  # noqa: E402
 from indexer.db import Database, normalise_url  # noqa: E402
 
 NAME = "mbindex_bench_web"
-WORKLIST = ["/", "/?format=Cassette", "/?country=GB&min_score=60", "/?curation=in-progress", "/?page=5"]
+#: each worklist view: its path, and the same filters for the in-process baseline
+VIEWS = [
+    ("/", Filters()),
+    ("/?format=Cassette", Filters(formats=("Cassette",))),
+    ("/?country=GB&min_score=60", Filters(country="GB", min_score=60)),
+    ("/?curation=in-progress", Filters(curation=("in-progress",))),
+    ("/?page=5", Filters(offset=200)),
+    # find by name: ~20 releases; ~440; ~440,000 ("Label 1", "Label 1x" ... "Label 19999"); none
+    ("/?artist=artist+12345", Filters(artist="artist 12345")),
+    ("/?label=LABEL+2417", Filters(label="LABEL 2417")),
+    ("/?label=label+1", Filters(label="label 1")),
+    ("/?artist=bj%C3%B6rk", Filters(artist="björk")),
+    ("/?title=4242", Filters(title="4242")),
+    ("/?title=release+77", Filters(title="release 77")),
+]
+WORKLIST = [path for path, _ in VIEWS]
+NAME_VIEWS = WORKLIST[5:]
 
 
 def p95(times: list[float]) -> float:
@@ -150,8 +169,7 @@ def main() -> None:
         base_w, base_r = [], []
         with db.session() as s:
             for i in range(args.requests):
-                f = [Filters(), Filters(formats=("Cassette",)), Filters(country="GB", min_score=60),
-                     Filters(curation=("in-progress",)), Filters(offset=200)][i % len(WORKLIST)]
+                f = VIEWS[i % len(VIEWS)][1]
                 t0 = time.perf_counter()
                 flagged_in(s, f)
                 count_flagged_in(s, f)
@@ -174,12 +192,15 @@ def main() -> None:
         conn.close()
 
         worklist = [t for ts in per_view.values() for t in ts]
-        print(f"\nbench_web at {total:,} releases, 2026-11-30 (HTTP/1.1 keep-alive, one client)")
+        by_name = [t for path in NAME_VIEWS for t in per_view[path]]
+        print(f"\nbench_web at {total:,} releases, {time.strftime('%Y-%m-%d')} (HTTP/1.1 keep-alive, one client)")
         print(line("HTTP alone (/static/style.css)", static))
         for path, ts in per_view.items():
             print(line(f"worklist {path}", ts))
         print(line("worklist, all views", worklist) + f"   target p95 < 150 ms: "
               f"{'met' if p95(worklist) < 150 else 'MISSED'}")
+        print(line("worklist, find-by-name views", by_name) + f"   target p95 < 150 ms: "
+              f"{'met' if p95(by_name) < 150 else 'MISSED'}")
         print(line("release page", pages) + f"   target p95 < 100 ms: {'met' if p95(pages) < 100 else 'MISSED'}")
         print(line("baseline: worklist reads in-process", base_w))
         print(line("baseline: show() in-process", base_r))

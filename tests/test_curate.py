@@ -101,7 +101,7 @@ def test_flagged_outputs(mirror, cli_run):
 
 @pytest.mark.parametrize("hostile", ["' OR 1=1 --", "x%'; DROP TABLE release; --", "日本\u0000", "%", "GB'); --"])
 def test_hostile_filter_values_are_only_data(db, mirror, cli_run, hostile):
-    for opt in ("--country", "--format", "--status"):
+    for opt in ("--country", "--format", "--status", "--label", "--artist", "--title"):
         res = cli_run("flagged", "--json", opt, hostile)
         if "\u0000" in hostile:  # PostgreSQL text cannot hold NUL: refused, never executed as SQL
             assert res.exit_code != 0 or json.loads(res.output) == []
@@ -110,8 +110,6 @@ def test_hostile_filter_values_are_only_data(db, mirror, cli_run, hostile):
         assert json.loads(res.output) == []
     with db.session() as s:
         assert s.execute(text("SELECT count(*) FROM release")).scalar_one() == len(CORPUS) + 1
-    res = cli_run("flagged", "--label", hostile)
-    assert res.exit_code == 2
 
 
 def test_marks_hide_and_persist_across_resync_and_rescore(db, mirror, cli_run):

@@ -610,10 +610,6 @@ MBID_COMMANDS = [
     ("watch", "remove", "label", "{}"),
     ("show", "{}"),
     ("mark", "{}", "--status", "preserved"),
-    ("flagged", "--label", "{}"),
-    ("flagged", "--artist", "{}"),
-    ("export", "--label", "{}"),
-    ("export", "--artist", "{}"),
 ]
 
 

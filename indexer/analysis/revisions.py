@@ -19,7 +19,15 @@ from sqlalchemy.exc import OperationalError
 
 from ..db import Database
 from ..store import resolve_mbid_in
-from .curation import FLAGGED_FROM, Filters, NotFoundError, filter_sql, flagged_in
+from .curation import (
+    FLAGGED_FROM,
+    QUERY_CANCELED,
+    Filters,
+    NotFoundError,
+    filter_sql,
+    flagged_in,
+    narrow_title_in,
+)
 
 #: counting stops here: an exact count of a million matches costs a scan of
 #: them all on every page view (at 1M releases a cap of 10,000 already cost
@@ -30,7 +38,6 @@ COUNT_CAP = 1_000
 #: many candidates, say GB and score >= 60 at 1M releases: 300 ms) must not
 #: hold up the page it is shown on
 COUNT_BUDGET_MS = 60
-QUERY_CANCELED = "57014"  # SQLSTATE of a statement_timeout
 
 
 class WorklistPage(NamedTuple):
@@ -48,6 +55,7 @@ def worklist_page(db: Database, f: Filters) -> WorklistPage:
     limited) holds every match, so nothing more is counted; otherwise
     `count_flagged_in` counts up to COUNT_CAP within COUNT_BUDGET_MS."""
     with db.session() as s:
+        f = narrow_title_in(s, f)  # once for both reads
         rows = flagged_in(s, f)
         if f.offset == 0 and (f.limit is None or len(rows) < f.limit):
             return WorklistPage(rows, len(rows), False)  # all of them are on this page
@@ -61,7 +69,7 @@ def count_flagged_in(session, f: Filters, cap: int = COUNT_CAP,
     offset), counted up to `cap` (the flag says it was cut there) within
     `budget_ms` (None when counting took longer). Runs in a savepoint of the
     session's transaction, whose other reads a timeout leaves alone."""
-    where, params = filter_sql(f)
+    where, params = filter_sql(narrow_title_in(session, f))
     params["cap"] = cap + 1
     sql = text(f"SELECT count(*) FROM (SELECT 1 {FLAGGED_FROM} WHERE {where} LIMIT :cap) x")
     before = session.execute(text("SELECT current_setting('statement_timeout')")).scalar_one()

@@ -15,6 +15,7 @@ import click
 from .. import __version__
 from .app import App, as_user_error
 from .commands.config import config
+from .commands.curator import curator
 from .commands.db import db
 from .commands.demo import demo
 from .commands.enrich import enrich_cmd
@@ -66,7 +67,7 @@ def cli(ctx, config_file, database_url, data_dir, quiet):
 
 
 for command in (config, db, sync, watch, import_dump_cmd, runs_cmd, demo, score_cmd, flagged_cmd, show_cmd,
-                mark_cmd, export_cmd, package_cmd, report_cmd, serve_cmd, enrich_cmd, update_cmd, status_cmd,
+                mark_cmd, export_cmd, package_cmd, report_cmd, serve_cmd, curator, enrich_cmd, update_cmd, status_cmd,
                 evaluate_cmd):
     cli.add_command(command)
 

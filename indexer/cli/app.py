@@ -25,6 +25,7 @@ from __future__ import annotations
 import click
 
 from ..analysis.curation import NotFoundError
+from ..analysis.curators import CuratorError, UnknownCurator
 from ..analysis.evaluation import LabelsError
 from ..analysis.risk import PolicyError
 from ..config import ConfigError, Settings, load_settings
@@ -64,11 +65,13 @@ EXIT_CODES: list[tuple[type[BaseException], int]] = [
     (FetchError, EXIT_FAILURE),
     (WatchError, EXIT_USAGE),
     (BindError, EXIT_USAGE),
+    (CuratorError, EXIT_USAGE),
     (TargetExists, EXIT_USAGE),
     (BagInvalid, EXIT_FAILURE),
     (PackageError, EXIT_FAILURE),
     (OutputError, EXIT_USAGE),  # a destination that cannot be written, whatever the format
     (NotFoundError, EXIT_FAILURE),
+    (UnknownCurator, EXIT_FAILURE),
     (DatabaseError, EXIT_FAILURE),
     (EmbeddedError, EXIT_FAILURE),
 ]

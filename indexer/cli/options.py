@@ -12,7 +12,7 @@ import time
 
 import click
 
-from ..analysis.curation import CURATION_STATES, SORTS, Filters
+from ..analysis.curation import CURATION_STATES, SORTS, Filters, name_or_mbid
 from ..mapping import parse_mbid
 from ..output.tables import FORMATS
 from ..sync.watch import parse_duration
@@ -51,8 +51,18 @@ class _Mbid(click.ParamType):
             raise UserError(str(exc), EXIT_USAGE) from None
 
 
+class _NameOrMbid(_Text):
+    """A label or artist as typed: an MBID (uuid.UUID) or a name (a prefix, as text)."""
+
+    name = "name|mbid"
+
+    def convert(self, value, param, ctx):
+        return name_or_mbid(super().convert(value, param, ctx)) if isinstance(value, str) else value
+
+
 TEXT = _Text()
 MBID = _Mbid()
+NAME_OR_MBID = _NameOrMbid()
 
 
 def output_option(fn):
@@ -121,8 +131,11 @@ def filter_options(default_limit: int | None):
         @click.option("--country", type=TEXT, help="Release country code, e.g. GB.")
         @click.option("--year-from", type=int, help="Released in or after this year.")
         @click.option("--year-to", type=int, help="Released in or before this year.")
-        @click.option("--label", type=MBID, help="Label MBID.")
-        @click.option("--artist", type=MBID, help="Artist MBID.")
+        @click.option("--label", type=NAME_OR_MBID, metavar="NAME|MBID",
+                      help="Label MBID, or the start of its name (case and accents ignored).")
+        @click.option("--artist", type=NAME_OR_MBID, metavar="NAME|MBID",
+                      help="Artist MBID, or the start of a credited name (case and accents ignored).")
+        @click.option("--title", type=TEXT, help="Words of the title, in any order (each may be a word's start).")
         @click.option("--status", "statuses", type=TEXT, multiple=True,
                       help="Release status, e.g. Bootleg (repeatable).")
         @click.option("--curation", multiple=True, type=click.Choice(CURATION_STATES),
@@ -133,10 +146,10 @@ def filter_options(default_limit: int | None):
         @click.option("--sort", type=click.Choice(SORTS), default="score", show_default=True,
                       help="Order: score (most at risk first), date or title.")
         @functools.wraps(fn)
-        def wrapper(*args, min_score, formats, country, year_from, year_to, label, artist, statuses, curation,
-                    limit, sort, **kwargs):
+        def wrapper(*args, min_score, formats, country, year_from, year_to, label, artist, title, statuses,
+                    curation, limit, sort, **kwargs):
             filters = Filters(min_score=min_score, formats=formats, country=country, year_from=year_from,
-                              year_to=year_to, label=label, artist=artist, statuses=statuses,
+                              year_to=year_to, label=label, artist=artist, title=title, statuses=statuses,
                               curation=curation, limit=limit, sort=sort)
             return fn(*args, filters=filters, **kwargs)
 

@@ -18,6 +18,7 @@ import uuid
 
 from sqlalchemy import (
     BigInteger,
+    Computed,
     DateTime,
     ForeignKey,
     Identity,
@@ -30,7 +31,7 @@ from sqlalchemy import (
     func,
     text,
 )
-from sqlalchemy.dialects.postgresql import ARRAY, JSON, JSONB, UUID
+from sqlalchemy.dialects.postgresql import ARRAY, JSON, JSONB, TSVECTOR, UUID
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 NAMING = {
@@ -42,6 +43,27 @@ NAMING = {
 }
 
 Timestamp = DateTime(timezone=True)
+
+
+#: accented Latin letters (both cases: lower() leaves them alone under the C
+#: locale) and what `folded` makes of them; ligatures are spelled out after
+FOLD_FROM = ("ÀÁÂÃÄÅÇÈÉÊËÌÍÎÏÑÒÓÔÕÖÙÚÛÜÝàáâãäåçèéêëìíîïñòóôõöùúûüýÿĀāĂăĄąĆćĈĉĊċČčĎďĒēĔĕĖėĘęĚěĜĝĞğĠġĢģĤĥĨĩĪī"
+             "ĬĭĮįİĴĵĶķĹĺĻļĽľŃńŅņŇňŌōŎŏŐőŔŕŖŗŘřŚśŜŝŞşŠšŢţŤťŨũŪūŬŭŮůŰűŲųŴŵŶŷŸŹźŻżŽžſƠơƯưǍǎǏǐǑǒǓǔǕǖǗǘǙǚǛǜǞǟǠǡǦǧǨǩ"
+             "ǪǫǬǭǰǴǵǸǹǺǻȀȁȂȃȄȅȆȇȈȉȊȋȌȍȎȏȐȑȒȓȔȕȖȗȘșȚțȞȟȦȧȨȩȪȫȬȭȮȯȰȱȲȳĐđĦħıŁłØøŦŧÐðÆŒẞÞ")
+FOLD_TO = ("aaaaaaceeeeiiiinooooouuuuyaaaaaaceeeeiiiinooooouuuuyyaaaaaaccccccccddeeeeeeeeeegggggggghhiiiiii"
+           "iiijjkkllllllnnnnnnoooooorrrrrrssssssssttttuuuuuuuuuuuuwwyyyzzzzzzsoouuaaiioouuuuuuuuuuaaaaggkk"
+           "oooojggnnaaaaaaeeeeiiiioooorrrruuuusstthhaaeeooooooooyyddhhilloottddæœßþ")
+
+
+def folded(expr: str) -> str:
+    """SQL of `expr` lowercased with accents and ligatures folded ("Éditions
+    Œuvre" → "editions oeuvre"): IMMUTABLE (lower, translate, replace), so a
+    generated column and the search parameter go through the very same
+    expression.  Not `unaccent`: an extension a server may lack, and only STABLE."""
+    out = f"translate(lower({expr}), '{FOLD_FROM}', '{FOLD_TO}')"
+    for a, b in (("æ", "ae"), ("œ", "oe"), ("ß", "ss"), ("þ", "th")):
+        out = f"replace({out}, '{a}', '{b}')"
+    return out
 
 
 class Base(DeclarativeBase):
@@ -140,6 +162,9 @@ class Release(SeenMixin, Base):
     fields: Mapped[list[str]] = mapped_column(ARRAY(Text), server_default="{}")
     deleted_reason: Mapped[str | None]
     needs_score: Mapped[bool] = mapped_column(server_default=text("true"))
+    # the title's words, case- and accent-folded, for the worklist's title search
+    title_words: Mapped[str | None] = mapped_column(
+        TSVECTOR, Computed(f"to_tsvector('simple'::regconfig, {folded('title')})", persisted=True), deferred=True)
 
     media: Mapped[list[Medium]] = relationship(
         back_populates="release", order_by="Medium.position", cascade="all, delete-orphan", passive_deletes=True
@@ -148,7 +173,8 @@ class Release(SeenMixin, Base):
         order_by="ReleaseLabel.position", cascade="all, delete-orphan", passive_deletes=True
     )
 
-    __table_args__ = (Index("ix_release_needs_score", "needs_score", postgresql_where=text("needs_score")),)
+    __table_args__ = (Index("ix_release_needs_score", "needs_score", postgresql_where=text("needs_score")),
+                      Index("ix_release_title_words", "title_words", postgresql_using="gin"))
 
 
 class Medium(Base):
@@ -197,6 +223,10 @@ class ReleaseLabel(Base):
     label_mbid: Mapped[uuid.UUID | None] = mapped_column(index=True)
     label_name: Mapped[str | None]
     catalog_number: Mapped[str | None]
+    # the name case- and accent-folded: the worklist's label filter is a prefix of it
+    label_name_key: Mapped[str | None] = mapped_column(Computed(folded("label_name"), persisted=True))
+    __table_args__ = (Index("ix_release_label_name_key", "label_name_key",
+                            postgresql_ops={"label_name_key": "text_pattern_ops"}),)
 
 
 class ArtistCredit(Base):
@@ -210,7 +240,11 @@ class ArtistCredit(Base):
     artist_mbid: Mapped[uuid.UUID] = mapped_column(index=True)
     name: Mapped[str | None]
     joinphrase: Mapped[str | None]
-    __table_args__ = (Index("ix_artist_credit_entity", "entity_type", "entity_mbid"),)
+    # the credited name case- and accent-folded: the worklist's artist filter is a prefix of it
+    name_key: Mapped[str | None] = mapped_column(Computed(folded("name"), persisted=True))
+    __table_args__ = (Index("ix_artist_credit_entity", "entity_type", "entity_mbid"),
+                      Index("ix_artist_credit_name_key", "name_key", postgresql_ops={"name_key": "text_pattern_ops"},
+                            postgresql_where=text("entity_type = 'release'")))
 
 
 class UrlRelation(Base):
@@ -402,6 +436,16 @@ class CurationMark(Base):
     marked_by: Mapped[str | None]
     marked_at: Mapped[dt.datetime] = mapped_column(server_default=func.now())
     __table_args__ = (Index("ix_curation_mark_release", "release_mbid", "marked_at"),)
+
+
+class Curator(Base):
+    """Someone who marks releases in `serve`, known by a token of their own.
+    Only the token's SHA-256 is kept: the token is shown once, at `curator add`."""
+
+    __tablename__ = "curator"
+    name: Mapped[str] = mapped_column(primary_key=True)
+    token_sha256: Mapped[str] = mapped_column(unique=True)
+    added_at: Mapped[dt.datetime] = mapped_column(server_default=func.now())
 
 
 class CurationState(Base):

@@ -72,11 +72,11 @@ class _Guard:
 
 def create_app(db, *, token: str | None = None, policy=None, csrf_secret: bytes | None = None,
                facts_max_age_days: float = 30) -> Starlette:
-    """The web application over an open `Database`. With a token, every
-    request must carry it (see `security`).  `facts_max_age_days` (the
+    """The web application over an open `Database`. With a token, or once
+    any curator exists, every request must carry one (see `security`).  `facts_max_age_days` (the
     setting) decides which facts the overview counts as due."""
     handlers = {cls: _error_page(status, title) for cls, status, title in ERROR_STATUS}
-    middleware = [Middleware(_Guard)] + ([Middleware(TokenGate, token=token)] if token else [])
+    middleware = [Middleware(_Guard), Middleware(TokenGate, db=db, token=token)]
     app = Starlette(
         routes=[*ROUTES, Mount("/static", StaticFiles(directory=STATIC), name="static")],
         exception_handlers=handlers,

@@ -5,11 +5,10 @@ from __future__ import annotations
 
 from urllib.parse import urlencode
 
-from ..analysis.curation import CURATION_STATES, SORTS, Filters
-from ..mapping import parse_mbid
+from ..analysis.curation import CURATION_STATES, SORTS, Filters, name_or_mbid
 
 #: the worklist's query parameters that select releases (paging aside)
-FILTER_PARAMS = ("min_score", "format", "country", "year_from", "year_to", "label", "artist", "status",
+FILTER_PARAMS = ("min_score", "format", "country", "year_from", "year_to", "label", "artist", "title", "status",
                  "curation", "sort")
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 1000
@@ -49,13 +48,10 @@ def _many(params, name: str) -> tuple[str, ...]:
     return tuple(text_value(name, v) for v in params.getlist(name) if v.strip())
 
 
-def _mbid(name: str, value: str | None):
-    if value is None:
-        return None
-    try:
-        return parse_mbid(value)
-    except ValueError as exc:
-        raise BadRequest(f"{name}: {exc}") from None
+def _name_or_mbid(params, name: str):
+    """A label or artist: an MBID, or the start of a name."""
+    value = _one(params, name)
+    return None if value is None else name_or_mbid(text_value(name, value))
 
 
 def _choices(name: str, values: tuple[str, ...], allowed: tuple[str, ...]) -> tuple[str, ...]:
@@ -76,14 +72,16 @@ def parse_filters(params, *, paged: bool = True) -> Filters:
     otherwise every match (a download, like `mbindex export`)."""
     sort = _one(params, "sort") or "score"
     country = _one(params, "country")
+    title = _one(params, "title")
     f = Filters(
         min_score=_optional_int(params, "min_score", 0, 100),
         formats=_many(params, "format"),
         country=None if country is None else text_value("country", country),
         year_from=_optional_int(params, "year_from", 0, 9999),
         year_to=_optional_int(params, "year_to", 0, 9999),
-        label=_mbid("label", _one(params, "label")),
-        artist=_mbid("artist", _one(params, "artist")),
+        label=_name_or_mbid(params, "label"),
+        artist=_name_or_mbid(params, "artist"),
+        title=None if title is None else text_value("title", title),
         statuses=_many(params, "status"),
         curation=_choices("curation", _many(params, "curation"), CURATION_STATES),
         sort=_choices("sort", (sort,), SORTS)[0],

@@ -1,7 +1,11 @@
 """The pages: `/` the worklist, `/release/<mbid>` a release (and its
 revision diff), `POST /release/<mbid>/mark` and `POST /mark` (several at
-once), `/export` the current selection as a file, `/overview` the report's
-figures, the mirror's freshness (as `mbindex status`) and the last runs.
+once, after `POST /mark/confirm`, the page naming how many and which status
+that the worklist's form goes to without JavaScript; with it, a confirm()
+says the same), `/export` the current selection as a file, `/overview` the
+report's figures, the mirror's freshness (as `mbindex status`) and the last
+runs.  A mark is by the curator of the request's token, or (shared token,
+open install) by the name typed in the form.
 
 Handlers are plain functions (Starlette runs them in its thread pool), each
 reading through one library verb that takes the app's `Database` (one
@@ -11,6 +15,7 @@ writer lock, so curators can mark while a sync runs.
 
 from __future__ import annotations
 
+from typing import NamedTuple
 from urllib.parse import quote
 
 from markupsafe import Markup
@@ -19,7 +24,16 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from ..analysis.curation import CURATION_STATES, EXPORT_COLUMNS, FACT_LABELS, SORTS, export_rows, mark, show
+from ..analysis.curation import (
+    CURATION_STATES,
+    EXPORT_COLUMNS,
+    FACT_LABELS,
+    SORTS,
+    export_rows,
+    mark,
+    release_summaries,
+    show,
+)
 from ..analysis.next_steps import cover_art, group_links, search_links
 from ..analysis.report import charts_svg, collect, pct
 from ..analysis.revisions import diff_documents, revision_documents, worklist_page
@@ -28,6 +42,7 @@ from ..mapping import parse_mbid
 from ..output.tables import EXPORT_FORMATS, as_file
 from ..runs import recent_runs
 from .params import MAX_ID, BadRequest, int_value, parse_filters, query_string, text_value
+from .security import curator_of
 from .views import page, set_flash
 
 #: keys of `show()` the release page lays out itself; any other key (facts
@@ -119,25 +134,42 @@ def parse_revision(params, name: str) -> int:
     return int_value(name, raw, 0, MAX_ID)
 
 
-async def _mark_form(request: Request, mbids: list) -> Response:
-    """Check the form (CSRF, status, note), record the marks in their own
-    transaction, and go back where the form came from."""
+class MarkForm(NamedTuple):
+    """A checked mark form: what to mark, how, by whom, and where to go after."""
+
+    mbids: list
+    status: str
+    note: str | None
+    by: str | None
+    next: str
+
+
+async def _read_mark_form(request: Request, mbids: list) -> MarkForm:
+    """Check the form (CSRF, status, releases, note) and say who marks: the
+    curator of the token, else the name typed (a shared token, an open install)."""
     form = await request.form()
     request.app.state.csrf.check(request, form)
     status = form.get("status", "")
     if status not in CURATION_STATES:
-        raise BadRequest(f"status must be one of {', '.join(CURATION_STATES)}, got {str(status)[:40]!r}")
+        raise BadRequest(f"choose a status: one of {', '.join(CURATION_STATES)}, got {str(status)[:40]!r}")
     if not mbids:
         mbids = [_parse_form_mbid(v) for v in form.getlist("mbid")]
     if not mbids:
         raise BadRequest("select at least one release to mark")
     note = text_value("note", str(form.get("note", ""))) or None
-    by = text_value("by", str(form.get("by", ""))) or None
-    done = await run_in_threadpool(mark, request.app.state.db, mbids, status, note, by)
-    response = RedirectResponse(_local(str(form.get("next", ""))), status_code=303)
-    set_flash(response, f"marked {len(done)} release(s) {status}")
-    if by:
-        response.set_cookie("mbindex_by", quote(by), samesite="strict", max_age=365 * 86400)
+    by = curator_of(request) or text_value("by", str(form.get("by", ""))) or None
+    return MarkForm(mbids, str(status), note, by, _local(str(form.get("next", ""))))
+
+
+async def _mark_form(request: Request, mbids: list) -> Response:
+    """Record the marks of a checked form in their own transaction, and go
+    back where the form came from."""
+    f = await _read_mark_form(request, mbids)
+    done = await run_in_threadpool(mark, request.app.state.db, f.mbids, f.status, f.note, f.by)
+    response = RedirectResponse(f.next, status_code=303)
+    set_flash(response, f"marked {len(done)} release(s) {f.status}")
+    if f.by and not curator_of(request):
+        response.set_cookie("mbindex_by", quote(f.by), samesite="strict", max_age=365 * 86400)
     return response
 
 
@@ -164,6 +196,15 @@ async def mark_many(request: Request):
     return await _mark_form(request, [])
 
 
+async def confirm_marks(request: Request):
+    """The confirmation of a bulk mark (the worklist form without JavaScript):
+    how many releases, which status, and which ones; its button posts the same
+    form to `/mark`."""
+    f = await _read_mark_form(request, [])
+    releases = await run_in_threadpool(release_summaries, request.app.state.db, f.mbids)
+    return page(request, "confirm.html", form=f, releases=releases)
+
+
 def overview(request: Request):
     db = request.app.state.db
     data = collect(db, top=10, at_risk=request.app.state.policy.bands["at_risk"])
@@ -185,6 +226,7 @@ ROUTES = [
     Route("/", worklist, name="worklist"),
     Route("/export", export, name="export"),
     Route("/mark", mark_many, methods=["POST"], name="mark_many"),
+    Route("/mark/confirm", confirm_marks, methods=["POST"], name="confirm_marks"),
     Route("/release/{mbid}", release, name="release"),
     Route("/release/{mbid}/diff", revision_diff, name="diff"),
     Route("/release/{mbid}/mark", mark_release, methods=["POST"], name="mark"),

@@ -1,10 +1,14 @@
-"""The token gate (when `serve_token` is set) and CSRF protection of the
-forms that write.
+"""The token gate (when `serve_token` is set or any curator exists) and
+CSRF protection of the forms that write.
 
 Token: a request carries it as `Authorization: Bearer TOKEN`, as the
 `mbindex_token` cookie, or once as `?token=TOKEN` (which sets the cookie and
 redirects to the same page without it, so it does not stay in the address
-bar or in bookmarks).
+bar or in bookmarks).  Two kinds open the pages: the shared `serve_token`
+(a one-person install: the mark form asks who marks), and a curator's own
+token (`mbindex curator add`), whose name then marks (`curator_of`).  Both
+are checked on every request, so a removed curator's next request is
+refused; a token that opens nothing gets a bare 401, saying nothing about it.
 
 CSRF: each browser gets a random `mbindex_csrf` cookie (HttpOnly,
 SameSite=Strict); every writing form carries HMAC(server secret, cookie).
@@ -18,9 +22,11 @@ import hashlib
 import hmac
 import secrets
 
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, RedirectResponse
 
+from ..analysis.curators import curator_for_token, has_curators
 from .params import query_string
 
 #: the Content-Security-Policy of every page: our own script and style only,
@@ -54,10 +60,14 @@ def local_path(scope) -> str:
 
 
 class TokenGate:
-    """ASGI middleware: every request needs the token; without it, 401."""
+    """ASGI middleware: when the pages are guarded (a `serve_token`, or any
+    curator in the database), every request needs a token that opens them;
+    without one, 401.  The curator of the token (None for the shared token or
+    an open install) is left in the request's state for `curator_of`."""
 
-    def __init__(self, app, token: str):
+    def __init__(self, app, db, token: str | None = None):
         self.app = app
+        self.db = db
         self.token = token
 
     async def __call__(self, scope, receive, send):
@@ -66,17 +76,40 @@ class TokenGate:
         request = Request(scope)
         auth = request.headers.get("authorization", "")
         bearer = auth[7:] if auth.lower().startswith("bearer ") else None
-        if _same(request.query_params.get("token"), self.token):
+        once = request.query_params.get("token")
+        given = next((t for t in (once, bearer, request.cookies.get(TOKEN_COOKIE)) if t), None)
+        opens, curator = await self._check(given) if given is not None else (False, None)
+        if opens and once is None:
+            return await self._open(scope, receive, send, curator)
+        if opens:
             qs = query_string(request.query_params, token=None)
             response = RedirectResponse(local_path(scope) + ("?" + qs if qs else ""), status_code=303)
-            response.set_cookie(TOKEN_COOKIE, self.token, httponly=True, samesite="strict")
-        elif _same(bearer, self.token) or _same(request.cookies.get(TOKEN_COOKIE), self.token):
-            return await self.app(scope, receive, send)
+            response.set_cookie(TOKEN_COOKIE, once, httponly=True, samesite="strict")
+        elif not self.token and not await run_in_threadpool(has_curators, self.db):
+            return await self._open(scope, receive, send, None)  # an open install (loopback only)
+        elif given is not None:
+            response = PlainTextResponse("401 Unauthorized", status_code=401)
         else:
             response = PlainTextResponse(
-                "401: this mbindex server needs its token: open the address once with ?token=TOKEN "
-                "(the serve_token setting)", status_code=401)
+                "401: this mbindex server needs a token: open the address once with ?token=TOKEN "
+                "(the serve_token setting, or your own from `mbindex curator add`)", status_code=401)
         await response(scope, receive, send)
+
+    async def _check(self, given: str) -> tuple[bool, str | None]:
+        """Whether the token opens the pages, and whose it is."""
+        if self.token and _same(given, self.token):
+            return True, None
+        curator = await run_in_threadpool(curator_for_token, self.db, given)
+        return curator is not None, curator
+
+    async def _open(self, scope, receive, send, curator: str | None):
+        scope.setdefault("state", {})["curator"] = curator
+        return await self.app(scope, receive, send)
+
+
+def curator_of(request: Request) -> str | None:
+    """The curator whose token opened this request (None: the shared token, or an open install)."""
+    return request.scope.get("state", {}).get("curator")
 
 
 class Csrf:

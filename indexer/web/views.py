@@ -13,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
 from ..analysis.risk import BAND_NAMES
-from .security import CSP, set_csrf_cookie
+from .security import CSP, curator_of, set_csrf_cookie
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 FLASH_COOKIE = "mbindex_flash"
@@ -56,13 +56,15 @@ ENV = _env()
 
 def page(request: Request, name: str, status: int = 200, **context) -> HTMLResponse:
     """A template rendered for this request, with the CSRF field of this
-    browser (setting its cookie on first visit), any flash message, and the
-    policy whose signal labels and score bands the pages show."""
+    browser (setting its cookie on first visit), any flash message, who
+    marks (the request's curator, else the name last typed), and the policy
+    whose signal labels and score bands the pages show."""
     csrf, new_cookie = request.app.state.csrf.token_for(request)
     flash = request.cookies.get(FLASH_COOKIE)
     html = ENV.get_template(name).render(request=request, csrf=csrf, flash=unquote(flash) if flash else None,
                                          marked_by=unquote(request.cookies.get("mbindex_by", "")),
-                                         policy=request.app.state.policy, band_names=BAND_NAMES, **context)
+                                         policy=request.app.state.policy, band_names=BAND_NAMES,
+                                         curator=curator_of(request), **context)
     response = HTMLResponse(html, status_code=status, headers={"content-security-policy": CSP})
     set_csrf_cookie(response, new_cookie)
     if flash:

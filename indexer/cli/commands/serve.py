@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from ...analysis.curators import has_curators
 from ...web.bind import DEFAULT_HOST, DEFAULT_PORT, check_bind
 from ..app import App, pass_app
 from ..freshness import echo_database
@@ -26,6 +27,7 @@ def serve_cmd(app: App, host, port):
     database = app.db()
     echo_database(database)
     shown = f"[{host}]" if ":" in host else host
+    guarded = bool(token) or has_curators(database)  # curators: each opens it with their own token
     app.note(f"mbindex serve: http://{shown}:{port}/ on {database.display_url}"
-             + (" (token required: open it once with ?token=...)" if token else "") + "; Ctrl-C stops")
+             + (" (token required: open it once with ?token=...)" if guarded else "") + "; Ctrl-C stops")
     serve(create_app(database, token=token, facts_max_age_days=app.settings().facts_max_age_days), host, port)
