@@ -221,3 +221,20 @@ def test_show_on_the_command_line_says_unknown_too(db, run_cli):
     assert "— unknown artist" in out and "packaging:       unknown" in out and "cover_art_front: yes" in out
     assert "\n  unknown " in out  # the label's name
     assert "(unknown)" not in out and "?:??" not in out and " ? " not in out and "True" not in out
+
+
+def test_the_worklist_marks_the_signals_not_assessed(db):
+    """A release fetched without labels: its label signals are not assessed,
+    and its worklist row says how many, naming them on hover."""
+    doc = copy.deepcopy(release_doc(RICH["c9d52105"]))
+    del doc["label-info"]  # as a lookup without inc=labels answers
+    store(db, doc)
+    score_all(db)
+    with TestClient(create_app(db), raise_server_exceptions=False) as web:
+        page, policy = web.get("/").text, web.app.state.policy
+    row = page[page.index(f'value="{doc["id"]}"'):]
+    row = row[:row.index("</tr>")]
+    hover = re.search(r'<small class="unassessed" title="([^"]*)">(\d+) not assessed</small>', row)
+    assert hover, row
+    assert htmllib.escape(policy.label("no_label")) in hover.group(1)
+    assert htmllib.escape(policy.label("no_catalog_number")) in hover.group(1)

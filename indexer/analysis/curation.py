@@ -251,7 +251,7 @@ def flagged_in(session, f: Filters) -> list[dict]:
     sql = f"""
         SELECT r.mbid, s.score, r.title, r.artist_credit AS artist, r.date, r.country,
                array_to_string(r.formats, ', ') AS formats, r.status,
-               coalesce(c.status, 'open') AS curation, s.signals,
+               coalesce(c.status, 'open') AS curation, s.signals, s.not_assessed,
                (r.deleted_at IS NOT NULL) AS deleted
         {FLAGGED_FROM}
         WHERE {where}
