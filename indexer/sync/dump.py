@@ -5,7 +5,10 @@ per line, the shape `mapping` already knows.  Two processes share the work:
 
 * the reader (a child process, with `xz` decompressing in a third) parses,
   hashes and maps each line and formats the rows as COPY text, in batches
-  (`sync.dump_batches`, reading files with `sources.dump_files`);
+  (`sync.dump_batches`, reading files with `sources.dump_files`), except a
+  line with exactly the bytes its document was last stored from: a refresh
+  sends those unparsed, and the loader only confirms them and moves their
+  `last_seen` (`store.raw_lines`);
 * the loader (this process) COPYs a batch into temporary staging tables and
   merges it into the mirror with a fixed set of set-based statements, under
   the revision rules of `indexer.store` (the same as `store.save_release_in`),
@@ -49,6 +52,7 @@ from ..store.bulk import (
     tombstone_absent_in,
     tuning_hint,
 )
+from ..store.raw_lines import reader_conninfo
 from .dump_batches import (
     BATCH,
     MAX_LINE,
@@ -60,6 +64,7 @@ from .dump_batches import (
     ReadPlan,
     Skip,
     Timestamp,
+    prepare_line,
     reader_messages,
 )
 
@@ -72,6 +77,7 @@ class ImportResult:
     counts: RunCounts = field(default_factory=RunCounts)  # the run's: inserted, updated, ... tombstoned
     skipped: list[str] = field(default_factory=list)
     error: str | None = None
+    unparsed: int = 0  # lines seen again by their bytes alone (counted unchanged too), never parsed
     seconds: float = 0.0
 
 
@@ -126,6 +132,7 @@ def import_dump(
     on_progress: Callable[[int, int, int], None] | None = None,
     log: Callable[[str], None] = lambda msg: None,
     origin: str | None = None,
+    skip_unchanged: bool = True,
 ) -> ImportResult:
     """`mbindex import-dump PATH`.
 
@@ -136,14 +143,17 @@ def import_dump(
     whose import stops early is marked `failed` or `interrupted` in
     dump_import, like its run.  `origin` (the URL a fetched archive came
     from, `import-dump --latest`) is recorded as its path and the run's
-    target instead of the local file, which is temporary.
+    target instead of the local file, which is temporary.  `skip_unchanged`:
+    a line with the bytes its document was last stored from is seen again
+    without being parsed (`store.raw_lines`; the stored rows are the same
+    either way, False parses every line).
     """
     files = _input_files(Path(path), entity)
     started = time.monotonic()
     prints = [(str(p.resolve()), fingerprint(p)) for p in files]
     prior = prior_imports(db, [fp for _, fp in prints], again=again)
     plan = ReadPlan(sources=prints, entity=entity, resume=prior.resume, skip_done=prior.done, batch=batch,
-                    max_line=max_line)
+                    max_line=max_line, known=reader_conninfo(db) if skip_unchanged else None)
     run = Run(db, "import", "dump", origin or str(path),
               options={"entity": entity, "complete": complete, "again": again})
     job = _Import(db, run, files, [(origin or path_, fp) for path_, fp in prints], prior,  # the path dump_import keeps
@@ -187,7 +197,7 @@ class _Import:
         self.db, self.run, self.files, self.recorded, self.prior = db, run, files, recorded, prior
         self.complete, self.guard, self.on_progress, self.log = complete, guard, on_progress, log
         self.result = ImportResult(run.id, OK, counts=run.counts)
-        self.loader = Loader(db, run)  # adds each batch's counts to run.counts
+        self.loader = Loader(db, run, prepare=prepare_line)  # adds each batch's counts to run.counts
         self.current: _Member | None = None
         self.dump_times: dict[int, dt.datetime | str | None] = {}
         self.total_size = sum(p.stat().st_size for p in files)
@@ -238,6 +248,7 @@ class _Import:
         and says how it stopped; the run ends with the result's status."""
         self.loader.close()
         result, db = self.result, self.db
+        result.unparsed = self.loader.unparsed
         if self.current is not None and result.status != OK and not (db.writer and db.writer.lost):
             with db.session() as s, s.begin():
                 mark_stopped_in(s, self.current.id, result.status)
