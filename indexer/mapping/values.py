@@ -43,20 +43,21 @@ def raw_hash(raw: bytes) -> bytes:
 
 #: `"id":"<uuid>"` in a raw line, with the whitespace JSON allows around the colon
 _RAW_ID = re.compile(rb'"id"\s*:\s*"([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})"')
-_RAW_ID_TRIES = 8
 
 
 def line_mbid(raw: bytes) -> str | None:
     """The MBID of a raw dump line without parsing it, or None: the first
     `"id":"<uuid>"` at the top level of the object (one more `{` than `}`
-    before it; a brace inside a string can only make it miss).  Only a hint:
-    a line is skipped only when its raw hash is the one stored for this MBID,
+    before it, counted from one candidate to the next: one pass over the
+    line; a brace inside a string can only make it miss).  Only a hint: a
+    line is skipped only when its raw hash is the one stored for this MBID,
     which a full parse of the very same bytes set (`store.raw_lines`)."""
-    for k, match in enumerate(_RAW_ID.finditer(raw)):
-        if k == _RAW_ID_TRIES:
-            return None
+    depth, at = 0, 0
+    for match in _RAW_ID.finditer(raw):
         start = match.start()
-        if raw.count(b"{", 0, start) - raw.count(b"}", 0, start) == 1:
+        depth += raw.count(b"{", at, start) - raw.count(b"}", at, start)
+        at = start
+        if depth == 1:
             return match.group(1).decode("ascii").lower()
     return None
 

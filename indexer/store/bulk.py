@@ -65,7 +65,7 @@ class StagedLine(Protocol):
     raw_length: int | None  # and how long it is
     hash: str | None
     raw_hash: bytes | None  # `mapping.values.raw_hash` of the line
-    unchanged_raw: bool  # the reader found its raw hash stored: not parsed, to be confirmed (`store.raw_lines`)
+    unchanged_raw: bool  # the reader found its raw hash stored: not parsed, no bytes sent, to be confirmed
     ord: int
     doc_bytes: bytes | None
 
@@ -272,12 +272,13 @@ class Loader:
     The counts of each batch are added to `run`'s row in that transaction and
     to `run.counts` as soon as it commits, so both always agree."""
 
-    def __init__(self, db: Database, run: Run, prepare: Callable[[str, bytes, int, int], StagedLine] | None = None):
-        """`prepare(entity, raw, line_no, ord)`: parses and maps a line the
-        reader did not (`sync.dump_batches.prepare_line`), for a line flagged
-        unchanged that the database does not confirm."""
+    def __init__(self, db: Database, run: Run,
+                 reparse: Callable[[str, list[StagedLine], int], list[StagedLine]] | None = None):
+        """`reparse(entity, lines, first_ord)`: the lines flagged unchanged
+        that the database does not confirm, read again, parsed and mapped
+        (ords from `first_ord` on; `sync.dump`): the reader sent no bytes."""
         self.db = db
-        self.prepare = prepare
+        self.reparse = reparse
         self.unparsed = 0  # lines confirmed unchanged by their bytes: seen again, never parsed
         self.run_id = run.id
         self.counts = run.counts
@@ -439,12 +440,10 @@ class Loader:
         same = confirmed_in(cur, entity, [(it.mbid, it.raw_hash) for it in flagged])
         if len(same) == len(flagged):
             return same, []
-        if self.prepare is None:
-            raise ValueError("lines flagged unchanged that the database does not confirm need a Loader(prepare=)")
+        if self.reparse is None:
+            raise ValueError("lines flagged unchanged that the database does not confirm need a Loader(reparse=)")
         confirmed = {str(mbid) for mbid in same}
-        redo = [self.prepare(entity, it.raw, it.line_no, first_ord + k)
-                for k, it in enumerate(it for it in flagged if it.mbid not in confirmed)]
-        return same, redo
+        return same, self.reparse(entity, [it for it in flagged if it.mbid not in confirmed], first_ord)
 
     def _seen_again(self, cur, entity: str, mbids: list, params: dict) -> None:
         """Rule 1 for lines confirmed unchanged by their bytes."""

@@ -18,13 +18,18 @@ Where the check runs (two steps, the second one authoritative):
    (`KnownLines.stored`): the stored raw hashes of the live documents whose
    MBIDs it found cheaply in the raw lines (`mapping.values.line_mbid`).  A
    line whose MBID was found and whose raw hash is the stored one is neither
-   parsed nor mapped; it travels to the loader with its bytes, flagged.
+   parsed nor mapped; it travels to the loader flagged, as its MBID, raw hash
+   and line number only (no bytes: a batch of such lines is tiny, so it may
+   hold ten times as many lines, and one bulk touch serves them all).
 2. **The loader** confirms those lines in the batch's own transaction
    (`confirmed_in`, the same query), because the reader's answer may be
-   stale: it reads a few batches ahead of the loader's commits, and a dump
-   may hold one MBID twice.  Confirmed lines are seen again; a line not
-   confirmed goes the full path (parsed, mapped and merged with its batch),
-   so a stale answer costs time, never a wrong row.
+   stale: it reads a few batches ahead of the loader's commits, a dump may
+   hold one MBID twice, and a complete member tombstones at its end what a
+   later member of the same import may hold.  Confirmed lines are seen
+   again; a line not confirmed goes the full path: read again from its file
+   by line number (`sync.dump_batches.reread_lines`, slow but rare), parsed,
+   mapped and merged with its batch, so a stale answer costs time, never a
+   wrong row.
 
 Not the loader sending the map: it cannot know a batch's MBIDs before the
 reader has read them, a round trip per batch would serialise reader and

@@ -58,6 +58,7 @@ from .dump_batches import (
     MAX_LINE,
     Batch,
     Done,
+    Item,
     MemberEnd,
     MemberStart,
     ReaderError,
@@ -66,6 +67,7 @@ from .dump_batches import (
     Timestamp,
     prepare_line,
     reader_messages,
+    reread_lines,
 )
 
 
@@ -88,6 +90,8 @@ class _Member:
     id: int
     seen: dt.datetime
     label: str
+    source: int  # index into the files
+    member: str  # inside an archive ("" for a plain file)
 
 
 @dataclass(frozen=True)
@@ -157,7 +161,7 @@ def import_dump(
     run = Run(db, "import", "dump", origin or str(path),
               options={"entity": entity, "complete": complete, "again": again})
     job = _Import(db, run, files, [(origin or path_, fp) for path_, fp in prints], prior,  # the path dump_import keeps
-                  complete=complete, guard=guard, on_progress=on_progress, log=log)
+                  complete=complete, guard=guard, on_progress=on_progress, log=log, entity=entity, max_line=max_line)
     messages = reader_messages(plan, parallel=parallel)
     try:
         for msg in messages:
@@ -193,11 +197,12 @@ class _Import:
     (`handle`), the run and the member in progress closed at the end."""
 
     def __init__(self, db: Database, run: Run, files: list[Path], recorded: list[tuple[str, str]],
-                 prior, *, complete, guard, on_progress, log):
+                 prior, *, complete, guard, on_progress, log, entity: str | None = None, max_line: int = MAX_LINE):
         self.db, self.run, self.files, self.recorded, self.prior = db, run, files, recorded, prior
         self.complete, self.guard, self.on_progress, self.log = complete, guard, on_progress, log
+        self.entity, self.max_line = entity, max_line
         self.result = ImportResult(run.id, OK, counts=run.counts)
-        self.loader = Loader(db, run, prepare=prepare_line)  # adds each batch's counts to run.counts
+        self.loader = Loader(db, run, reparse=self._reparse)  # adds each batch's counts to run.counts
         self.current: _Member | None = None
         self.dump_times: dict[int, dt.datetime | str | None] = {}
         self.total_size = sum(p.stat().st_size for p in files)
@@ -231,7 +236,7 @@ class _Import:
     def _start(self, msg: MemberStart) -> None:
         import_id, seen = open_import(self.db, self.recorded[msg.source], msg.member, msg.entity, self.run.id,
                                       self.prior)
-        self.current = _Member(import_id, seen, _label(self.files[msg.source], msg.member))
+        self.current = _Member(import_id, seen, _label(self.files[msg.source], msg.member), msg.source, msg.member)
         if msg.start:
             self.log(f"{self.current.label}: resuming after line {msg.start}")
 
@@ -242,6 +247,18 @@ class _Import:
         self.result.lines += len(msg.items)
         if self.on_progress:
             self.on_progress(self.done_size + msg.position, self.total_size, self.result.lines)
+
+    def _reparse(self, entity: str, flagged: list, first_ord: int) -> list[Item]:
+        """Lines flagged unchanged that the database did not confirm (`store.raw_lines`):
+        read again from the member by number, then the full path."""
+        current = self.current
+        raws = reread_lines(self.files[current.source], current.member, self.entity,
+                            {it.line_no for it in flagged}, self.max_line)
+        self.log(f"{current.label}: {len(flagged)} line(s) changed since the reader looked; read again")
+        return [prepare_line(entity, raws[it.line_no], it.line_no, first_ord + k) if it.line_no in raws else
+                Item(it.line_no, error=f"line {it.line_no} could not be read again: the file changed during the "
+                     "import")
+                for k, it in enumerate(flagged)]
 
     def close(self, seconds: float) -> None:
         """Release the loader; a member stopped early keeps its checkpoint

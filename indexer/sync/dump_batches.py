@@ -7,7 +7,9 @@ which is far cheaper to pickle than the rows.  Before that, a batch of raw
 lines at a time, it asks the database (one query, on a connection of its own:
 `store.raw_lines.KnownLines`) which of them have exactly the bytes of the line
 their document was last stored from: those are sent flagged `unchanged_raw`,
-unparsed, and the loader confirms them (`store.raw_lines` says why in two steps).  It talks to the loader through
+unparsed and without their bytes (a batch holds up to `UNCHANGED_PER_LINE`
+times as many of them), and the loader confirms them (`store.raw_lines` says
+why in two steps; `reread_lines` for a line it does not confirm).  It talks to the loader through
 a bounded queue of typed messages (`Message`), so memory stays flat however
 large the dump; in the loader's process a pump thread takes (unpickles) the
 next batch and makes the bytes of its documents while the loader waits on
@@ -38,6 +40,9 @@ from ..store.raw_lines import KnownLines
 from ..store.staging import doc_copy_bytes, doc_row, rows_of, stage_payload
 
 BATCH = 1000
+#: a line flagged unchanged weighs this fraction of a parsed line in a batch: it
+#: ships as an MBID and a hash, and the loader's touch is cheaper per line in bulk
+UNCHANGED_PER_LINE = 10
 MAX_LINE = 64 << 20  # bytes; the max_line_mb setting
 
 #: a run of 19 digits or more may be an integer beyond 64 bits, which orjson
@@ -255,8 +260,7 @@ def _item(entity: str, r: _Read, ord_: int, max_line: int) -> Item:
     if r.line.length is not None:
         return over_long(r.line, r.line_no, max_line)
     if r.mbid is not None:
-        return Item(r.line_no, mbid=r.mbid, raw=r.line.data.rstrip(b"\r\n"), raw_hash=r.raw_hash,
-                    unchanged_raw=True, ord=ord_)
+        return Item(r.line_no, mbid=r.mbid, raw_hash=r.raw_hash, unchanged_raw=True, ord=ord_)
     return prepare_line(entity, r.line.data, r.line_no, ord_, r.raw_hash)
 
 
@@ -286,6 +290,7 @@ def _read_source(plan: ReadPlan, src_index: int, path: Path, fp: str, known: Kno
         yield MemberStart(src_index, member, ent, start)
         items: list[Item] = []
         seen: set[str] = set()
+        parsed = 0
         lines = _CheckedLines(bounded_lines(stream, plan.max_line), start, ent, known, plan.batch)
 
         def batch(lines_done: int) -> Batch:
@@ -296,14 +301,15 @@ def _read_source(plan: ReadPlan, src_index: int, path: Path, fp: str, known: Kno
                 item = _item(ent, r, len(items), plan.max_line)
                 if item.mbid is not None and item.mbid in seen:  # same entity twice: next batch
                     yield batch(r.line_no - 1)
-                    items, seen = [], set()
+                    items, seen, parsed = [], set(), 0
                     item = _item(ent, r, 0, plan.max_line)
                 items.append(item)
+                parsed += not item.unchanged_raw
                 if item.mbid is not None:
                     seen.add(item.mbid)
-                if len(items) >= plan.batch:
+                if parsed >= plan.batch or len(items) >= plan.batch * UNCHANGED_PER_LINE:
                     yield batch(r.line_no)
-                    items, seen = [], set()
+                    items, seen, parsed = [], set(), 0
         except (tarfile.TarError, EOFError, lzma.LZMAError, OSError) as exc:
             if items:  # what was read whole is loaded, the checkpoint says where it broke
                 yield batch(lines.line_no)
@@ -313,6 +319,29 @@ def _read_source(plan: ReadPlan, src_index: int, path: Path, fp: str, known: Kno
         if items:
             yield batch(lines.line_no)
         yield MemberEnd(src_index, member, ent, lines.line_no)
+
+
+def reread_lines(path: Path, member: str, entity: str | None, line_nos: set[int], max_line: int
+                 ) -> dict[int, bytes]:
+    """Lines of a member read again by number (from 1), for lines flagged
+    unchanged that the loader could not confirm: rare, so simply read from
+    the start.  A line not found (the file changed) is missing from the answer."""
+    found: dict[int, bytes] = {}
+    last = max(line_nos, default=0)
+    members = iter_members(path, entity)
+    try:
+        for name, _ent, stream, _inp in members:
+            if name != member or stream is None:
+                continue
+            for n, line in enumerate(bounded_lines(stream, max_line), 1):
+                if n in line_nos and line.length is None:
+                    found[n] = line.data
+                if n >= last:
+                    break
+            break
+    finally:
+        members.close()  # stops the decompressor
+    return found
 
 
 def _reader_main(plan: ReadPlan, q, parent_pid: int) -> None:
