@@ -28,7 +28,7 @@ from ..clock import now
 from ..db import Database
 from ..db import models as m
 from ..runs import ADD_COUNTS_SQL, Run
-from .raw_lines import confirmed_in
+from .raw_lines import FlaggedLines, confirmed_in, uuid_array
 from .revisions import (
     BOUND_IDS,
     REVISION_COLS,
@@ -65,7 +65,6 @@ class StagedLine(Protocol):
     raw_length: int | None  # and how long it is
     hash: str | None
     raw_hash: bytes | None  # `mapping.values.raw_hash` of the line
-    unchanged_raw: bool  # the reader found its raw hash stored: not parsed, no bytes sent, to be confirmed
     ord: int
     doc_bytes: bytes | None
 
@@ -273,8 +272,8 @@ class Loader:
     to `run.counts` as soon as it commits, so both always agree."""
 
     def __init__(self, db: Database, run: Run,
-                 reparse: Callable[[str, list[StagedLine], int], list[StagedLine]] | None = None):
-        """`reparse(entity, lines, first_ord)`: the lines flagged unchanged
+                 reparse: Callable[[str, list[int], int], list[StagedLine]] | None = None):
+        """`reparse(entity, line_nos, first_ord)`: the lines flagged unchanged
         that the database does not confirm, read again, parsed and mapped
         (ords from `first_ord` on; `sync.dump`): the reader sent no bytes."""
         self.db = db
@@ -384,18 +383,19 @@ class Loader:
         return counts
 
     def load(self, entity: str, items: list[StagedLine], *, source: str, seen: dt.datetime, import_id: int,
-             lines_done: int, payload: dict[str, bytes] | None = None) -> dict:
+             lines_done: int, payload: dict[str, bytes] | None = None, flagged: FlaggedLines | None = None
+             ) -> dict:
         """Merge one batch and move the checkpoint; returns its counts.
         `payload`: the batch's COPY data (`stage_payload`), if already made.
-        Lines flagged `unchanged_raw` are confirmed first (`raw_lines`): seen
-        again if they are, parsed and merged with the others if not."""
+        `flagged`: its lines the reader found unchanged by their bytes, confirmed
+        first (`raw_lines`): seen again if they are, parsed and merged with the
+        others if not."""
         params = {"et": entity, "seen": seen, "source": source, "run": self.run_id}
-        good = [it for it in items if it.error is None and not it.unchanged_raw]
+        good = [it for it in items if it.error is None]
         bad = [it for it in items if it.error is not None]
         counts = [0, 0, 0]
         with self.pg.cursor() as cur:
-            same, redo = self._confirm(cur, entity, [it for it in items if it.error is None and it.unchanged_raw],
-                                       len(items))
+            same, redo = self._confirm(cur, entity, flagged, len(items))
             good += [it for it in redo if it.error is None]
             bad += [it for it in redo if it.error is not None]
             if payload is None:
@@ -431,25 +431,26 @@ class Loader:
         self._keep_stats(counts[0])
         return done
 
-    def _confirm(self, cur, entity: str, flagged: list[StagedLine], first_ord: int
+    def _confirm(self, cur, entity: str, flagged: FlaggedLines | None, first_ord: int
                  ) -> tuple[list, list[StagedLine]]:
         """The flagged lines the database confirms unchanged (their MBIDs),
         and the others parsed and mapped here (ords from `first_ord` on)."""
         if not flagged:
             return [], []
-        same = confirmed_in(cur, entity, [(it.mbid, it.raw_hash) for it in flagged])
+        same = confirmed_in(cur, entity, list(zip(flagged.mbids, flagged.raw_hashes)))
         if len(same) == len(flagged):
             return same, []
         if self.reparse is None:
             raise ValueError("lines flagged unchanged that the database does not confirm need a Loader(reparse=)")
         confirmed = {str(mbid) for mbid in same}
-        return same, self.reparse(entity, [it for it in flagged if it.mbid not in confirmed], first_ord)
+        return same, self.reparse(entity, [n for n, mbid in zip(flagged.line_nos, flagged.mbids)
+                                           if mbid not in confirmed], first_ord)
 
     def _seen_again(self, cur, entity: str, mbids: list, params: dict) -> None:
         """Rule 1 for lines confirmed unchanged by their bytes."""
         if mbids:
             for stmt in seen_again_sql(TOP_TABLE[entity], BOUND_IDS):
-                cur.execute(stmt, dict(params, ids=mbids))
+                cur.execute(stmt, dict(params, ids=uuid_array(mbids)))
 
     def _one_by_one(self, cur, entity: str, good: list[StagedLine], params: dict, bad: list) -> list[int]:
         """Merge each line alone in a savepoint; those the database refuses

@@ -18,9 +18,9 @@ Where the check runs (two steps, the second one authoritative):
    (`KnownLines.stored`): the stored raw hashes of the live documents whose
    MBIDs it found cheaply in the raw lines (`mapping.values.line_mbid`).  A
    line whose MBID was found and whose raw hash is the stored one is neither
-   parsed nor mapped; it travels to the loader flagged, as its MBID, raw hash
-   and line number only (no bytes: a batch of such lines is tiny, so it may
-   hold ten times as many lines, and one bulk touch serves them all).
+   parsed nor mapped; it travels to the loader flagged (`FlaggedLines`: its
+   MBID, raw hash and line number, no bytes: a batch of such lines is tiny, so
+   it may hold ten times as many lines, and one bulk touch serves them all).
 2. **The loader** confirms those lines in the batch's own transaction
    (`confirmed_in`, the same query), because the reader's answer may be
    stale: it reads a few batches ahead of the loader's commits, a dump may
@@ -47,23 +47,48 @@ quarantine) is as for any other line.
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass, field
 
 import psycopg
 from sqlalchemy.engine import make_url
 
 from ..db import Database
 
+@dataclass(slots=True)
+class FlaggedLines:
+    """The lines of a batch the reader flagged unchanged, as columns (one
+    record a batch: far cheaper to pickle than an object a line)."""
+
+    line_nos: list[int] = field(default_factory=list)
+    mbids: list[str] = field(default_factory=list)
+    raw_hashes: list[bytes] = field(default_factory=list)
+
+    def add(self, line_no: int, mbid: str, raw_hash: bytes) -> None:
+        self.line_nos.append(line_no)
+        self.mbids.append(mbid)
+        self.raw_hashes.append(raw_hash)
+
+    def __len__(self) -> int:
+        return len(self.line_nos)
+
+
 #: stored raw hashes of live documents, by MBID (`et`, `ids`): the reader's hint and the loader's check
-_STORED_SQL = ("SELECT d.mbid, d.raw_hash FROM document d WHERE d.entity_type = %(et)s "
+_STORED_SQL = ("SELECT d.mbid::text, d.raw_hash FROM document d WHERE d.entity_type = %(et)s "
                "AND d.mbid = ANY(CAST(%(ids)s AS uuid[])) AND d.deleted_at IS NULL AND d.raw_hash IS NOT NULL")
+
+
+def uuid_array(mbids) -> str:
+    """MBIDs (str or UUID) as one uuid[] literal: thousands of ids bound as
+    one string, not one parameter value each (the server parses them)."""
+    return "{" + ",".join(map(str, mbids)) + "}"
 
 
 def stored_in(cur, entity: str, mbids: list[str]) -> dict[str, bytes]:
     """The stored raw hash of each of these documents that is live and has one."""
     if not mbids:
         return {}
-    cur.execute(_STORED_SQL, {"et": entity, "ids": mbids})
-    return {str(mbid): bytes(h) for mbid, h in cur.fetchall()}
+    cur.execute(_STORED_SQL, {"et": entity, "ids": uuid_array(mbids)})
+    return dict(cur.fetchall())
 
 
 def confirmed_in(cur, entity: str, lines: list[tuple[str, bytes]]) -> list[uuid.UUID]:

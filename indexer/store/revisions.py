@@ -94,11 +94,13 @@ def touch_revisions_sql(revision_ids: str) -> str:
 
 def seen_again_sql(top: str, ids: str) -> list[str]:
     """Rule 1 for the documents `ids` (already known unchanged): `last_seen`
-    of the document, its current revision and the entity's row `top`."""
+    of the document, its current revision and the entity's row `top`, in one
+    statement (the documents' own update names their revisions: one probe
+    of `document` a line, the cost of a refresh's unchanged lines)."""
     return [
-        f"UPDATE document d SET last_seen = %(seen)s WHERE d.entity_type = %(et)s AND d.mbid = {ids}",
-        touch_revisions_sql(any_of(f"SELECT d.revision_id FROM document d WHERE d.entity_type = %(et)s "
-                                   f"AND d.mbid = {ids}")),
+        f"WITH seen AS (UPDATE document d SET last_seen = %(seen)s WHERE d.entity_type = %(et)s AND d.mbid = {ids} "
+        "RETURNING d.revision_id), "
+        f"revs AS ({touch_revisions_sql(any_of('SELECT revision_id FROM seen'))}) "
         f"UPDATE {top} t SET last_seen = %(seen)s WHERE t.mbid = {ids}",
     ]
 

@@ -243,22 +243,20 @@ class _Import:
     def _load(self, msg: Batch) -> None:
         current = self.current
         self.loader.load(msg.entity, msg.items, source=f"dump:{current.label}", seen=current.seen,
-                         import_id=current.id, lines_done=msg.lines_done, payload=msg.payload)
-        self.result.lines += len(msg.items)
+                         import_id=current.id, lines_done=msg.lines_done, payload=msg.payload, flagged=msg.flagged)
+        self.result.lines += len(msg.items) + len(msg.flagged or ())
         if self.on_progress:
             self.on_progress(self.done_size + msg.position, self.total_size, self.result.lines)
 
-    def _reparse(self, entity: str, flagged: list, first_ord: int) -> list[Item]:
+    def _reparse(self, entity: str, line_nos: list[int], first_ord: int) -> list[Item]:
         """Lines flagged unchanged that the database did not confirm (`store.raw_lines`):
         read again from the member by number, then the full path."""
         current = self.current
-        raws = reread_lines(self.files[current.source], current.member, self.entity,
-                            {it.line_no for it in flagged}, self.max_line)
-        self.log(f"{current.label}: {len(flagged)} line(s) changed since the reader looked; read again")
-        return [prepare_line(entity, raws[it.line_no], it.line_no, first_ord + k) if it.line_no in raws else
-                Item(it.line_no, error=f"line {it.line_no} could not be read again: the file changed during the "
-                     "import")
-                for k, it in enumerate(flagged)]
+        raws = reread_lines(self.files[current.source], current.member, self.entity, set(line_nos), self.max_line)
+        self.log(f"{current.label}: {len(line_nos)} line(s) changed since the reader looked; read again")
+        return [prepare_line(entity, raws[n], n, first_ord + k) if n in raws else
+                Item(n, error=f"line {n} could not be read again: the file changed during the import")
+                for k, n in enumerate(line_nos)]
 
     def close(self, seconds: float) -> None:
         """Release the loader; a member stopped early keeps its checkpoint

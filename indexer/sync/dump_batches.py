@@ -6,7 +6,7 @@ parses, hashes and maps each line and formats its rows as COPY text
 which is far cheaper to pickle than the rows.  Before that, a batch of raw
 lines at a time, it asks the database (one query, on a connection of its own:
 `store.raw_lines.KnownLines`) which of them have exactly the bytes of the line
-their document was last stored from: those are sent flagged `unchanged_raw`,
+their document was last stored from: those are sent flagged (`Batch.flagged`),
 unparsed and without their bytes (a batch holds up to `UNCHANGED_PER_LINE`
 times as many of them), and the loader confirms them (`store.raw_lines` says
 why in two steps; `reread_lines` for a line it does not confirm).  It talks to the loader through
@@ -36,7 +36,7 @@ import orjson
 
 from .. import mapping as mp
 from ..sources.dump_files import DumpError, Line, bounded_lines, iter_members
-from ..store.raw_lines import KnownLines
+from ..store.raw_lines import FlaggedLines, KnownLines
 from ..store.staging import doc_copy_bytes, doc_row, rows_of, stage_payload
 
 BATCH = 1000
@@ -69,7 +69,6 @@ class Item:
     raw_length: int | None = None  # and its length in bytes
     hash: str | None = None
     raw_hash: bytes | None = None  # mapping.values.raw_hash of `raw` (not of an over-long line)
-    unchanged_raw: bool = False  # its bytes are those its document was stored from: not parsed, to be confirmed
     ord: int = -1  # place in its batch
     doc_bytes: bytes | None = None  # "mbid<TAB>hash<TAB>document" as COPY text, made ahead of time
 
@@ -116,7 +115,7 @@ def seal(items: list[Item]) -> dict[str, bytes]:
 def make_doc_bytes(items: list[Item]) -> None:
     """The document_revision COPY text of each good line, ahead of the loader."""
     for it in items:
-        if it.error is None and it.doc_bytes is None and not it.unchanged_raw:
+        if it.error is None and it.doc_bytes is None:
             it.doc_bytes = doc_copy_bytes(it.mbid, it.hash, it.raw)
 
 
@@ -166,6 +165,7 @@ class Batch:
     position: int
     size: int
     payload: dict[str, bytes]
+    flagged: FlaggedLines | None = None  # lines unchanged by their bytes: unparsed, to be confirmed
 
 
 @dataclass(frozen=True, slots=True)
@@ -256,11 +256,9 @@ class _CheckedLines:
 
 
 def _item(entity: str, r: _Read, ord_: int, max_line: int) -> Item:
-    """The Item of a checked line at place `ord_` of its batch."""
+    """The Item of a checked line (not flagged) at place `ord_` of its batch."""
     if r.line.length is not None:
         return over_long(r.line, r.line_no, max_line)
-    if r.mbid is not None:
-        return Item(r.line_no, mbid=r.mbid, raw_hash=r.raw_hash, unchanged_raw=True, ord=ord_)
     return prepare_line(entity, r.line.data, r.line_no, ord_, r.raw_hash)
 
 
@@ -289,34 +287,41 @@ def _read_source(plan: ReadPlan, src_index: int, path: Path, fp: str, known: Kno
         start = plan.resume.get(key, 0)
         yield MemberStart(src_index, member, ent, start)
         items: list[Item] = []
+        flagged = FlaggedLines()
         seen: set[str] = set()
-        parsed = 0
         lines = _CheckedLines(bounded_lines(stream, plan.max_line), start, ent, known, plan.batch)
 
         def batch(lines_done: int) -> Batch:
-            return Batch(src_index, member, ent, items, lines_done, inp.position(), inp.size, seal(items))
+            return Batch(src_index, member, ent, items, lines_done, inp.position(), inp.size, seal(items),
+                         flagged or None)
 
         try:
             for r in lines:
-                item = _item(ent, r, len(items), plan.max_line)
-                if item.mbid is not None and item.mbid in seen:  # same entity twice: next batch
+                mbid = r.mbid  # flagged: found cheaply, with its raw hash stored
+                item = None if mbid is not None else _item(ent, r, len(items), plan.max_line)
+                if item is not None:
+                    mbid = item.mbid
+                if mbid is not None and mbid in seen:  # same entity twice: next batch
                     yield batch(r.line_no - 1)
-                    items, seen, parsed = [], set(), 0
-                    item = _item(ent, r, 0, plan.max_line)
-                items.append(item)
-                parsed += not item.unchanged_raw
-                if item.mbid is not None:
-                    seen.add(item.mbid)
-                if parsed >= plan.batch or len(items) >= plan.batch * UNCHANGED_PER_LINE:
+                    items, flagged, seen = [], FlaggedLines(), set()
+                    if item is not None:
+                        item = _item(ent, r, 0, plan.max_line)
+                if item is None:
+                    flagged.add(r.line_no, mbid, r.raw_hash)
+                else:
+                    items.append(item)
+                if mbid is not None:
+                    seen.add(mbid)
+                if len(items) >= plan.batch or len(flagged) >= plan.batch * UNCHANGED_PER_LINE:
                     yield batch(r.line_no)
-                    items, seen, parsed = [], set(), 0
+                    items, flagged, seen = [], FlaggedLines(), set()
         except (tarfile.TarError, EOFError, lzma.LZMAError, OSError) as exc:
-            if items:  # what was read whole is loaded, the checkpoint says where it broke
+            if items or flagged:  # what was read whole is loaded, the checkpoint says where it broke
                 yield batch(lines.line_no)
             inp.check()
             raise DumpError(f"{path.name}: archive is truncated or corrupt after line {lines.line_no}: {exc}") \
                 from None
-        if items:
+        if items or flagged:
             yield batch(lines.line_no)
         yield MemberEnd(src_index, member, ent, lines.line_no)
 
