@@ -34,7 +34,7 @@ def doc_hash(doc: dict) -> str:
     return hashlib.sha256(canonical_json_bytes(doc)).hexdigest()
 
 
-def raw_hash(raw: bytes) -> bytes:
+def raw_hash(raw: bytes | memoryview) -> bytes:
     """A dump line's identity as bytes (16 bytes of its SHA-256, the line
     without its end of line): the same bytes are the same document, so a
     refresh tells an unchanged line before parsing it (`store.raw_lines`)."""

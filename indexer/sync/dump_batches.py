@@ -246,8 +246,11 @@ class _CheckedLines:
             return chunk
         for r in chunk:
             if r.line.length is None:
-                raw = r.line.data.rstrip(b"\r\n")
-                r.raw_hash, r.mbid = mp.raw_hash(raw), mp.line_mbid(raw)
+                data = r.line.data
+                end = len(data)
+                while end and data[end - 1] in b"\r\n":  # as rstrip(b"\r\n"), without copying the line
+                    end -= 1
+                r.raw_hash, r.mbid = mp.raw_hash(memoryview(data)[:end]), mp.line_mbid(data)
         stored = self.known.stored(self.entity, [r.mbid for r in chunk if r.mbid is not None])
         for r in chunk:
             if r.mbid is not None and stored.get(r.mbid) != r.raw_hash:
