@@ -155,3 +155,22 @@ def test_line_mbid_finds_the_top_level_id_without_parsing():
     doc = release_doc("12195c41-6136-4dfd-acf1-9923dadc73e2")
     assert line_mbid(json.dumps(doc).encode()) == doc["id"]
     assert raw_hash(b"x") == raw_hash(b"x") != raw_hash(b"x ") and len(raw_hash(b"x")) == 16
+
+
+def test_a_stale_answer_is_read_again_from_the_file(db, tmp_path):
+    """The reader asks before the loader has stored the new version of a
+    release that the dump holds twice (new, then old): the old line is
+    flagged on a stale answer, the loader does not confirm it, reads it
+    again from the archive by line number and stores it the full way."""
+    lines = list(make_dump.iter_release_lines(5, SEED))
+    import_dump(db, write_archive(tmp_path / "release-a.tar.xz", lines), parallel=False)
+    doc = json.loads(lines[0])
+    doc["title"] = "Retitled"
+    twice = [json.dumps(doc, separators=(",", ":"), ensure_ascii=False)] + lines
+    said: list[str] = []
+    res = import_dump(db, write_archive(tmp_path / "release-b.tar.xz", twice), parallel=False, batch=8,
+                      log=said.append)
+    assert res.status == "ok" and (res.counts.updated, res.counts.unchanged, res.unparsed) == (2, 4, 4)
+    assert any("read again" in line for line in said)
+    assert _rows(db, f"SELECT title FROM release WHERE mbid = '{doc['id']}'") == [(json.loads(lines[0])["title"],)]
+    assert _rows(db, f"SELECT revision_count FROM document WHERE mbid = '{doc['id']}'") == [(2,)]
