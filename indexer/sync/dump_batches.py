@@ -9,8 +9,8 @@ lines at a time, it asks the database (one query, on a connection of its own:
 their document was last stored from: those are sent flagged (`Batch.flagged`),
 unparsed and without their bytes (a batch holds up to `UNCHANGED_PER_LINE`
 times as many of them), and the loader confirms them (`store.raw_lines` says
-why in two steps; `reread_lines` for a line it does not confirm).  It talks to the loader through
-a bounded queue of typed messages (`Message`), so memory stays flat however
+why in two steps; `reread_lines` for a line it does not confirm).  It talks
+to the loader through a bounded queue of typed messages (`Message`), so memory stays flat however
 large the dump; in the loader's process a pump thread takes (unpickles) the
 next batch and makes the bytes of its documents while the loader waits on
 PostgreSQL.  `read_batches` is the same reader in-process (tests, `parallel=False`).
@@ -40,8 +40,8 @@ from ..store.raw_lines import FlaggedLines, KnownLines
 from ..store.staging import doc_copy_bytes, doc_row, rows_of, stage_payload
 
 BATCH = 1000
-#: a line flagged unchanged weighs this fraction of a parsed line in a batch: it
-#: ships as an MBID and a hash, and the loader's touch is cheaper per line in bulk
+#: a batch holds up to this many times BATCH lines flagged unchanged: each ships as
+#: an MBID and a hash, and the loader's touch is cheaper per line in bulk
 UNCHANGED_PER_LINE = 10
 MAX_LINE = 64 << 20  # bytes; the max_line_mb setting
 
