@@ -18,6 +18,17 @@
    raw `COPY FROM` into an empty migrated database with the same indexes; the
    ratio import time / COPY time is the importer's overhead over the fastest
    possible load.
+
+    .venv/bin/python bench/bench_dump.py --refresh [--small 20000] [--releases 100000]
+
+The refresh (issue 21): for each size, into a fresh scratch database, the first
+import, then the same dump again (`--again`: every line unchanged), then the
+next dump (`make_dump.iter_refreshed_lines`: 1% of the lines edited, 0.1%
+removed, 0.1% added, dated 2030 so `--force` lets it tombstone), each with its
+peak RSS; baselines measured in the same run: the first import, and
+`xz -dc FILE > /dev/null` on the same file.  Targets: unchanged refresh >= 5x
+faster than the first import and within 1.5x of xz -dc; changed refresh >= 4x
+faster than the first import; peak RSS flat from --small to --releases.
 """
 
 from __future__ import annotations
@@ -63,14 +74,15 @@ def drop_db(admin_url: str, name: str) -> None:
         c.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-def make(path: Path, n: int) -> None:
+def make(path: Path, n: int, **next_dump) -> None:
+    """The dump of n releases (seed 1); with `refresh`/`timestamp`: the next one."""
     if path.exists():
         print(f"using existing {path} ({path.stat().st_size / 1e6:.1f} MB)")
         return
     import make_dump
 
     t = time.perf_counter()
-    make_dump.write_dump(str(path), n, seed=1)
+    make_dump.write_dump(str(path), n, seed=1, **next_dump)
     print(f"generated {path.name}: {n} releases, {path.stat().st_size / 1e6:.1f} MB xz, "
           f"{time.perf_counter() - t:.1f}s")
 
@@ -79,7 +91,7 @@ _MEASURE = ("import resource, subprocess, sys; p = subprocess.run(sys.argv[1:]);
             "print(p.returncode, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)")
 
 
-def run_import(url: str, path: Path, batch: int) -> tuple[float, float, str, list[tuple[float, int]]]:
+def run_import(url: str, path: Path, batch: int, *extra: str) -> tuple[float, float, str, list[tuple[float, int]]]:
     """Seconds and peak RSS (MB) of `mbindex import-dump`, measured by a fresh
     parent process whose only descendants are the import's (loader, reader, xz);
     plus (seconds, lines loaded) read off its checkpoint every half second."""
@@ -88,7 +100,7 @@ def run_import(url: str, path: Path, batch: int) -> tuple[float, float, str, lis
     samples: list[tuple[float, int]] = []
     t = time.perf_counter()
     proc = subprocess.Popen([sys.executable, "-c", _MEASURE, str(exe), "-q", "import-dump", "--batch", str(batch),
-                             str(path)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                             *extra, str(path)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     with psycopg.connect(conninfo(url), autocommit=True) as watch:
         while proc.poll() is None:
             time.sleep(0.5)
@@ -141,6 +153,44 @@ def raw_copy(src_url: str, admin_url: str, name: str) -> tuple[float, int]:
     return seconds, rows
 
 
+def xz_seconds(path: Path) -> float:
+    """`xz -dc FILE > /dev/null`: the floor of any import of the file."""
+    t = time.perf_counter()
+    with open(os.devnull, "wb") as null:
+        subprocess.run(["xz", "-dc", str(path)], stdout=null, check=True)
+    return time.perf_counter() - t
+
+
+def refresh(args) -> None:
+    """First import, unchanged refresh, changed refresh, at two sizes (see the module docstring)."""
+    out = HERE / "out"
+    out.mkdir(exist_ok=True)
+    peaks: dict[str, list[float]] = {"first": [], "same": [], "next": []}
+    for n in (args.small, args.releases):
+        path, nxt = out / f"release-{n}.tar.xz", out / f"release-{n}-next.tar.xz"
+        make(path, n)
+        make(nxt, n, timestamp="2030-01-01 00:00:00.000000+00", refresh={})
+        name = f"mbindex_bench_refresh_{n}"
+        url = fresh_db(args.url, name)
+        xz = xz_seconds(path)
+        runs = {"first": (path,), "same": (path, "--again"), "next": (nxt, "--force")}
+        took = {}
+        for what, (file, *extra) in runs.items():
+            seconds, peak, summary, _ = run_import(url, file, args.batch, *extra)
+            took[what] = seconds
+            peaks[what].append(peak)
+            print(f"{n:>8} {what:>5}: {seconds:7.1f}s  {n / seconds:8.0f} lines/s  peak RSS {peak:5.0f} MB  [{summary}]")
+        xz_next = xz_seconds(nxt)
+        print(f"{n:>8} xz -dc: {xz:.1f}s (next dump {xz_next:.1f}s)")
+        print(f"{n:>8} unchanged refresh: {took['first'] / took['same']:.1f}x faster than the first import "
+              f"(target >= 5x), {took['same'] / xz:.2f}x xz -dc (target <= 1.5x); changed refresh: "
+              f"{took['first'] / took['next']:.1f}x faster (target >= 4x), {took['next'] / xz_next:.2f}x xz -dc")
+        if not args.keep:
+            drop_db(args.url, name)
+    for what, p in peaks.items():
+        print(f"peak RSS {what}: " + " -> ".join(f"{mb:.0f} MB" for mb in p) + f" ({args.small} -> {args.releases})")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--url", default=os.environ.get("MBINDEX_BENCH_URL", "postgresql://postgres@127.0.0.1:5432/postgres"))
@@ -150,6 +200,8 @@ def main() -> None:
     ap.add_argument("--keep", action="store_true", help="keep the scratch database")
     ap.add_argument("--embedded", metavar="DIR", type=Path,
                     help="run on mbindex's embedded PostgreSQL (the zero-config default) in DIR instead of --url")
+    ap.add_argument("--refresh", action="store_true",
+                    help="measure refreshes (the same dump again, the next dump) against the first import and xz -dc")
     args = ap.parse_args()
     if args.embedded:
         server = EmbeddedPostgres(args.embedded, echo=print)
@@ -159,6 +211,9 @@ def main() -> None:
                   ", ".join(f"{k}={c.execute(f'SHOW {k}').fetchone()[0]}"
                             for k in ("shared_buffers", "max_wal_size", "checkpoint_timeout")))
 
+    if args.refresh:
+        refresh(args)
+        return
     out = HERE / "out"
     out.mkdir(exist_ok=True)
     results = {}

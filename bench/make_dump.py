@@ -20,6 +20,8 @@ file needs about 13 KB of disk per line.
 Importable:
 
     iter_release_lines(n, seed=0, bad_lines=0) -> Iterator[str]    # lines, no trailing newline
+    iter_refreshed_lines(n, seed=0, bad_lines=0, changed=0.01, removed=0.001, added=0.001)
+                                         # the next dump: lines edited, removed, added; the rest byte for byte
     write_dump(path, n, seed=0, bad_lines=0, timestamp=None, xz_preset=3) -> dict
                                          # {path, lines, bytes, raw_bytes (uncompressed lines), seconds}
     release_id(seed, j) -> str           # the id of the j-th valid release (0-based, bad lines not counted)
@@ -910,14 +912,38 @@ def iter_release_lines(n: int, seed: int = 0, bad_lines: int = 0) -> Iterator[st
             j += 1
 
 
+def iter_refreshed_lines(n: int, seed: int = 0, bad_lines: int = 0, changed: float = 0.01, removed: float = 0.001,
+                         added: float = 0.001) -> Iterator[str]:
+    """The next dump after `iter_release_lines(n, seed, bad_lines)`: one line in 1/`changed` edited (its
+    title), one in 1/`removed` gone, and `added` x n new releases at the end (ids of another seed); every
+    other line byte for byte as before (a bad line stays as it was)."""
+    change_every = round(1 / changed) if changed else 0
+    remove_every = round(1 / removed) if removed else 0
+    for i, line in enumerate(iter_release_lines(n, seed, bad_lines)):
+        if remove_every and i % remove_every == remove_every // 2:
+            continue
+        if change_every and i % change_every == 0:
+            try:
+                doc = json.loads(line)
+            except ValueError:
+                doc = None
+            if isinstance(doc, dict) and isinstance(doc.get("title"), str):
+                doc["title"] += " (edited)"
+                line = _encode(doc)
+        yield line
+    yield from iter_release_lines(round(n * added), seed + 7919)
+
+
 # --- writing ------------------------------------------------------------------------------
 
 
-def _write_lines(f, n: int, seed: int, bad_lines: int) -> int:
+def _write_lines(f, n: int, seed: int, bad_lines: int, refresh: dict | None = None) -> int:
     """Writes the lines to the binary file f; returns the bytes written."""
     size = 0
     chunk: list[str] = []
-    for line in iter_release_lines(n, seed, bad_lines):
+    lines = iter_release_lines(n, seed, bad_lines) if refresh is None else \
+        iter_refreshed_lines(n, seed, bad_lines, **refresh)
+    for line in lines:
         chunk.append(line)
         if len(chunk) >= 256:
             data = ("\n".join(chunk) + "\n").encode("utf-8")
@@ -980,7 +1006,7 @@ def _pad(size: int, to: int = tarfile.BLOCKSIZE) -> bytes:
     return b"\0" * (-size % to)
 
 
-def _write_tar_file(f, n: int, seed: int, bad_lines: int, timestamp: str) -> int:
+def _write_tar_file(f, n: int, seed: int, bad_lines: int, timestamp: str, refresh: dict | None = None) -> int:
     """Writes the whole uncompressed tar to the seekable binary file f: the small files,
     a placeholder header, the lines, the end of the archive, and then the real header
     over the placeholder once the size is known.  Returns the size of mbdump/release."""
@@ -989,7 +1015,7 @@ def _write_tar_file(f, n: int, seed: int, bad_lines: int, timestamp: str) -> int
         f.write(_tar_header(name, len(data), mtime) + data + _pad(len(data)))
     header_at = f.tell()
     f.write(b"\0" * tarfile.BLOCKSIZE)
-    raw = _write_lines(f, n, seed, bad_lines)
+    raw = _write_lines(f, n, seed, bad_lines, refresh)
     f.write(_pad(raw) + b"\0" * (2 * tarfile.BLOCKSIZE))
     f.write(_pad(f.tell(), tarfile.RECORDSIZE))  # like tar: whole 10 KiB records
     end = f.tell()
@@ -1026,9 +1052,10 @@ def _remove_stale_temporaries(path: Path) -> None:
 
 
 def write_dump(path, n: int, seed: int = 0, bad_lines: int = 0, timestamp: str | None = None,
-               xz_preset: int = DEFAULT_XZ_PRESET) -> dict:
+               xz_preset: int = DEFAULT_XZ_PRESET, refresh: dict | None = None) -> dict:
     """Writes an n-line dump to path (.tar.xz: archive, else JSON lines); returns
-    {"path", "lines", "bytes", "raw_bytes", "seconds"} (raw_bytes: the JSON lines)."""
+    {"path", "lines", "bytes", "raw_bytes", "seconds"} (raw_bytes: the JSON lines).
+    `refresh`: the next dump instead, `iter_refreshed_lines(n, seed, bad_lines, **refresh)`."""
     start = time.perf_counter()
     path = Path(path)
     timestamp = DEFAULT_TIMESTAMP if timestamp is None else timestamp
@@ -1039,10 +1066,10 @@ def write_dump(path, n: int, seed: int = 0, bad_lines: int = 0, timestamp: str |
     try:
         if not path.name.endswith(".tar.xz"):
             with open(partial, "wb", buffering=1 << 20) as f:
-                raw = _write_lines(f, n, seed, bad_lines)
+                raw = _write_lines(f, n, seed, bad_lines, refresh)
         else:
             with open(tar_tmp, "wb", buffering=1 << 20) as f:
-                raw = _write_tar_file(f, n, seed, bad_lines, timestamp)
+                raw = _write_tar_file(f, n, seed, bad_lines, timestamp, refresh)
             with open(partial, "wb") as out:
                 _compress(tar_tmp, out, xz_preset)
         os.replace(partial, path)

@@ -124,6 +124,26 @@ def db(database_url):
     database.dispose()
 
 
+def _another_database(pg_server):
+    name = pg_server.create()
+    database = Database(pg_server.url_for(name))
+    yield database
+    database.dispose()
+    pg_server.drop(name)
+
+
+@pytest.fixture
+def db2(pg_server):
+    """A second migrated database beside `db` (parity tests)."""
+    yield from _another_database(pg_server)
+
+
+@pytest.fixture
+def db3(pg_server):
+    """A third one."""
+    yield from _another_database(pg_server)
+
+
 # --- ws/2 replay -------------------------------------------------------------
 
 

@@ -11,6 +11,8 @@ import json
 import tarfile
 from pathlib import Path
 
+from sqlalchemy import text
+
 from indexer.analysis import risk
 from indexer.mapping import map_release
 from indexer.sources.includes import missing_includes
@@ -114,3 +116,34 @@ def full_doc(mbid: str) -> dict:
 #: the recorded releases that, so completed, carry every include a browse asks
 #: for (the others lack tracks, a release group or credits)
 FULL = [mbid for mbid in CORPUS if not missing_includes(full_doc(mbid), BROWSE_INCLUDES)]
+
+
+def snapshot(db) -> dict:
+    """Every stored row that does not depend on when or how it was stored."""
+    queries = {
+        "release": "SELECT mbid, title, artist_credit, release_group_mbid, status, quality, date, year, country, "
+                   "barcode, packaging, language, script, disambiguation, asin, annotation, cover_art_front, "
+                   "cover_art_count, medium_count, track_count, formats, includes, deleted_at IS NULL "
+                   "FROM release ORDER BY mbid",
+        "medium": "SELECT release_mbid, position, mbid, format, title, track_count FROM medium ORDER BY 1, 2",
+        "track": "SELECT t.release_mbid, m.position, t.sort_key, t.mbid, t.kind, t.position, t.number, t.title, "
+                 "t.length_ms, t.recording_mbid, t.artist_credit FROM track t JOIN medium m ON m.id = t.medium_id "
+                 "ORDER BY 1, 2, 3",
+        "release_label": "SELECT release_mbid, position, label_mbid, label_name, catalog_number FROM release_label "
+                         "ORDER BY 1, 2",
+        "artist": "SELECT mbid, name, sort_name, type, country, disambiguation FROM artist ORDER BY 1",
+        "label": "SELECT mbid, name, sort_name, type, label_code, country, disambiguation FROM label ORDER BY 1",
+        "recording": "SELECT mbid, title, length_ms, video, artist_credit, disambiguation, first_release_date "
+                     "FROM recording ORDER BY 1",
+        "release_group": "SELECT mbid, title, primary_type, secondary_types, first_release_date, artist_credit, "
+                         "disambiguation FROM release_group ORDER BY 1",
+        "artist_credit": "SELECT entity_type, entity_mbid, position, artist_mbid, name, joinphrase "
+                         "FROM artist_credit ORDER BY 1, 2, 3",
+        "url_relation": 'SELECT entity_type, entity_mbid, position, url, url_mbid, type, type_id, direction, begin, '
+                        '"end", ended FROM url_relation ORDER BY 1, 2, 3',
+        "tag": "SELECT entity_type, entity_mbid, name, count FROM tag ORDER BY 1, 2, 3",
+        "document": "SELECT entity_type, mbid, hash, revision_count, deleted_at IS NULL FROM document ORDER BY 1, 2",
+        "document_revision": "SELECT entity_type, mbid, hash, doc FROM document_revision ORDER BY 1, 2, 3",
+    }
+    with db.session() as s:
+        return {name: [tuple(r) for r in s.execute(text(q)).all()] for name, q in queries.items()}

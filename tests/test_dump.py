@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
-from helpers import DUMP_TIMESTAMP, FIXTURES, WS2, release_doc, write_archive
+from helpers import DUMP_TIMESTAMP, FIXTURES, WS2, release_doc, snapshot, write_archive
 from helpers import dump_line as line
 from indexer.db import Database
 from indexer.mapping import asked_includes, canonical_json, canonical_json_bytes, doc_hash, map_release
@@ -49,50 +49,6 @@ def write_lines(path: Path, lines: list[str]) -> Path:
 def count(db, sql: str) -> int:
     with db.session() as s:
         return s.execute(text(sql)).scalar_one()
-
-
-def snapshot(db) -> dict:
-    """Every stored row that does not depend on when or how it was stored."""
-    queries = {
-        "release": "SELECT mbid, title, artist_credit, release_group_mbid, status, quality, date, year, country, "
-                   "barcode, packaging, language, script, disambiguation, asin, annotation, cover_art_front, "
-                   "cover_art_count, medium_count, track_count, formats, includes, deleted_at IS NULL "
-                   "FROM release ORDER BY mbid",
-        "medium": "SELECT release_mbid, position, mbid, format, title, track_count FROM medium ORDER BY 1, 2",
-        "track": "SELECT t.release_mbid, m.position, t.sort_key, t.mbid, t.kind, t.position, t.number, t.title, "
-                 "t.length_ms, t.recording_mbid, t.artist_credit FROM track t JOIN medium m ON m.id = t.medium_id "
-                 "ORDER BY 1, 2, 3",
-        "release_label": "SELECT release_mbid, position, label_mbid, label_name, catalog_number FROM release_label "
-                         "ORDER BY 1, 2",
-        "artist": "SELECT mbid, name, sort_name, type, country, disambiguation FROM artist ORDER BY 1",
-        "label": "SELECT mbid, name, sort_name, type, label_code, country, disambiguation FROM label ORDER BY 1",
-        "recording": "SELECT mbid, title, length_ms, video, artist_credit, disambiguation, first_release_date "
-                     "FROM recording ORDER BY 1",
-        "release_group": "SELECT mbid, title, primary_type, secondary_types, first_release_date, artist_credit, "
-                         "disambiguation FROM release_group ORDER BY 1",
-        "artist_credit": "SELECT entity_type, entity_mbid, position, artist_mbid, name, joinphrase "
-                         "FROM artist_credit ORDER BY 1, 2, 3",
-        "url_relation": 'SELECT entity_type, entity_mbid, position, url, url_mbid, type, type_id, direction, begin, '
-                        '"end", ended FROM url_relation ORDER BY 1, 2, 3',
-        "tag": "SELECT entity_type, entity_mbid, name, count FROM tag ORDER BY 1, 2, 3",
-        "document": "SELECT entity_type, mbid, hash, revision_count, deleted_at IS NULL FROM document ORDER BY 1, 2",
-        "document_revision": "SELECT entity_type, mbid, hash, doc FROM document_revision ORDER BY 1, 2, 3",
-    }
-    with db.session() as s:
-        return {name: [tuple(r) for r in s.execute(text(q)).all()] for name, q in queries.items()}
-
-
-def _another_database(pg_server):
-    name = pg_server.create()
-    database = Database(pg_server.url_for(name))
-    yield database
-    database.dispose()
-    pg_server.drop(name)
-
-
-@pytest.fixture
-def db2(pg_server):
-    yield from _another_database(pg_server)
 
 
 @pytest.fixture
@@ -487,11 +443,6 @@ def test_tuning_hint_only_for_big_dumps_on_small_settings():
 
 
 # --- one set of revision rules, three paths -------------------------------------------------
-
-
-@pytest.fixture
-def db3(pg_server):
-    yield from _another_database(pg_server)
 
 
 def _by_lookup(db: Database, docs: list[dict], gone: list[str]) -> dict:

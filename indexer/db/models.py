@@ -302,6 +302,9 @@ class Document(Base):
     first_seen: Mapped[dt.datetime] = mapped_column(server_default=func.now())
     last_seen: Mapped[dt.datetime] = mapped_column(server_default=func.now())
     deleted_at: Mapped[dt.datetime | None]
+    # the raw dump line of the current revision (mapping.values.raw_hash), NULL if it came from a lookup:
+    # a refresh skips a line with these bytes before parsing it (store.raw_lines)
+    raw_hash: Mapped[bytes | None]
 
     revision: Mapped[DocumentRevision] = relationship()
 

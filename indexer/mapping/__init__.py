@@ -5,7 +5,7 @@ dump have the same shape, so both the API sync and the dump import go through
 `map_release`.  Everything downstream works on the plain rows defined in
 `rows`.  Pure functions only: no I/O, no database.
 
-    values.py   identities (MBIDs, the canonical hash) and ws/2's scalars
+    values.py   identities (MBIDs, the canonical hash, a raw line's hash and MBID) and ws/2's scalars
     rows.py     the row dataclasses
     parts.py    rows of the entities a document names, credits, tags, links
     release.py  map_release, and which includes a document carries
@@ -22,11 +22,14 @@ from .values import (
     canonical_json_bytes,
     credit_phrase,
     doc_hash,
+    line_mbid,
     parse_mbid,
+    raw_hash,
     year_of,
 )
 
 __all__ = rows.__all__ + [
     "DOCUMENT_FIELDS", "ENTITY_TYPES", "MappingError", "asked_includes", "canonical_json", "canonical_json_bytes",
-    "credit_phrase", "doc_hash", "infer_includes", "map_entity", "map_release", "parse_mbid", "year_of",
+    "credit_phrase", "doc_hash", "infer_includes", "line_mbid", "map_entity", "map_release", "parse_mbid", "raw_hash",
+    "year_of",
 ]

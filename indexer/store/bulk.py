@@ -17,7 +17,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Callable, Protocol
 
 import orjson
 import psycopg
@@ -28,7 +28,9 @@ from ..clock import now
 from ..db import Database
 from ..db import models as m
 from ..runs import ADD_COUNTS_SQL, Run
+from .raw_lines import FlaggedLines, confirmed_in, uuid_array
 from .revisions import (
+    BOUND_IDS,
     REVISION_COLS,
     any_of,
     document_pointer_sql,
@@ -62,6 +64,7 @@ class StagedLine(Protocol):
     raw_offset: int | None  # an over-long line: where it starts in its file, in bytes
     raw_length: int | None  # and how long it is
     hash: str | None
+    raw_hash: bytes | None  # `mapping.values.raw_hash` of the line
     ord: int
     doc_bytes: bytes | None
 
@@ -115,7 +118,11 @@ def _merge_sql(entity: str) -> list[tuple[str | None, str]]:
         ("updated", touch_revisions_sql(any_of("SELECT known_rev FROM stg_doc WHERE known_rev IS NOT NULL"))),
         # unchanged: only seen again
         *(("unchanged", stmt) for stmt in seen_again_sql(top, any_of("SELECT mbid FROM stg_doc WHERE NOT changed"))),
-        document_pointer_sql("stg_doc s WHERE s.changed"),
+        document_pointer_sql("stg_doc s WHERE s.changed", "s.raw_hash"),
+        # unchanged in content, other bytes (or none stored yet): the next refresh knows these bytes
+        ("unchanged", "UPDATE document d SET raw_hash = s.raw_hash FROM stg_doc s WHERE d.entity_type = %(et)s "
+                      f"AND d.mbid = {any_of('SELECT mbid FROM stg_doc WHERE NOT changed')} AND s.mbid = d.mbid "
+                      "AND d.raw_hash IS DISTINCT FROM s.raw_hash"),
     ]
     sql += _named_entities_sql(changed)
     sql.append(_own_row_sql(entity, top, changed))
@@ -264,8 +271,14 @@ class Loader:
     The counts of each batch are added to `run`'s row in that transaction and
     to `run.counts` as soon as it commits, so both always agree."""
 
-    def __init__(self, db: Database, run: Run):
+    def __init__(self, db: Database, run: Run,
+                 reparse: Callable[[str, list[int], int], list[StagedLine]] | None = None):
+        """`reparse(entity, line_nos, first_ord)`: the lines flagged unchanged
+        that the database does not confirm, read again, parsed and mapped
+        (ords from `first_ord` on; `sync.dump`): the reader sent no bytes."""
         self.db = db
+        self.reparse = reparse
+        self.unparsed = 0  # lines confirmed unchanged by their bytes: seen again, never parsed
         self.run_id = run.id
         self.counts = run.counts
         self.conn = db.engine.raw_connection()
@@ -370,34 +383,34 @@ class Loader:
         return counts
 
     def load(self, entity: str, items: list[StagedLine], *, source: str, seen: dt.datetime, import_id: int,
-             lines_done: int, payload: dict[str, bytes] | None = None) -> dict:
+             lines_done: int, payload: dict[str, bytes] | None = None, flagged: FlaggedLines | None = None
+             ) -> dict:
         """Merge one batch and move the checkpoint; returns its counts.
-        `payload`: the batch's COPY data (`stage_payload`), if already made."""
+        `payload`: the batch's COPY data (`stage_payload`), if already made.
+        `flagged`: its lines the reader found unchanged by their bytes, confirmed
+        first (`raw_lines`): seen again if they are, parsed and merged with the
+        others if not."""
         params = {"et": entity, "seen": seen, "source": source, "run": self.run_id}
         good = [it for it in items if it.error is None]
         bad = [it for it in items if it.error is not None]
         counts = [0, 0, 0]
         with self.pg.cursor() as cur:
+            same, redo = self._confirm(cur, entity, flagged, len(items))
+            good += [it for it in redo if it.error is None]
+            bad += [it for it in redo if it.error is not None]
+            if payload is None:
+                payload = stage_payload(it.tables for it in good)
+            elif redo:
+                payload = _joined(payload, stage_payload(it.tables for it in redo if it.error is None))
             try:
+                self._seen_again(cur, entity, same, params)
                 if good:
-                    if payload is None:
-                        payload = stage_payload(it.tables for it in good)
                     counts = list(self._merge(cur, entity, good, params, payload))
             except _DATA_ERRORS:  # a line the database refuses: find it, line by line
                 self.pg.rollback()
-                counts = [0, 0, 0]
-                for it in good:
-                    one = dataclasses.replace(it, ord=0)  # its rows, alone
-                    alone = _alone(entity, one)
-                    cur.execute("SAVEPOINT one")
-                    try:
-                        c = self._merge(cur, entity, [one], params, alone, clear=True)
-                        counts = [a + b for a, b in zip(counts, c)]
-                        cur.execute("RELEASE SAVEPOINT one")
-                    except _DATA_ERRORS as one_exc:
-                        cur.execute("ROLLBACK TO SAVEPOINT one")
-                        msg = one_exc.diag.message_primary or str(one_exc)
-                        bad.append(dataclasses.replace(it, error=f"cannot store {entity}: {msg}"))
+                self._seen_again(cur, entity, same, params)
+                counts = self._one_by_one(cur, entity, good, params, bad)
+            counts[2] += len(same)
             if bad:
                 cur.executemany(  # byte for byte (bytea)
                     "INSERT INTO quarantine (source, line_no, error, raw, raw_offset, raw_length, sync_run_id) "
@@ -412,17 +425,62 @@ class Loader:
             cur.execute(ADD_COUNTS_SQL, (*counts, len(bad), self.run_id))
             self.db.check_writer()  # WriterLockLost: the batch is rolled back (close), never written beside another
         self.pg.commit()
+        self.unparsed += len(same)
         done = {"inserted": counts[0], "updated": counts[1], "unchanged": counts[2], "quarantined": len(bad)}
         self.counts.merge(done)
         self._keep_stats(counts[0])
         return done
+
+    def _confirm(self, cur, entity: str, flagged: FlaggedLines | None, first_ord: int
+                 ) -> tuple[list, list[StagedLine]]:
+        """The flagged lines the database confirms unchanged (their MBIDs),
+        and the others parsed and mapped here (ords from `first_ord` on)."""
+        if not flagged:
+            return [], []
+        same = confirmed_in(cur, entity, list(zip(flagged.mbids, flagged.raw_hashes)))
+        if len(same) == len(flagged):
+            return same, []
+        if self.reparse is None:
+            raise ValueError("lines flagged unchanged that the database does not confirm need a Loader(reparse=)")
+        confirmed = {str(mbid) for mbid in same}
+        return same, self.reparse(entity, [n for n, mbid in zip(flagged.line_nos, flagged.mbids)
+                                           if mbid not in confirmed], first_ord)
+
+    def _seen_again(self, cur, entity: str, mbids: list, params: dict) -> None:
+        """Rule 1 for lines confirmed unchanged by their bytes."""
+        if mbids:
+            for stmt in seen_again_sql(TOP_TABLE[entity], BOUND_IDS):
+                cur.execute(stmt, dict(params, ids=uuid_array(mbids)))
+
+    def _one_by_one(self, cur, entity: str, good: list[StagedLine], params: dict, bad: list) -> list[int]:
+        """Merge each line alone in a savepoint; those the database refuses
+        join `bad`, with its message."""
+        counts = [0, 0, 0]
+        for it in good:
+            one = dataclasses.replace(it, ord=0)  # its rows, alone
+            alone = _alone(entity, one)
+            cur.execute("SAVEPOINT one")
+            try:
+                c = self._merge(cur, entity, [one], params, alone, clear=True)
+                counts = [a + b for a, b in zip(counts, c)]
+                cur.execute("RELEASE SAVEPOINT one")
+            except _DATA_ERRORS as one_exc:
+                cur.execute("ROLLBACK TO SAVEPOINT one")
+                msg = one_exc.diag.message_primary or str(one_exc)
+                bad.append(dataclasses.replace(it, error=f"cannot store {entity}: {msg}"))
+        return counts
+
+
+def _joined(payload: dict[str, bytes], more: dict[str, bytes]) -> dict[str, bytes]:
+    """Two batches of COPY data as one (their ords apart)."""
+    return {name: payload.get(name, b"") + more.get(name, b"") for name in STAGES if name in payload or name in more}
 
 
 def _alone(entity: str, it: StagedLine) -> dict[str, bytes]:
     """The COPY data of one line that was read and mapped fine, staged again
     on its own (the reader kept only the batch's joined payload)."""
     tables = rows_of(entity, orjson.loads(it.raw), it.ord)
-    tables["stg_doc"] = [doc_row(it.ord, it.mbid, it.hash)]
+    tables["stg_doc"] = [doc_row(it.ord, it.mbid, it.hash, it.raw_hash)]
     return stage_payload([tables])
 
 

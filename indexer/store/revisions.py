@@ -94,28 +94,34 @@ def touch_revisions_sql(revision_ids: str) -> str:
 
 def seen_again_sql(top: str, ids: str) -> list[str]:
     """Rule 1 for the documents `ids` (already known unchanged): `last_seen`
-    of the document, its current revision and the entity's row `top`."""
+    of the document, its current revision and the entity's row `top`, in one
+    statement (the documents' own update names their revisions: one probe
+    of `document` a line, the cost of a refresh's unchanged lines)."""
     return [
-        f"UPDATE document d SET last_seen = %(seen)s WHERE d.entity_type = %(et)s AND d.mbid = {ids}",
-        touch_revisions_sql(any_of(f"SELECT d.revision_id FROM document d WHERE d.entity_type = %(et)s "
-                                   f"AND d.mbid = {ids}")),
+        f"WITH seen AS (UPDATE document d SET last_seen = %(seen)s WHERE d.entity_type = %(et)s AND d.mbid = {ids} "
+        "RETURNING d.revision_id), "
+        f"revs AS ({touch_revisions_sql(any_of('SELECT revision_id FROM seen'))}) "
         f"UPDATE {top} t SET last_seen = %(seen)s WHERE t.mbid = {ids}",
     ]
 
 
-def document_pointer_sql(source: str) -> str:
+def document_pointer_sql(source: str, raw_hash: str = "NULL") -> str:
     """Rule 2 for the new or changed documents of `source` (rows s(mbid, hash,
     existed), their revision already stored): the document points at it with
-    its revision count, and is live again."""
+    its revision count, and is live again.  `raw_hash`: the raw hash of the
+    dump line that brought the revision (`store.raw_lines`), NULL for one
+    that came from elsewhere (a lookup)."""
     return (
-        "INSERT INTO document (entity_type, mbid, revision_id, hash, revision_count, first_seen, last_seen) "
+        "INSERT INTO document (entity_type, mbid, revision_id, hash, revision_count, first_seen, last_seen, "
+        "raw_hash) "
         f"SELECT %(et)s, s.mbid, {revision_of('s.mbid', 's.hash')}, s.hash, "
         " CASE WHEN s.existed THEN (SELECT count(*) FROM document_revision c "
         "  WHERE c.entity_type = %(et)s AND c.mbid = s.mbid) ELSE 1 END, "
-        " %(seen)s, %(seen)s "
+        f" %(seen)s, %(seen)s, {raw_hash} "
         f"FROM {source} "
         "ON CONFLICT (entity_type, mbid) DO UPDATE SET revision_id = EXCLUDED.revision_id, hash = EXCLUDED.hash, "
-        "revision_count = EXCLUDED.revision_count, last_seen = EXCLUDED.last_seen, deleted_at = NULL"
+        "revision_count = EXCLUDED.revision_count, last_seen = EXCLUDED.last_seen, deleted_at = NULL, "
+        "raw_hash = EXCLUDED.raw_hash"
     )
 
 

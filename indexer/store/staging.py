@@ -50,7 +50,7 @@ STAGES: dict[str, Stage] = {
     for s in [
         # ids and hashes only: the documents themselves go straight into
         # document_revision, and only when new (see bulk.Loader._merge)
-        Stage("stg_doc", ["ord", "mbid", "hash"], ["bigint", "uuid", "text"]),
+        Stage("stg_doc", ["ord", "mbid", "hash", "raw_hash"], ["bigint", "uuid", "text", "bytea"]),
         _stage("stg_release", [("ord", "bigint")], m.Release, mp.ReleaseRow),
         _stage("stg_medium", [("ord", "bigint"), ("release_mbid", "uuid")], m.Medium, mp.MediumRow, ("tracks",)),
         _stage("stg_track", [("ord", "bigint"), ("release_mbid", "uuid"), ("medium_position", "integer")],
@@ -182,9 +182,10 @@ def rows_of(entity: str, doc: dict, ord_: int) -> dict[str, list[str]]:
     return out
 
 
-def doc_row(ord_: int, mbid: str, digest: str) -> str:
-    """The document's own `stg_doc` line: its id and the hash of its canonical form."""
-    return copy_line((ord_, mbid, digest))
+def doc_row(ord_: int, mbid: str, digest: str, raw_hash: bytes) -> str:
+    """The document's own `stg_doc` line: its id, the hash of its canonical
+    form and the raw hash of its line (`mapping.values.raw_hash`)."""
+    return copy_line((ord_, mbid, digest, "\\x" + raw_hash.hex()))
 
 
 def stage_payload(tables: Iterable[dict[str, list[str]] | None]) -> dict[str, bytes]:

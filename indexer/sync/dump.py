@@ -5,7 +5,10 @@ per line, the shape `mapping` already knows.  Two processes share the work:
 
 * the reader (a child process, with `xz` decompressing in a third) parses,
   hashes and maps each line and formats the rows as COPY text, in batches
-  (`sync.dump_batches`, reading files with `sources.dump_files`);
+  (`sync.dump_batches`, reading files with `sources.dump_files`), except a
+  line with exactly the bytes its document was last stored from: a refresh
+  sends those unparsed, and the loader only confirms them and moves their
+  `last_seen` (`store.raw_lines`);
 * the loader (this process) COPYs a batch into temporary staging tables and
   merges it into the mirror with a fixed set of set-based statements, under
   the revision rules of `indexer.store` (the same as `store.save_release_in`),
@@ -49,18 +52,22 @@ from ..store.bulk import (
     tombstone_absent_in,
     tuning_hint,
 )
+from ..store.raw_lines import reader_conninfo
 from .dump_batches import (
     BATCH,
     MAX_LINE,
     Batch,
     Done,
+    Item,
     MemberEnd,
     MemberStart,
     ReaderError,
     ReadPlan,
     Skip,
     Timestamp,
+    prepare_line,
     reader_messages,
+    reread_lines,
 )
 
 
@@ -72,6 +79,7 @@ class ImportResult:
     counts: RunCounts = field(default_factory=RunCounts)  # the run's: inserted, updated, ... tombstoned
     skipped: list[str] = field(default_factory=list)
     error: str | None = None
+    unparsed: int = 0  # lines seen again by their bytes alone (counted unchanged too), never parsed
     seconds: float = 0.0
 
 
@@ -82,6 +90,8 @@ class _Member:
     id: int
     seen: dt.datetime
     label: str
+    source: int  # index into the files
+    member: str  # inside an archive ("" for a plain file)
 
 
 @dataclass(frozen=True)
@@ -126,6 +136,7 @@ def import_dump(
     on_progress: Callable[[int, int, int], None] | None = None,
     log: Callable[[str], None] = lambda msg: None,
     origin: str | None = None,
+    skip_unchanged: bool = True,
 ) -> ImportResult:
     """`mbindex import-dump PATH`.
 
@@ -136,18 +147,21 @@ def import_dump(
     whose import stops early is marked `failed` or `interrupted` in
     dump_import, like its run.  `origin` (the URL a fetched archive came
     from, `import-dump --latest`) is recorded as its path and the run's
-    target instead of the local file, which is temporary.
+    target instead of the local file, which is temporary.  `skip_unchanged`:
+    a line with the bytes its document was last stored from is seen again
+    without being parsed (`store.raw_lines`; the stored rows are the same
+    either way, False parses every line).
     """
     files = _input_files(Path(path), entity)
     started = time.monotonic()
     prints = [(str(p.resolve()), fingerprint(p)) for p in files]
     prior = prior_imports(db, [fp for _, fp in prints], again=again)
     plan = ReadPlan(sources=prints, entity=entity, resume=prior.resume, skip_done=prior.done, batch=batch,
-                    max_line=max_line)
+                    max_line=max_line, known=reader_conninfo(db) if skip_unchanged else None)
     run = Run(db, "import", "dump", origin or str(path),
               options={"entity": entity, "complete": complete, "again": again})
     job = _Import(db, run, files, [(origin or path_, fp) for path_, fp in prints], prior,  # the path dump_import keeps
-                  complete=complete, guard=guard, on_progress=on_progress, log=log)
+                  complete=complete, guard=guard, on_progress=on_progress, log=log, entity=entity, max_line=max_line)
     messages = reader_messages(plan, parallel=parallel)
     try:
         for msg in messages:
@@ -183,11 +197,12 @@ class _Import:
     (`handle`), the run and the member in progress closed at the end."""
 
     def __init__(self, db: Database, run: Run, files: list[Path], recorded: list[tuple[str, str]],
-                 prior, *, complete, guard, on_progress, log):
+                 prior, *, complete, guard, on_progress, log, entity: str | None = None, max_line: int = MAX_LINE):
         self.db, self.run, self.files, self.recorded, self.prior = db, run, files, recorded, prior
         self.complete, self.guard, self.on_progress, self.log = complete, guard, on_progress, log
+        self.entity, self.max_line = entity, max_line
         self.result = ImportResult(run.id, OK, counts=run.counts)
-        self.loader = Loader(db, run)  # adds each batch's counts to run.counts
+        self.loader = Loader(db, run, reparse=self._reparse)  # adds each batch's counts to run.counts
         self.current: _Member | None = None
         self.dump_times: dict[int, dt.datetime | str | None] = {}
         self.total_size = sum(p.stat().st_size for p in files)
@@ -221,23 +236,34 @@ class _Import:
     def _start(self, msg: MemberStart) -> None:
         import_id, seen = open_import(self.db, self.recorded[msg.source], msg.member, msg.entity, self.run.id,
                                       self.prior)
-        self.current = _Member(import_id, seen, _label(self.files[msg.source], msg.member))
+        self.current = _Member(import_id, seen, _label(self.files[msg.source], msg.member), msg.source, msg.member)
         if msg.start:
             self.log(f"{self.current.label}: resuming after line {msg.start}")
 
     def _load(self, msg: Batch) -> None:
         current = self.current
         self.loader.load(msg.entity, msg.items, source=f"dump:{current.label}", seen=current.seen,
-                         import_id=current.id, lines_done=msg.lines_done, payload=msg.payload)
-        self.result.lines += len(msg.items)
+                         import_id=current.id, lines_done=msg.lines_done, payload=msg.payload, flagged=msg.flagged)
+        self.result.lines += len(msg.items) + len(msg.flagged or ())
         if self.on_progress:
             self.on_progress(self.done_size + msg.position, self.total_size, self.result.lines)
+
+    def _reparse(self, entity: str, line_nos: list[int], first_ord: int) -> list[Item]:
+        """Lines flagged unchanged that the database did not confirm (`store.raw_lines`):
+        read again from the member by number, then the full path."""
+        current = self.current
+        raws = reread_lines(self.files[current.source], current.member, self.entity, set(line_nos), self.max_line)
+        self.log(f"{current.label}: {len(line_nos)} line(s) changed since the reader looked; read again")
+        return [prepare_line(entity, raws[n], n, first_ord + k) if n in raws else
+                Item(n, error=f"line {n} could not be read again: the file changed during the import")
+                for k, n in enumerate(line_nos)]
 
     def close(self, seconds: float) -> None:
         """Release the loader; a member stopped early keeps its checkpoint
         and says how it stopped; the run ends with the result's status."""
         self.loader.close()
         result, db = self.result, self.db
+        result.unparsed = self.loader.unparsed
         if self.current is not None and result.status != OK and not (db.writer and db.writer.lost):
             with db.session() as s, s.begin():
                 mark_stopped_in(s, self.current.id, result.status)

@@ -3,8 +3,14 @@
 The reader runs in a child process (with `xz` decompressing in a third): it
 parses, hashes and maps each line and formats its rows as COPY text
 (`store.staging`), and seals each batch into one payload per staging table,
-which is far cheaper to pickle than the rows.  It talks to the loader through
-a bounded queue of typed messages (`Message`), so memory stays flat however
+which is far cheaper to pickle than the rows.  Before that, a batch of raw
+lines at a time, it asks the database (one query, on a connection of its own:
+`store.raw_lines.KnownLines`) which of them have exactly the bytes of the line
+their document was last stored from: those are sent flagged (`Batch.flagged`),
+unparsed and without their bytes (a batch holds up to `UNCHANGED_PER_LINE`
+times as many of them), and the loader confirms them (`store.raw_lines` says
+why in two steps; `reread_lines` for a line it does not confirm).  It talks
+to the loader through a bounded queue of typed messages (`Message`), so memory stays flat however
 large the dump; in the loader's process a pump thread takes (unpickles) the
 next batch and makes the bytes of its documents while the loader waits on
 PostgreSQL.  `read_batches` is the same reader in-process (tests, `parallel=False`).
@@ -30,9 +36,13 @@ import orjson
 
 from .. import mapping as mp
 from ..sources.dump_files import DumpError, Line, bounded_lines, iter_members
+from ..store.raw_lines import FlaggedLines, KnownLines
 from ..store.staging import doc_copy_bytes, doc_row, rows_of, stage_payload
 
 BATCH = 1000
+#: a batch holds up to this many times BATCH lines flagged unchanged: each ships as
+#: an MBID and a hash, and the loader's touch is cheaper per line in bulk
+UNCHANGED_PER_LINE = 10
 MAX_LINE = 64 << 20  # bytes; the max_line_mb setting
 
 #: a run of 19 digits or more may be an integer beyond 64 bits, which orjson
@@ -58,12 +68,14 @@ class Item:
     raw_offset: int | None = None  # an over-long line: its byte offset in the file (or member)
     raw_length: int | None = None  # and its length in bytes
     hash: str | None = None
+    raw_hash: bytes | None = None  # mapping.values.raw_hash of `raw` (not of an over-long line)
     ord: int = -1  # place in its batch
     doc_bytes: bytes | None = None  # "mbid<TAB>hash<TAB>document" as COPY text, made ahead of time
 
 
-def prepare_line(entity: str, raw: bytes, line_no: int, ord_: int) -> Item:
-    """Parse, hash and map one dump line; a bad line becomes a quarantine item."""
+def prepare_line(entity: str, raw: bytes, line_no: int, ord_: int, raw_hash: bytes | None = None) -> Item:
+    """Parse, hash and map one dump line; a bad line becomes a quarantine item.
+    `raw_hash`: the line's `mapping.values.raw_hash`, if already known."""
     raw = raw.rstrip(b"\r\n")
     try:
         doc = orjson.loads(raw)
@@ -79,8 +91,9 @@ def prepare_line(entity: str, raw: bytes, line_no: int, ord_: int) -> Item:
         return Item(line_no, error=f"cannot map {entity}: {exc}", raw=raw)
     mbid = str(uuid.UUID(doc["id"]))
     digest = hashlib.sha256(mp.canonical_json_bytes(doc)).hexdigest()
-    tables["stg_doc"] = [doc_row(ord_, mbid, digest)]
-    return Item(line_no, mbid=mbid, tables=tables, raw=raw, hash=digest, ord=ord_)
+    raw_hash = raw_hash or mp.raw_hash(raw)
+    tables["stg_doc"] = [doc_row(ord_, mbid, digest, raw_hash)]
+    return Item(line_no, mbid=mbid, tables=tables, raw=raw, hash=digest, raw_hash=raw_hash, ord=ord_)
 
 
 def over_long(line: Line, line_no: int, max_line: int) -> Item:
@@ -152,6 +165,7 @@ class Batch:
     position: int
     size: int
     payload: dict[str, bytes]
+    flagged: FlaggedLines | None = None  # lines unchanged by their bytes: unparsed, to be confirmed
 
 
 @dataclass(frozen=True, slots=True)
@@ -189,60 +203,153 @@ class ReadPlan:
     skip_done: set[tuple[str, str]]  # members finished by an earlier import
     batch: int = BATCH
     max_line: int = MAX_LINE  # bytes: a longer line is quarantined by reference
+    known: str | None = None  # libpq URL to ask which lines are unchanged (None: parse every line)
+
+
+@dataclass(slots=True)
+class _Read:
+    """A line read and checked, before it becomes an Item."""
+
+    line_no: int
+    line: Line
+    raw_hash: bytes | None = None
+    mbid: str | None = None  # found without parsing, only for a line whose raw hash is the stored one
+
+
+class _CheckedLines:
+    """The lines of a member from `start` on, checked a batch at a time
+    against the stored raw hashes (`KnownLines`, one query a batch).
+    `line_no`: the lines read whole so far (blank ones too)."""
+
+    def __init__(self, lines: Iterator[Line], start: int, entity: str, known: KnownLines | None, size: int):
+        self.lines, self.start, self.entity, self.known, self.size = lines, start, entity, known, size
+        self.line_no = 0
+
+    def __iter__(self) -> Iterator[_Read]:
+        chunk: list[_Read] = []
+        try:
+            for line in self.lines:
+                self.line_no += 1
+                if self.line_no <= self.start or (line.length is None and not line.data.strip()):
+                    continue
+                chunk.append(_Read(self.line_no, line))
+                if len(chunk) >= self.size:
+                    yield from self._check(chunk)
+                    chunk = []
+        except (tarfile.TarError, EOFError, lzma.LZMAError, OSError):
+            yield from self._check(chunk)  # what was read whole is loaded
+            raise
+        yield from self._check(chunk)
+
+    def _check(self, chunk: list[_Read]) -> list[_Read]:
+        if self.known is None or not chunk:
+            return chunk
+        for r in chunk:
+            if r.line.length is None:
+                data = r.line.data
+                end = len(data)
+                while end and data[end - 1] in b"\r\n":  # as rstrip(b"\r\n"), without copying the line
+                    end -= 1
+                r.raw_hash, r.mbid = mp.raw_hash(memoryview(data)[:end]), mp.line_mbid(data)
+        stored = self.known.stored(self.entity, [r.mbid for r in chunk if r.mbid is not None])
+        for r in chunk:
+            if r.mbid is not None and stored.get(r.mbid) != r.raw_hash:
+                r.mbid = None
+        return chunk
+
+
+def _item(entity: str, r: _Read, ord_: int, max_line: int) -> Item:
+    """The Item of a checked line (not flagged) at place `ord_` of its batch."""
+    if r.line.length is not None:
+        return over_long(r.line, r.line_no, max_line)
+    return prepare_line(entity, r.line.data, r.line_no, ord_, r.raw_hash)
 
 
 def read_batches(plan: ReadPlan) -> Iterator[Message]:
     """The reader's messages, in order (also run in-process by tests)."""
-    for src_index, (path, fp) in enumerate(plan.sources):
-        path = Path(path)
-        for member, ent, stream, inp in iter_members(path, plan.entity):
-            if member == "TIMESTAMP":
-                yield Timestamp(src_index, ent)
-                continue
-            key = (fp, member)
-            if key in plan.skip_done:
-                yield Skip(src_index, member, ent)
-                continue
-            start = plan.resume.get(key, 0)
-            yield MemberStart(src_index, member, ent, start)
-            items: list[Item] = []
-            seen: set[str] = set()
-            line_no = 0
-
-            def batch(lines_done: int) -> Batch:
-                return Batch(src_index, member, ent, items, lines_done, inp.position(), inp.size, seal(items))
-
-            try:
-                for line in bounded_lines(stream, plan.max_line):
-                    line_no += 1
-                    if line_no <= start:
-                        continue
-                    if line.length is not None:
-                        item = over_long(line, line_no, plan.max_line)
-                    elif not line.data.strip():
-                        continue
-                    else:
-                        item = prepare_line(ent, line.data, line_no, len(items))
-                    if item.mbid is not None and item.mbid in seen:  # same entity twice: next batch
-                        yield batch(line_no - 1)
-                        items, seen = [], set()
-                        item = prepare_line(ent, line.data, line_no, 0)
-                    items.append(item)
-                    if item.mbid is not None:
-                        seen.add(item.mbid)
-                    if len(items) >= plan.batch:
-                        yield batch(line_no)
-                        items, seen = [], set()
-            except (tarfile.TarError, EOFError, lzma.LZMAError, OSError) as exc:
-                if items:  # what was read whole is loaded, the checkpoint says where it broke
-                    yield batch(line_no)
-                inp.check()
-                raise DumpError(f"{path.name}: archive is truncated or corrupt after line {line_no}: {exc}") \
-                    from None
-            if items:
-                yield batch(line_no)
-            yield MemberEnd(src_index, member, ent, line_no)
+    known = KnownLines(plan.known) if plan.known else None
+    try:
+        for src_index, (path, fp) in enumerate(plan.sources):
+            yield from _read_source(plan, src_index, Path(path), fp, known)
+    finally:
+        if known is not None:
+            known.close()
     yield Done()
+
+
+def _read_source(plan: ReadPlan, src_index: int, path: Path, fp: str, known: KnownLines | None
+                 ) -> Iterator[Message]:
+    for member, ent, stream, inp in iter_members(path, plan.entity):
+        if member == "TIMESTAMP":
+            yield Timestamp(src_index, ent)
+            continue
+        key = (fp, member)
+        if key in plan.skip_done:
+            yield Skip(src_index, member, ent)
+            continue
+        start = plan.resume.get(key, 0)
+        yield MemberStart(src_index, member, ent, start)
+        items: list[Item] = []
+        flagged = FlaggedLines()
+        seen: set[str] = set()
+        lines = _CheckedLines(bounded_lines(stream, plan.max_line), start, ent, known, plan.batch)
+
+        def batch(lines_done: int) -> Batch:
+            return Batch(src_index, member, ent, items, lines_done, inp.position(), inp.size, seal(items),
+                         flagged or None)
+
+        try:
+            for r in lines:
+                mbid = r.mbid  # flagged: found cheaply, with its raw hash stored
+                item = None if mbid is not None else _item(ent, r, len(items), plan.max_line)
+                if item is not None:
+                    mbid = item.mbid
+                if mbid is not None and mbid in seen:  # same entity twice: next batch
+                    yield batch(r.line_no - 1)
+                    items, flagged, seen = [], FlaggedLines(), set()
+                    if item is not None:
+                        item = _item(ent, r, 0, plan.max_line)
+                if item is None:
+                    flagged.add(r.line_no, mbid, r.raw_hash)
+                else:
+                    items.append(item)
+                if mbid is not None:
+                    seen.add(mbid)
+                if len(items) >= plan.batch or len(flagged) >= plan.batch * UNCHANGED_PER_LINE:
+                    yield batch(r.line_no)
+                    items, flagged, seen = [], FlaggedLines(), set()
+        except (tarfile.TarError, EOFError, lzma.LZMAError, OSError) as exc:
+            if items or flagged:  # what was read whole is loaded, the checkpoint says where it broke
+                yield batch(lines.line_no)
+            inp.check()
+            raise DumpError(f"{path.name}: archive is truncated or corrupt after line {lines.line_no}: {exc}") \
+                from None
+        if items or flagged:
+            yield batch(lines.line_no)
+        yield MemberEnd(src_index, member, ent, lines.line_no)
+
+
+def reread_lines(path: Path, member: str, entity: str | None, line_nos: set[int], max_line: int
+                 ) -> dict[int, bytes]:
+    """Lines of a member read again by number (from 1), for lines flagged
+    unchanged that the loader could not confirm: rare, so simply read from
+    the start.  A line not found (the file changed) is missing from the answer."""
+    found: dict[int, bytes] = {}
+    last = max(line_nos, default=0)
+    members = iter_members(path, entity)
+    try:
+        for name, _ent, stream, _inp in members:
+            if name != member or stream is None:
+                continue
+            for n, line in enumerate(bounded_lines(stream, max_line), 1):
+                if n in line_nos and line.length is None:
+                    found[n] = line.data
+                if n >= last:
+                    break
+            break
+    finally:
+        members.close()  # stops the decompressor
+    return found
 
 
 def _reader_main(plan: ReadPlan, q, parent_pid: int) -> None:

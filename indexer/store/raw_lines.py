@@ -1,0 +1,137 @@
+"""Dump lines unchanged since they were last imported, told by their bytes before any parsing.
+
+A refresh from the next JSON dump finds ~99% of its lines exactly as the last
+import left them, and parsing, mapping and staging them only to learn that
+(rule 1 of `indexer.store`) costs as much as a first import.  So
+`document.raw_hash` keeps the identity of the raw dump line
+(`mapping.values.raw_hash`: 16 bytes of the SHA-256 of the line) that set the
+document's current revision: the dump loader writes it with every revision it
+points at (and with every unchanged line whose bytes differ, e.g. another key
+order), a ws/2 lookup that moves the pointer clears it (NULL: not from a
+line).  A line with the same bytes as that one is the same document, so it is
+seen again and nothing else: one bulk `last_seen` touch, `revisions.seen_again_sql`.
+
+Where the check runs (two steps, the second one authoritative):
+
+1. **The reader** (a child process, no share in the loader's connection) asks
+   on a read-only connection of its own, one query per batch of lines
+   (`KnownLines.stored`): the stored raw hashes of the live documents whose
+   MBIDs it found cheaply in the raw lines (`mapping.values.line_mbid`).  A
+   line whose MBID was found and whose raw hash is the stored one is neither
+   parsed nor mapped; it travels to the loader flagged (`FlaggedLines`: its
+   MBID, raw hash and line number, no bytes: a batch of such lines is tiny, so
+   it may hold ten times as many lines, and one bulk touch serves them all).
+2. **The loader** confirms those lines in the batch's own transaction
+   (`confirmed_in`, the same query), because the reader's answer may be
+   stale: it reads a few batches ahead of the loader's commits, a dump may
+   hold one MBID twice, and a complete member tombstones at its end what a
+   later member of the same import may hold.  Confirmed lines are seen
+   again; a line not confirmed goes the full path: read again from its file
+   by line number (`sync.dump_batches.reread_lines`, slow but rare), parsed,
+   mapped and merged with its batch, so a stale answer costs time, never a
+   wrong row.
+
+Not the loader sending the map: it cannot know a batch's MBIDs before the
+reader has read them, a round trip per batch would serialise reader and
+loader (a first import would lose its overlap), and the whole map of a 5.1M
+mirror held in memory would grow with the mirror.
+
+Whatever MBID the cheap find picks, a skip is right: a stored raw hash is only
+ever written beside the MBID that the full parse of exactly those bytes gave,
+so a match proves the MBID is the line's; a wrong pick (or none, or anything
+odd) only misses, and a miss is the full path.  Everything after the
+check (revisions, tombstones of releases a complete dump lacks, redirects,
+quarantine) is as for any other line.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+
+import psycopg
+from sqlalchemy.engine import make_url
+
+from ..db import Database
+
+
+@dataclass(slots=True)
+class FlaggedLines:
+    """The lines of a batch the reader flagged unchanged, as columns (one
+    record a batch: far cheaper to pickle than an object a line)."""
+
+    line_nos: list[int] = field(default_factory=list)
+    mbids: list[str] = field(default_factory=list)
+    raw_hashes: list[bytes] = field(default_factory=list)
+
+    def add(self, line_no: int, mbid: str, raw_hash: bytes) -> None:
+        self.line_nos.append(line_no)
+        self.mbids.append(mbid)
+        self.raw_hashes.append(raw_hash)
+
+    def __len__(self) -> int:
+        return len(self.line_nos)
+
+
+#: stored raw hashes of live documents, by MBID (`et`, `ids`): the reader's hint and the loader's check
+_STORED_SQL = ("SELECT d.mbid::text, d.raw_hash FROM document d WHERE d.entity_type = %(et)s "
+               "AND d.mbid = ANY(CAST(%(ids)s AS uuid[])) AND d.deleted_at IS NULL AND d.raw_hash IS NOT NULL")
+
+
+def uuid_array(mbids) -> str:
+    """MBIDs (str or UUID) as one uuid[] literal: thousands of ids bound as
+    one string, not one parameter value each (the server parses them)."""
+    return "{" + ",".join(map(str, mbids)) + "}"
+
+
+def stored_in(cur, entity: str, mbids: list[str]) -> dict[str, bytes]:
+    """The stored raw hash of each of these documents that is live and has one."""
+    if not mbids:
+        return {}
+    cur.execute(_STORED_SQL, {"et": entity, "ids": uuid_array(mbids)})
+    return dict(cur.fetchall())
+
+
+def confirmed_in(cur, entity: str, lines: list[tuple[str, bytes]]) -> list[uuid.UUID]:
+    """Of these (mbid, raw hash) lines, the ones whose document is live with
+    exactly that raw hash now, in the caller's transaction: seen again only."""
+    stored = stored_in(cur, entity, [mbid for mbid, _ in lines])
+    return [uuid.UUID(mbid) for mbid, h in lines if stored.get(mbid) == h]
+
+
+def reader_conninfo(db: Database) -> str:
+    """The libpq URL of `db`, for the reader's own connection (`KnownLines`)."""
+    return make_url(db.url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+class KnownLines:
+    """The reader's own read-only connection, opened in the reader process on
+    first use; `stored` answers {} (every line the full path) when the
+    database cannot be asked, and from then on asks no more."""
+
+    def __init__(self, conninfo: str):
+        self.conninfo = conninfo
+        self._conn: psycopg.Connection | None = None
+        self._broken = False
+
+    def stored(self, entity: str, mbids: list[str]) -> dict[str, bytes]:
+        if self._broken or not mbids:
+            return {}
+        try:
+            if self._conn is None:
+                self._conn = psycopg.connect(self.conninfo, autocommit=True, connect_timeout=10)
+                self._conn.execute("SET default_transaction_read_only = on")
+            with self._conn.cursor() as cur:
+                return stored_in(cur, entity, mbids)
+        except psycopg.Error:
+            self._broken = True
+            self.close()
+            return {}
+
+    def close(self) -> None:
+        if self._conn is not None:
+            try:
+                self._conn.close()
+            except psycopg.Error:
+                pass
+            self._conn = None
