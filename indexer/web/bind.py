@@ -23,7 +23,10 @@ def listening_socket(host: str, port: int) -> socket.socket:
     PortInUse with one line when that fails, instead of uvicorn's log line
     and its exit status 3 (which means "partial" to mbindex)."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    # proto IPPROTO_TCP, not 0: asyncio sets TCP_NODELAY only on sockets that
+    # say they are TCP, and without it every keep-alive answer waits about
+    # 40 ms for a delayed ACK (Nagle)
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((host.strip("[]"), port))
