@@ -27,6 +27,7 @@ from .curation import (
     filter_sql,
     flagged_in,
     narrow_title_in,
+    serial_in,
 )
 
 #: counting stops here: an exact count of a million matches costs a scan of
@@ -55,6 +56,7 @@ def worklist_page(db: Database, f: Filters) -> WorklistPage:
     limited) holds every match, so nothing more is counted; otherwise
     `count_flagged_in` counts up to COUNT_CAP within COUNT_BUDGET_MS."""
     with db.session() as s:
+        serial_in(s)  # a page and a capped count: a parallel worker costs more than it saves
         f = narrow_title_in(s, f)  # once for both reads
         rows = flagged_in(s, f)
         if f.offset == 0 and (f.limit is None or len(rows) < f.limit):
