@@ -44,10 +44,12 @@ def explaining_in(session, version: str | None, current: Policy) -> Policy:
     """The policy that explains a score of `version`: the stored one; the
     current one when it is that version (or nothing is scored); else a policy
     of that version without signals, whose explanations say the text is unknown."""
-    if version is None or version == current.version and stored_in(session, version) is None:
+    if version is None:
         return current
-    found = stored_in(session, version)
-    return found if found is not None else Policy(version=version, signals={}, source="(not stored)")
+    found = stored_in(session, version)  # read and parsed once (every release page asks)
+    if found is not None:
+        return found
+    return current if version == current.version else Policy(version=version, signals={}, source="(not stored)")
 
 
 def versions_in(session) -> dict[str, Policy]:
