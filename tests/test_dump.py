@@ -483,14 +483,16 @@ def _by_dump(db: Database, docs: list[dict], gone: list[str], path: Path) -> dic
 
 
 def _seen(db: Database) -> tuple:
-    """(earliest, latest) last_seen of the releases, and how many releases
-    disagree with their document or its current revision about it."""
+    """(earliest, latest) last_seen of the release documents, how many current
+    revisions claim a later sighting than their document (rule 1 moves only
+    the document's), and the earliest last_seen of a revision no longer current."""
     with db.session() as s:
         return tuple(s.execute(text(
-            "SELECT min(l.last_seen), max(l.last_seen), "
-            " count(*) FILTER (WHERE d.last_seen <> l.last_seen OR r.last_seen <> l.last_seen) "
-            "FROM release l JOIN document d ON d.entity_type = 'release' AND d.mbid = l.mbid "
-            "JOIN document_revision r ON r.id = d.revision_id")).one())
+            "SELECT min(d.last_seen), max(d.last_seen), count(*) FILTER (WHERE r.last_seen > d.last_seen), "
+            " (SELECT min(o.last_seen) FROM document_revision o JOIN document x ON x.entity_type = o.entity_type "
+            "  AND x.mbid = o.mbid AND x.revision_id <> o.id) "
+            "FROM document d JOIN document_revision r ON r.id = d.revision_id WHERE d.entity_type = 'release'"
+        )).one())
 
 
 def test_lookup_browse_and_dump_keep_the_same_rows(db, db2, db3, tmp_path):
@@ -513,6 +515,7 @@ def test_lookup_browse_and_dump_keep_the_same_rows(db, db2, db3, tmp_path):
     ]
     mirrors = {"lookup": db, "browse": db2, "dump": db3}
     before = {name: None for name in mirrors}
+    first_store: dict = {}
     for n, (what, docs, dead) in enumerate(rounds):
         counts = {
             "lookup": _by_lookup(db, docs, dead),
@@ -526,10 +529,14 @@ def test_lookup_browse_and_dump_keep_the_same_rows(db, db2, db3, tmp_path):
         for table in shots["lookup"]:
             assert shots["lookup"][table] == shots["browse"][table] == shots["dump"][table], (what, table)
         for name, mirror in mirrors.items():
-            earliest, latest, disagreeing = _seen(mirror)
+            earliest, latest, disagreeing, left = _seen(mirror)
             assert disagreeing == 0, (what, name)
             if what == "seen again":  # rule 1: every release seen again moved on
                 assert earliest > before[name][1], name
+            if what == "changed":  # a version left behind keeps its last sighting as the current one
+                assert left >= before[name][0] > first_store[name], name
+            if what == "first store":
+                first_store[name] = latest
             before[name] = (earliest, latest)
     final = dict(zip(keys, outcomes["lookup"]))
     assert final["updated"] == len(gone) + len(base[::3]) - 1 and final["unchanged"] == len(base) - final["updated"]

@@ -25,6 +25,7 @@ from ..db import models as m
 from ..mapping import parse_mbid
 from ..store import resolve_mbid_in
 from ..store.facts import facts_by_release_in, release_facts_in
+from ..store.revisions import REVISION_LAST_SEEN
 from .policies import explaining_in, versions_in
 from .risk import SIGNAL_FACTS, Policy
 
@@ -365,6 +366,9 @@ def show_in(session, requested: uuid.UUID, policy) -> dict:
     score = q("SELECT score, signals, not_assessed, policy_version, scored_at FROM risk_score WHERE release_mbid = :m")
     policy = explaining_in(session, score[0]["policy_version"] if score else None, policy)
     state = q("SELECT status FROM curation_state WHERE release_mbid = :m")
+    # when it was last seen upstream: its document's (rule 1 moves only that)
+    seen = q("SELECT last_seen FROM document WHERE entity_type = 'release' AND mbid = :m")
+    last_seen = seen[0]["last_seen"] if seen else rel.last_seen
     facts = release_facts_in(session, mbid)
     links = q("SELECT entity_type, type, url FROM url_relation WHERE (entity_type = 'release' AND entity_mbid = :m) "
               "OR (entity_type = 'release-group' AND entity_mbid = :g) ORDER BY entity_type DESC, position",
@@ -378,8 +382,8 @@ def show_in(session, requested: uuid.UUID, policy) -> dict:
             c: getattr(rel, c)
             for c in ("title", "artist_credit", "status", "quality", "date", "country", "barcode", "packaging",
                       "language", "disambiguation", "cover_art_front", "formats", "includes", "first_seen",
-                      "last_seen", "deleted_at", "deleted_reason")
-        },
+                      "deleted_at", "deleted_reason")
+        } | {"last_seen": last_seen},
         "media": q(
             "SELECT id, position, format, title, track_count FROM medium WHERE release_mbid = :m ORDER BY position"
         ),
@@ -411,8 +415,9 @@ def show_in(session, requested: uuid.UUID, policy) -> dict:
             "SELECT marked_at, status, marked_by, note FROM curation_mark WHERE release_mbid = :m ORDER BY marked_at, id"
         ),
         "revisions": q(
-            "SELECT id, hash, source, first_seen, last_seen, sync_run_id FROM document_revision "
-            "WHERE entity_type = 'release' AND mbid = :m ORDER BY first_seen, id"
+            f"SELECT r.id, r.hash, r.source, r.first_seen, {REVISION_LAST_SEEN} AS last_seen, r.sync_run_id "
+            "FROM document_revision r LEFT JOIN document d ON d.entity_type = r.entity_type AND d.mbid = r.mbid "
+            "WHERE r.entity_type = 'release' AND r.mbid = :m ORDER BY r.first_seen, r.id"
         ),
     }
 

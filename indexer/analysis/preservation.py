@@ -23,6 +23,7 @@ from sqlalchemy import text
 from ..db import Database
 from ..db import models as m
 from ..store import resolve_mbid_in
+from ..store.revisions import REVISION_LAST_SEEN
 from .curation import FLAGGED_FROM, FLAGGED_ORDER, Filters, NotFoundError, filter_sql, show_in
 
 #: the `Filters` fields whose command-line option has another name
@@ -114,8 +115,10 @@ def release_record_in(session, mbid: uuid.UUID, policy, *, documents: bool) -> d
             dict(row, raw=row["raw"].encode("utf-8"))
             for row in _rows(
                 session,
-                "SELECT id, hash, source, first_seen, last_seen, doc::text AS raw FROM document_revision "
-                "WHERE entity_type = 'release' AND mbid = :m ORDER BY first_seen, id",
+                f"SELECT r.id, r.hash, r.source, r.first_seen, {REVISION_LAST_SEEN} AS last_seen, "
+                "r.doc::text AS raw FROM document_revision r "
+                "LEFT JOIN document d ON d.entity_type = r.entity_type AND d.mbid = r.mbid "
+                "WHERE r.entity_type = 'release' AND r.mbid = :m ORDER BY r.first_seen, r.id",
                 mbid,
             )
         ]

@@ -77,7 +77,9 @@ class Base(DeclarativeBase):
 
 
 class SeenMixin:
-    """When we first and last saw the entity upstream, and whether it is gone."""
+    """When we first saw the entity upstream, when its row was last written
+    from a document, and whether it is gone.  When it was last *seen*
+    upstream is its document's `last_seen` (rule 1 moves only that)."""
 
     first_seen: Mapped[dt.datetime] = mapped_column(server_default=func.now())
     last_seen: Mapped[dt.datetime] = mapped_column(server_default=func.now())
@@ -285,6 +287,7 @@ class DocumentRevision(Base):
     doc: Mapped[dict] = mapped_column(JSON)
     source: Mapped[str]  # "api" or "dump:<archive>"
     first_seen: Mapped[dt.datetime] = mapped_column(server_default=func.now())
+    # while current, the document's last_seen is the later one (store.revisions.REVISION_LAST_SEEN)
     last_seen: Mapped[dt.datetime] = mapped_column(server_default=func.now())
     sync_run_id: Mapped[int | None] = mapped_column(BigInteger)
     __table_args__ = (UniqueConstraint("entity_type", "mbid", "hash", name="uq_document_revision_entity_hash"),)
@@ -294,12 +297,14 @@ class Document(Base):
     """The current raw document of an entity: a pointer to its latest revision."""
 
     __tablename__ = "document"
+    __table_args__ = (Index("ix_document_raw_hash", "raw_hash", postgresql_where=text("raw_hash IS NOT NULL")),)
     entity_type: Mapped[str] = mapped_column(primary_key=True)
     mbid: Mapped[uuid.UUID] = mapped_column(primary_key=True)
     revision_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("document_revision.id"))
     hash: Mapped[str]
     revision_count: Mapped[int] = mapped_column(server_default=text("1"))
     first_seen: Mapped[dt.datetime] = mapped_column(server_default=func.now())
+    # when the entity was last seen upstream, in any version: the one column rule 1 moves (store.revisions)
     last_seen: Mapped[dt.datetime] = mapped_column(server_default=func.now())
     deleted_at: Mapped[dt.datetime | None]
     # the raw dump line of the current revision (mapping.values.raw_hash), NULL if it came from a lookup:

@@ -22,7 +22,6 @@ from .values import (
     canonical_json_bytes,
     credit_phrase,
     doc_hash,
-    line_mbid,
     parse_mbid,
     raw_hash,
     year_of,
@@ -30,6 +29,6 @@ from .values import (
 
 __all__ = rows.__all__ + [
     "DOCUMENT_FIELDS", "ENTITY_TYPES", "MappingError", "asked_includes", "canonical_json", "canonical_json_bytes",
-    "credit_phrase", "doc_hash", "infer_includes", "line_mbid", "map_entity", "map_release", "parse_mbid", "raw_hash",
+    "credit_phrase", "doc_hash", "infer_includes", "map_entity", "map_release", "parse_mbid", "raw_hash",
     "year_of",
 ]

@@ -41,27 +41,6 @@ def raw_hash(raw: bytes | memoryview) -> bytes:
     return hashlib.sha256(raw).digest()[:16]
 
 
-#: `"id":"<uuid>"` in a raw line, with the whitespace JSON allows around the colon
-_RAW_ID = re.compile(rb'"id"\s*:\s*"([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})"')
-
-
-def line_mbid(raw: bytes) -> str | None:
-    """The MBID of a raw dump line without parsing it, or None: the first
-    `"id":"<uuid>"` at the top level of the object (one more `{` than `}`
-    before it, counted from one candidate to the next: one pass over the
-    line; a brace inside a string can only make it miss).  Only a hint: a
-    line is skipped only when its raw hash is the one stored for this MBID,
-    which a full parse of the very same bytes set (`store.raw_lines`)."""
-    depth, at = 0, 0
-    for match in _RAW_ID.finditer(raw):
-        start = match.start()
-        depth += raw.count(b"{", at, start) - raw.count(b"}", at, start)
-        at = start
-        if depth == 1:
-            return match.group(1).decode("ascii").lower()
-    return None
-
-
 def parse_mbid(value) -> uuid.UUID:
     """An MBID as UUID; raises ValueError with a readable message otherwise."""
     if isinstance(value, uuid.UUID):

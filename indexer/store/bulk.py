@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import uuid
 from dataclasses import dataclass
 from typing import Callable, Protocol
 
@@ -28,13 +29,15 @@ from ..clock import now
 from ..db import Database
 from ..db import models as m
 from ..runs import ADD_COUNTS_SQL, Run
-from .raw_lines import FlaggedLines, confirmed_in, uuid_array
+from .raw_lines import BOUND_RAW_HASHES, FlaggedLines, hex_list, uuid_array
 from .revisions import (
     BOUND_IDS,
     REVISION_COLS,
     any_of,
     document_pointer_sql,
+    freeze_current_sql,
     revision_of,
+    seen_again_if_sql,
     seen_again_sql,
     tombstone_sql,
     touch_revisions_sql,
@@ -114,10 +117,12 @@ def _merge_sql(entity: str) -> list[tuple[str | None, str]]:
     changed = "JOIN stg_doc s USING (ord) WHERE s.changed"
     replaced = any_of("SELECT mbid FROM stg_doc WHERE changed AND existed")  # only these can have old children
     sql: list = [
+        # the revision a changed document leaves keeps its last sighting as the current one
+        ("updated", freeze_current_sql(replaced)),
         # an older version seen again keeps its first_seen
         ("updated", touch_revisions_sql(any_of("SELECT known_rev FROM stg_doc WHERE known_rev IS NOT NULL"))),
         # unchanged: only seen again
-        *(("unchanged", stmt) for stmt in seen_again_sql(top, any_of("SELECT mbid FROM stg_doc WHERE NOT changed"))),
+        ("unchanged", seen_again_sql(any_of("SELECT mbid FROM stg_doc WHERE NOT changed"))),
         document_pointer_sql("stg_doc s WHERE s.changed", "s.raw_hash"),
         # unchanged in content, other bytes (or none stored yet): the next refresh knows these bytes
         ("unchanged", "UPDATE document d SET raw_hash = s.raw_hash FROM stg_doc s WHERE d.entity_type = %(et)s "
@@ -395,7 +400,7 @@ class Loader:
         bad = [it for it in items if it.error is not None]
         counts = [0, 0, 0]
         with self.pg.cursor() as cur:
-            same, redo = self._confirm(cur, entity, flagged, len(items))
+            same, redo = self._confirm(cur, entity, flagged, len(items), params)
             good += [it for it in redo if it.error is None]
             bad += [it for it in redo if it.error is not None]
             if payload is None:
@@ -403,7 +408,6 @@ class Loader:
             elif redo:
                 payload = _joined(payload, stage_payload(it.tables for it in redo if it.error is None))
             try:
-                self._seen_again(cur, entity, same, params)
                 if good:
                     counts = list(self._merge(cur, entity, good, params, payload))
             except _DATA_ERRORS:  # a line the database refuses: find it, line by line
@@ -431,13 +435,16 @@ class Loader:
         self._keep_stats(counts[0])
         return done
 
-    def _confirm(self, cur, entity: str, flagged: FlaggedLines | None, first_ord: int
+    def _confirm(self, cur, entity: str, flagged: FlaggedLines | None, first_ord: int, params: dict
                  ) -> tuple[list, list[StagedLine]]:
-        """The flagged lines the database confirms unchanged (their MBIDs),
+        """The flagged lines the database confirms unchanged, already seen
+        again (rule 1: checked and touched in one statement; their MBIDs),
         and the others parsed and mapped here (ords from `first_ord` on)."""
         if not flagged:
             return [], []
-        same = confirmed_in(cur, entity, list(zip(flagged.mbids, flagged.raw_hashes)))
+        cur.execute(seen_again_if_sql(BOUND_RAW_HASHES), dict(params, hashes=hex_list(flagged.raw_hashes)))
+        touched = {str(row[0]) for row in cur.fetchall()}
+        same = [uuid.UUID(mbid) for mbid in flagged.mbids if mbid in touched]
         if len(same) == len(flagged):
             return same, []
         if self.reparse is None:
@@ -447,10 +454,9 @@ class Loader:
                                            if mbid not in confirmed], first_ord)
 
     def _seen_again(self, cur, entity: str, mbids: list, params: dict) -> None:
-        """Rule 1 for lines confirmed unchanged by their bytes."""
+        """Rule 1 again for lines confirmed unchanged, after a rollback undid it."""
         if mbids:
-            for stmt in seen_again_sql(TOP_TABLE[entity], BOUND_IDS):
-                cur.execute(stmt, dict(params, ids=uuid_array(mbids)))
+            cur.execute(seen_again_sql(BOUND_IDS), dict(params, ids=uuid_array(mbids)))
 
     def _one_by_one(self, cur, entity: str, good: list[StagedLine], params: dict, bad: list) -> list[int]:
         """Merge each line alone in a savepoint; those the database refuses
@@ -485,7 +491,8 @@ def _alone(entity: str, it: StagedLine) -> dict[str, bytes]:
 
 
 #: live releases a complete dump would tombstone: known before it was made, not in it
-_ABSENT = "last_seen < %(seen)s AND first_seen < %(dump_time)s"
+_ABSENT = ("first_seen < %(dump_time)s AND mbid IN (SELECT d.mbid FROM document d "
+           "WHERE d.entity_type = 'release' AND d.last_seen < %(seen)s)")
 
 
 def absent_share_in(session: Session, entity: str, seen: dt.datetime, dump_time: dt.datetime) -> tuple[int, int]:

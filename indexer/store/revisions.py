@@ -7,8 +7,14 @@ the ids come from; every rule below is one SQL text written as a function of
 that source, and all three paths run it:
 
 - **seen again** (rule 1): a document whose current live version has exactly
-  this hash only moves `last_seen`, of its document, that revision and the
-  entity's row (`seen_again_sql`, after `unchanged`);
+  this hash only moves its `document.last_seen` (`seen_again_sql`, after
+  `unchanged`): one narrow row, the whole cost of a refresh's unchanged
+  lines.  While a revision is current, its last sighting is its document's
+  (`REVISION_LAST_SEEN` reads it so); the revision's own `last_seen` is
+  written when it is stored or comes back, and frozen from the document's
+  when the document moves off it (`freeze_current_sql`).  An entity row's
+  `last_seen` says when the row was last written from a document; when the
+  entity was last seen upstream is its document's `last_seen`;
 - **a new or changed version** (rules 1 and 2): a version stored before is
   touched (`touch_revisions_sql`; it keeps its `first_seen`), a new one is
   inserted with `REVISION_COLS`, and the document points at it with its
@@ -43,7 +49,6 @@ from sqlalchemy.orm import Session
 
 from ..clock import now as _now
 from ..mapping import doc_hash
-from .staging import TOP_TABLE
 
 INSERTED, UPDATED, UNCHANGED = "inserted", "updated", "unchanged"
 
@@ -92,17 +97,40 @@ def touch_revisions_sql(revision_ids: str) -> str:
     return f"UPDATE document_revision r SET last_seen = %(seen)s WHERE r.id = {revision_ids}"
 
 
-def seen_again_sql(top: str, ids: str) -> list[str]:
-    """Rule 1 for the documents `ids` (already known unchanged): `last_seen`
-    of the document, its current revision and the entity's row `top`, in one
-    statement (the documents' own update names their revisions: one probe
-    of `document` a line, the cost of a refresh's unchanged lines)."""
-    return [
-        f"WITH seen AS (UPDATE document d SET last_seen = %(seen)s WHERE d.entity_type = %(et)s AND d.mbid = {ids} "
-        "RETURNING d.revision_id), "
-        f"revs AS ({touch_revisions_sql(any_of('SELECT revision_id FROM seen'))}) "
-        f"UPDATE {top} t SET last_seen = %(seen)s WHERE t.mbid = {ids}",
-    ]
+def seen_again_sql(ids: str) -> str:
+    """Rule 1 for the documents `ids` (already known unchanged): only the
+    document's `last_seen` moves.  Why not also its current revision's and
+    the entity row's, as before: those rows are wide (the JSON, a tsvector
+    recomputed on every update of `release`) and indexed, so touching them
+    cost ten times the narrow document row, most of a refresh's time, to
+    write a value the document already holds."""
+    return f"UPDATE document d SET last_seen = %(seen)s WHERE d.entity_type = %(et)s AND d.mbid = {ids}"
+
+
+def seen_again_if_sql(raw_hashes: str) -> str:
+    """Rule 1 for dump lines flagged unchanged by their bytes (`store.raw_lines`),
+    checked and touched in one statement: the live documents stored from
+    exactly these raw hashes (`raw_hashes`: an id source of bytea, probed in
+    `ix_document_raw_hash`) are seen again; returns their MBIDs.  The bytes
+    name the document (the raw hash is only ever stored beside the document
+    a full parse of those bytes gave), so no MBID is needed to find it; the
+    caller sends a flagged line whose MBID does not come back the full path."""
+    return ("UPDATE document d SET last_seen = %(seen)s "
+            f"WHERE d.raw_hash = {raw_hashes} AND d.entity_type = %(et)s AND d.deleted_at IS NULL "
+            "RETURNING d.mbid")
+
+
+def freeze_current_sql(ids: str) -> str:
+    """Before the documents `ids` move to another revision: the revision they
+    leave keeps the last sighting it had as the current one (rule 1 moved
+    only the document's `last_seen` meanwhile)."""
+    return ("UPDATE document_revision r SET last_seen = d.last_seen FROM document d "
+            f"WHERE d.entity_type = %(et)s AND d.mbid = {ids} AND r.id = d.revision_id AND r.last_seen < d.last_seen")
+
+
+#: a revision's last sighting, for readers joining `document d` to `document_revision r`
+REVISION_LAST_SEEN = ("CASE WHEN d.revision_id = r.id THEN greatest(r.last_seen, d.last_seen) "
+                      "ELSE r.last_seen END")
 
 
 def document_pointer_sql(source: str, raw_hash: str = "NULL") -> str:
@@ -170,10 +198,8 @@ def current_in(session: Session, entity_type: str, hashes: dict[uuid.UUID, str])
 
 def touch_in(session: Session, entity_type: str, ids: list[uuid.UUID], seen: dt.datetime) -> None:
     """Rule 1 for documents known unchanged: seen again at `seen`."""
-    if not ids:
-        return
-    for sql in seen_again_sql(TOP_TABLE[entity_type], BOUND_IDS):
-        _run(session, sql, {"et": entity_type, "ids": ids, "seen": seen})
+    if ids:
+        _run(session, seen_again_sql(BOUND_IDS), {"et": entity_type, "ids": ids, "seen": seen})
 
 
 def seen_again_in(session: Session, entity_type: str, hashes: dict[uuid.UUID, str], seen: dt.datetime
@@ -202,6 +228,8 @@ def store_document_in(session: Session, entity_type: str, mbid: uuid.UUID, doc: 
         return UNCHANGED, current.revision_id
     # a new document has no older versions (as in the dump loader's _KNOWN_REV_SQL)
     revision_id = _run(session, _KNOWN_SQL, params).scalar() if current is not None else None
+    if current is not None:
+        _run(session, freeze_current_sql(BOUND_IDS), params)
     if revision_id is not None:
         _run(session, touch_revisions_sql("%(revision)s"), dict(params, revision=revision_id))
     else:

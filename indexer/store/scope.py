@@ -56,8 +56,8 @@ def note_members(db: Database, scope: str, target: uuid.UUID, mbids: list[uuid.U
 def touch_unchanged(db: Database, hashes: dict[uuid.UUID, str]) -> set[uuid.UUID]:
     """Rule 1 of `indexer.store` for a whole browse page at once
     (`revisions.seen_again_in`): a release whose current live document has
-    exactly the item's hash is seen again, and only `last_seen` moves (its
-    document, that revision, the release), all in one transaction.  Returns
+    exactly the item's hash is seen again, and only its document's
+    `last_seen` moves, all in one transaction.  Returns
     those releases; every other item goes through `store_release_doc`.  A
     nightly page of unchanged releases costs four statements, not three per
     release."""
@@ -90,11 +90,12 @@ def forget_member(db: Database, scope: str, target: uuid.UUID, mbid: uuid.UUID) 
 
 def fetched_since(db: Database, mbids: list[uuid.UUID], since: dt.datetime) -> set[uuid.UUID]:
     """Of `mbids`, the live releases stored or seen unchanged at or after
-    `since` (`release.last_seen` moves on every fetch, changed or not)."""
+    `since` (their document's `last_seen` moves on every fetch, changed or not)."""
     if not mbids:
         return set()
     with db.session() as s:
         return set(s.execute(
-            select(m.Release.mbid).where(
-                m.Release.mbid.in_(mbids), m.Release.last_seen >= since, m.Release.deleted_at.is_(None))
+            select(m.Document.mbid).where(
+                m.Document.entity_type == "release", m.Document.mbid.in_(mbids), m.Document.last_seen >= since,
+                m.Document.deleted_at.is_(None))
         ).scalars())

@@ -213,7 +213,12 @@ class _Read:
     line_no: int
     line: Line
     raw_hash: bytes | None = None
-    mbid: str | None = None  # found without parsing, only for a line whose raw hash is the stored one
+    mbid: str | None = None  # of the live document stored from exactly these bytes, if any (not parsed)
+
+
+def _blank(data) -> bool:
+    """Only whitespace (a view of its chunk: copied only when it starts with some)."""
+    return not data or (data[0] in b" \t\r\n\f\v" and not bytes(data).strip())
 
 
 class _CheckedLines:
@@ -230,7 +235,7 @@ class _CheckedLines:
         try:
             for line in self.lines:
                 self.line_no += 1
-                if self.line_no <= self.start or (line.length is None and not line.data.strip()):
+                if self.line_no <= self.start or (line.length is None and _blank(line.data)):
                     continue
                 chunk.append(_Read(self.line_no, line))
                 if len(chunk) >= self.size:
@@ -250,11 +255,11 @@ class _CheckedLines:
                 end = len(data)
                 while end and data[end - 1] in b"\r\n":  # as rstrip(b"\r\n"), without copying the line
                     end -= 1
-                r.raw_hash, r.mbid = mp.raw_hash(memoryview(data)[:end]), mp.line_mbid(data)
-        stored = self.known.stored(self.entity, [r.mbid for r in chunk if r.mbid is not None])
+                r.raw_hash = mp.raw_hash(memoryview(data)[:end])
+        stored = self.known.stored(self.entity, [r.raw_hash for r in chunk if r.raw_hash is not None])
         for r in chunk:
-            if r.mbid is not None and stored.get(r.mbid) != r.raw_hash:
-                r.mbid = None
+            if r.raw_hash is not None:
+                r.mbid = stored.get(r.raw_hash)
         return chunk
 
 
@@ -262,7 +267,7 @@ def _item(entity: str, r: _Read, ord_: int, max_line: int) -> Item:
     """The Item of a checked line (not flagged) at place `ord_` of its batch."""
     if r.line.length is not None:
         return over_long(r.line, r.line_no, max_line)
-    return prepare_line(entity, r.line.data, r.line_no, ord_, r.raw_hash)
+    return prepare_line(entity, bytes(r.line.data), r.line_no, ord_, r.raw_hash)
 
 
 def read_batches(plan: ReadPlan) -> Iterator[Message]:
@@ -343,7 +348,7 @@ def reread_lines(path: Path, member: str, entity: str | None, line_nos: set[int]
                 continue
             for n, line in enumerate(bounded_lines(stream, max_line), 1):
                 if n in line_nos and line.length is None:
-                    found[n] = line.data
+                    found[n] = bytes(line.data)
                 if n >= last:
                     break
             break
