@@ -22,6 +22,7 @@ from indexer.cli import cli as cli_group
 from indexer.config import ConfigError, load_settings
 from indexer.sources.dump_fetch import Archive, Checksum, DumpFetcher, FetchError
 from indexer.sources.ws2 import wall_clock
+from indexer.sync.dump_latest import LatestProgress, find_newest, import_newest
 
 RELEASES = sorted(p.stem for p in (WS2 / "release").glob("*.json"))
 DATED = "20261205-001001"
@@ -355,6 +356,60 @@ def test_every_archive_is_verified_before_the_first_is_imported(db, cli, server,
     res = cli("import-dump", "--latest", "--entity", "release", "--entity", "label")
     assert res.returncode == 1 and "label.tar.xz: sha256" in one_line(res)
     assert nothing_imported(db)
+
+
+# --- the library (sync.dump_latest), without the CLI ---------------------------------
+
+
+class Heard(LatestProgress):
+    """Every event `import_newest` reports, in order."""
+
+    def __init__(self):
+        self.events: list[tuple[str, str]] = []
+
+    def skipped(self, archive):
+        self.events.append(("skipped", archive.name))
+
+    def downloading(self, archive):
+        self.events.append(("downloading", archive.name))
+        return lambda done, total: None
+
+    def fetched(self, fetched):
+        assert fetched.path.read_bytes()[:6] == b"\xfd7zXZ\x00" and fetched.size == fetched.path.stat().st_size
+        self.events.append(("fetched", fetched.archive.name))
+
+    def importing(self, archive):
+        self.events.append(("importing", archive.name))
+        return None
+
+    def imported(self, archive, result):
+        self.events.append((f"imported {result.status}", archive.name))
+
+
+def test_the_library_fetches_verifies_and_imports_through_its_progress(db, server, dump, tmp_path):
+    label = write_archive(tmp_path / "label.tar.xz", [], entity="label").read_bytes()
+    server.publish({"release.tar.xz": dump, "label.tar.xz": label})
+    settings = load_settings({"dump_url": server.url, "timeout": 5}, environ={})
+    heard = Heard()
+    result = import_newest(db, find_newest(settings, ["release", "label", "release"]), progress=heard)
+    assert heard.events == [("downloading", "release.tar.xz"), ("fetched", "release.tar.xz"),
+                            ("downloading", "label.tar.xz"), ("fetched", "label.tar.xz"),  # both before an import
+                            ("importing", "release.tar.xz"), ("imported ok", "release.tar.xz"),
+                            ("importing", "label.tar.xz"), ("imported ok", "label.tar.xz")]
+    assert result.dated == DATED and not result.skipped and result.stopped is None
+    assert [r.counts.inserted for _, r in result.imports] == [len(RELEASES), 0]
+    assert db.writer is None  # each import took the writer lock and gave it back
+
+    again = Heard()
+    result = import_newest(db, find_newest(settings, ["release"]), progress=again)
+    assert again.events == [("skipped", "release.tar.xz")] and not result.imports
+
+    server.files[f"/json-dumps/{DATED}/label.tar.xz"] = label[:-1] + b"\0"
+    bad = Heard()
+    with pytest.raises(FetchError, match="label.tar.xz: sha256"):
+        import_newest(db, find_newest(settings, ["release", "label"]), again=True, progress=bad)
+    assert [e for e, _ in bad.events] == ["downloading", "fetched", "downloading"]  # nothing imported
+    assert count(db, "SELECT count(*) FROM sync_run WHERE kind = 'import'") == 2
 
 
 # --- bad input: exit 2 --------------------------------------------------------------
