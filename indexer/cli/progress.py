@@ -120,16 +120,17 @@ def human_bytes(n: float) -> str:
 
 class DumpProgress(LatestProgress):
     """What fetching and importing the newest dump shows (`import-dump
-    --latest`, `update --dump`): "already imported" on stderr, a bar or log
-    lines for each download and import, a line for each verified archive."""
+    --latest`, `update --dump`): a line for an archive already imported, a
+    bar or log lines for each download and import, a line for each verified
+    archive; all on stderr (silenced by --quiet)."""
 
     def __init__(self, app: App):
         self.app = app
         self._bar: Callable | None = None
 
     def skipped(self, archive: Archive) -> None:
-        click.echo(f"already imported: {archive.dated}/{archive.name} ({archive.checksum.algorithm} "
-                   f"{archive.checksum.hex[:16]}…); use --again to import it once more", err=True)
+        self.app.note(f"already imported: {archive.dated}/{archive.name} ({archive.checksum.algorithm} "
+                      f"{archive.checksum.hex[:16]}…): not fetched")
 
     def downloading(self, archive: Archive) -> Callable:
         self._bar = download_progress(self.app, archive.name)

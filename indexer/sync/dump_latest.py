@@ -25,7 +25,7 @@ The writer lock: `import-dump --latest` takes it around each import only
 (`lock=True`), not around the downloads, which may take hours and write
 nothing to the database; `update --dump` already holds it (`lock=False`).
 
-`refresh_newest` is both steps for `update --dump`, with a dump that cannot
+`DumpRefresh` is both steps for `update --dump`, with a dump that cannot
 be fetched or verified returned as the result's `error` instead of raised:
 the rest of the night goes on (see `sync.update`).
 
@@ -70,7 +70,7 @@ class LatestResult:
     """What the newest dump gave: the archives LATEST and the checksum file
     named, those skipped as already imported, and each import in order (the
     last one ends the step when it is not `ok`).  `error`: only from
-    `refresh_newest`, the one-line reason nothing of the dump was imported."""
+    `DumpRefresh.run`, the one-line reason nothing of the dump was imported."""
 
     archives: list[Archive] = field(default_factory=list)
     skipped: list[Archive] = field(default_factory=list)
@@ -176,18 +176,35 @@ def import_newest(db: Database, newest: NewestDump, *, keep: Path | None = None,
     return result
 
 
-def refresh_newest(db: Database, settings: Settings, *, guard: TombstoneGuard, max_line: int = MAX_LINE,
-                   progress: LatestProgress = _SILENT) -> LatestResult:
-    """`update --dump`: the newest dump's `release` archive imported unless it
-    was before, with the caller holding the writer lock.  A dump that cannot
-    be fetched or verified is not raised but returned as `error` (nothing of
-    it imported), so that the caller goes on with what the mirror holds."""
-    newest = None
-    try:
-        newest = find_newest(settings)
-        return import_newest(db, newest, guard=guard, max_line=max_line, lock=False, progress=progress)
-    except FetchError as exc:
-        return LatestResult(archives=list(newest.archives) if newest else [], error=str(exc))
+#: what a refused tombstoning under `update --dump` (which has no --force) asks for
+REFRESH_REMEDY = "run `mbindex import-dump --latest --force`"
+
+
+@dataclass(frozen=True)
+class DumpRefresh:
+    """The dump step of `update --dump`: the newest dump's `release` archive
+    under `settings.dump_url`, imported unless it was before, with the
+    tombstone guard `import-dump --latest` has without --force
+    (`max_tombstone_percent`), lines up to `max_line_mb`."""
+
+    settings: Settings
+    progress: LatestProgress = _SILENT
+
+    def run(self, db: Database) -> LatestResult:
+        """The caller holds the writer lock.  A dump that cannot be fetched or
+        verified is not raised but returned as `error` (nothing of it
+        imported), so that the caller goes on with what the mirror holds;
+        an import that fails or refuses its tombstones is the result's
+        `stopped`.  Database errors are raised."""
+        settings = self.settings
+        guard = TombstoneGuard(max_percent=settings.max_tombstone_percent, remedy=REFRESH_REMEDY)
+        newest = None
+        try:
+            newest = find_newest(settings)
+            return import_newest(db, newest, guard=guard, max_line=int(settings.max_line_mb * (1 << 20)),
+                                 lock=False, progress=self.progress)
+        except FetchError as exc:
+            return LatestResult(archives=list(newest.archives) if newest else [], error=str(exc))
 
 
 def _fetch(fetcher: DumpFetcher, archive: Archive, where: Path, progress: LatestProgress) -> Path:

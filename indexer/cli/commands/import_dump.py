@@ -90,7 +90,12 @@ def _import_latest(app: App, entities: list[str], keep: Path | None, options: di
 
 
 class _Shown(DumpProgress):
-    """The newest dump's progress, and each import's summary as it ends."""
+    """The newest dump's progress, and each import's summary as it ends; an
+    archive skipped is said even with --quiet, with how to import it again."""
+
+    def skipped(self, archive) -> None:
+        click.echo(f"already imported: {archive.dated}/{archive.name} ({archive.checksum.algorithm} "
+                   f"{archive.checksum.hex[:16]}…); use --again to import it once more", err=True)
 
     def imported(self, archive, result: ImportResult) -> None:
         super().imported(archive, result)
