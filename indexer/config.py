@@ -38,6 +38,7 @@ ENV_VARS = {
     "source_organization": "MBINDEX_SOURCE_ORGANIZATION",
     "serve_token": "MBINDEX_SERVE_TOKEN",
     "dump_url": "MBINDEX_DUMP_URL",
+    "update_dump": "MBINDEX_UPDATE_DUMP",
 }
 
 
@@ -81,6 +82,7 @@ class Settings:
     source_organization: str | None = None  # who makes packages: bag-info.txt Source-Organization
     serve_token: str | None = None  # `serve`: every browser must give it; needed to bind beyond loopback
     dump_url: str = DEFAULT_DUMP_URL  # `import-dump --latest`: the JSON dump directory (LATEST, dated dirs)
+    update_dump: bool = False  # `update` refreshes from the newest dump first, as `update --dump`
     config_file: Path | None = None
     sources: dict[str, str] = field(default_factory=dict)  # setting -> where it came from
 
@@ -111,6 +113,8 @@ class Settings:
                 value = "***"
             elif f.name.endswith("_url") and value:  # ws_url, lb_url, dump_url: credentials may sit in any URL
                 value = mask_url(value)
+            elif isinstance(value, bool):
+                value = "true" if value else "false"  # as the config file writes it
             out[f.name] = "" if value is None else str(value)
         return out
 
@@ -133,6 +137,7 @@ _FIELD_TYPES = {
     "source_organization": str,
     "serve_token": str,
     "dump_url": str,
+    "update_dump": bool,
 }
 
 #: inclusive bounds of every numeric setting: a value outside is refused
@@ -175,6 +180,12 @@ def _typed(name: str, raw, origin: str):
     typ = _FIELD_TYPES[name]
     shown = "" if name in _SECRETS else f", got {_show(raw)}"
     bad = ConfigError(f"{name} from {origin} must be {_KIND[typ]}{shown}")
+    if typ is bool:  # a bool, or one of the words; a number (`update_dump = 1` in TOML) is refused
+        if isinstance(raw, bool):
+            return raw
+        if isinstance(raw, str) and raw.strip().lower() in _BOOLEAN_WORDS:
+            return _BOOLEAN_WORDS[raw.strip().lower()]
+        raise bad
     if isinstance(raw, bool) or (typ in (int, float) and not isinstance(raw, (int, float, str))) \
             or (typ is str and not isinstance(raw, str)) \
             or (typ is Path and not isinstance(raw, (str, os.PathLike))):  # `contact = 5`, `ws_url = [1]` in TOML
@@ -201,7 +212,10 @@ def _typed(name: str, raw, origin: str):
 
 #: settings whose value is never repeated in a message
 _SECRETS = {"serve_token"}
-_KIND = {str: "text", int: "a whole number", float: "a finite number", Path: "a path"}
+_KIND = {str: "text", int: "a whole number", float: "a finite number", Path: "a path", bool: "true or false"}
+#: how the environment spells a boolean setting (TOML and the command line give a bool)
+_BOOLEAN_WORDS = {"true": True, "1": True, "yes": True, "on": True, "false": False, "0": False, "no": False,
+                  "off": False}
 
 
 def _show(raw) -> str:

@@ -7,123 +7,23 @@ import hashlib
 import os
 import subprocess
 import sys
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 from sqlalchemy import text
 
+from dump_server import DATED, DumpServer
 from helpers import WS2, release_doc, write_archive
 from helpers import dump_line as line
 from indexer.cli import cli as cli_group
 from indexer.config import ConfigError, load_settings
 from indexer.sources.dump_fetch import Archive, Checksum, DumpFetcher, FetchError
 from indexer.sources.ws2 import wall_clock
+from indexer.sync.dump_latest import LatestProgress, find_newest, import_newest
 
 RELEASES = sorted(p.stem for p in (WS2 / "release").glob("*.json"))
-DATED = "20261205-001001"
-
-
-class DumpServer:
-    """A dump directory over HTTP: `files` by path; `cut` paths answer half
-    their body once and close, `stall` paths half their body and then
-    nothing, `html` paths a web page.  Range requests are honoured (unless
-    `no_range`).
-    `requests` logs (method, path, Range header)."""
-
-    def __init__(self):
-        self.files: dict[str, bytes] = {}
-        self.cut: set[str] = set()
-        self.stall: set[str] = set()
-        self.html: set[str] = set()
-        self.no_range = False  # answer 200 and the whole file to a Range request
-        self.trickle: set[str] = set()  # a byte every 0.1 s, for ever
-        self.requests: list[tuple[str, str, str | None]] = []
-        self.stop = threading.Event()
-        server = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args):
-                pass
-
-            def do_HEAD(self):
-                self.answer(body=False)
-
-            def do_GET(self):
-                self.answer(body=True)
-
-            def answer(self, body: bool):
-                server.requests.append((self.command, self.path, self.headers.get("Range")))
-                if self.path in server.html:
-                    return self.send(200, b"<html><body>Service unavailable</body></html>", "text/html; charset=utf-8")
-                data = server.files.get(self.path)
-                if data is None:
-                    return self.send(404, b"<html>not found</html>", "text/html")
-                start = int(self.headers["Range"][6:-1]) if self.headers.get("Range") and not server.no_range else 0
-                self.send_response(206 if start else 200)
-                if start:
-                    self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
-                self.send_header("Content-Type", "application/x-xz" if self.path.endswith(".xz") else "text/plain")
-                self.send_header("Content-Length", str(len(data) - start))
-                self.end_headers()
-                if not body:
-                    return
-                if self.path in server.trickle:
-                    for byte in data[start:]:
-                        if server.stop.wait(0.1):
-                            return
-                        self.wfile.write(bytes([byte]))
-                        self.wfile.flush()
-                    return
-                if self.path in server.cut or self.path in server.stall:
-                    self.wfile.write(data[start:start + (len(data) - start) // 2])
-                    self.wfile.flush()
-                    if self.path in server.cut:
-                        server.cut.discard(self.path)  # once
-                        self.close_connection = True
-                        return
-                    server.stop.wait(30)
-                    return
-                self.wfile.write(data[start:])
-
-            def send(self, code: int, data: bytes, content_type: str):
-                self.send_response(code)
-                self.send_header("Content-Type", content_type)
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.httpd.server_port}/json-dumps"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-
-    def publish(self, archives: dict[str, bytes], sums: str | None = "SHA256SUMS", dated: str = DATED,
-                latest: str | None = None) -> None:
-        """`archives` by name in the dated directory, with LATEST and a checksum file."""
-        self.files["/json-dumps/LATEST"] = f"{latest or dated}\n".encode()
-        algorithm = {"SHA256SUMS": "sha256", "MD5SUMS": "md5"}.get(sums or "")
-        listing = "".join(f"{hashlib.new(algorithm, data).hexdigest()}  {name}\n"
-                          for name, data in archives.items()) if algorithm else ""
-        for name, data in archives.items():
-            self.files[f"/json-dumps/{dated}/{name}"] = data
-        if sums:
-            self.files[f"/json-dumps/{dated}/{sums}"] = listing.encode()
-
-    def archive_requests(self) -> list[tuple[str, str, str | None]]:
-        return [r for r in self.requests if r[1].endswith(".tar.xz")]
-
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.stop.set()
-        self.httpd.shutdown()
-        self.httpd.server_close()
 
 
 @pytest.fixture
@@ -355,6 +255,59 @@ def test_every_archive_is_verified_before_the_first_is_imported(db, cli, server,
     res = cli("import-dump", "--latest", "--entity", "release", "--entity", "label")
     assert res.returncode == 1 and "label.tar.xz: sha256" in one_line(res)
     assert nothing_imported(db)
+
+
+# --- the library (sync.dump_latest), without the CLI ---------------------------------
+
+
+class Heard(LatestProgress):
+    """Every event `import_newest` reports, in order."""
+
+    def __init__(self):
+        self.events: list[tuple[str, str]] = []
+
+    def skipped(self, archive):
+        self.events.append(("skipped", archive.name))
+
+    def downloading(self, archive):
+        self.events.append(("downloading", archive.name))
+        return lambda done, total: None
+
+    def fetched(self, fetched):
+        assert fetched.path.read_bytes()[:6] == b"\xfd7zXZ\x00" and fetched.size == fetched.path.stat().st_size
+        self.events.append(("fetched", fetched.archive.name))
+
+    def importing(self, archive):
+        self.events.append(("importing", archive.name))
+
+    def imported(self, archive, result):
+        self.events.append((f"imported {result.status}", archive.name))
+
+
+def test_the_library_fetches_verifies_and_imports_through_its_progress(db, server, dump, tmp_path):
+    label = write_archive(tmp_path / "label.tar.xz", [], entity="label").read_bytes()
+    server.publish({"release.tar.xz": dump, "label.tar.xz": label})
+    settings = load_settings({"dump_url": server.url, "timeout": 5}, environ={})
+    heard = Heard()
+    result = import_newest(db, find_newest(settings, ["release", "label", "release"]), progress=heard)
+    assert heard.events == [("downloading", "release.tar.xz"), ("fetched", "release.tar.xz"),
+                            ("downloading", "label.tar.xz"), ("fetched", "label.tar.xz"),  # both before an import
+                            ("importing", "release.tar.xz"), ("imported ok", "release.tar.xz"),
+                            ("importing", "label.tar.xz"), ("imported ok", "label.tar.xz")]
+    assert result.dated == DATED and not result.skipped and result.stopped is None
+    assert [r.counts.inserted for _, r in result.imports] == [len(RELEASES), 0]
+    assert db.writer is None  # each import took the writer lock and gave it back
+
+    again = Heard()
+    result = import_newest(db, find_newest(settings, ["release"]), progress=again)
+    assert again.events == [("skipped", "release.tar.xz")] and not result.imports
+
+    server.files[f"/json-dumps/{DATED}/label.tar.xz"] = label[:-1] + b"\0"
+    bad = Heard()
+    with pytest.raises(FetchError, match="label.tar.xz: sha256"):
+        import_newest(db, find_newest(settings, ["release", "label"]), again=True, progress=bad)
+    assert [e for e, _ in bad.events] == ["downloading", "fetched", "downloading"]  # nothing imported
+    assert count(db, "SELECT count(*) FROM sync_run WHERE kind = 'import'") == 2
 
 
 # --- bad input: exit 2 --------------------------------------------------------------

@@ -349,6 +349,8 @@ def test_the_systemd_units_match_the_exit_contract():
     assert "MBINDEX_DATA_DIR=/var/lib/mbindex" in svc["Environment"].split()
     assert "MBINDEX_DATA_DIR=/var/lib/mbindex" in serve["Service"]["Environment"].split()
     assert svc["EnvironmentFile"] == serve["Service"]["EnvironmentFile"]
+    # update --dump downloads into TMPDIR: the cache directory systemd makes for the user, not /tmp
+    assert "TMPDIR=/var/cache/mbindex" in svc["Environment"].split() and svc["CacheDirectory"] == "mbindex"
     assert timer["Timer"]["Unit"] == "mbindex-update.service" and timer["Install"]["WantedBy"] == "timers.target"
 
 

@@ -8,6 +8,9 @@ from typing import Callable
 
 import click
 
+from ..sources.dump_fetch import Archive
+from ..sync.dump import ImportResult
+from ..sync.dump_latest import Fetched, LatestProgress
 from .app import App
 
 BAR = 30
@@ -113,3 +116,46 @@ def human_bytes(n: float) -> str:
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
         n /= 1000
     return f"{n:.1f} TB"
+
+
+class DumpProgress(LatestProgress):
+    """What fetching and importing the newest dump shows (`import-dump
+    --latest`, `update --dump`): a line for an archive already imported, a
+    bar or log lines for each download and import, a line for each verified
+    archive; all on stderr (silenced by --quiet)."""
+
+    def __init__(self, app: App):
+        self.app = app
+        self._bar: Callable | None = None
+
+    def skipped(self, archive: Archive) -> None:
+        self.app.note(f"already imported: {archive.dated}/{archive.name} ({archive.checksum.algorithm} "
+                      f"{archive.checksum.hex[:16]}…): not fetched")
+
+    def downloading(self, archive: Archive) -> Callable:
+        self._bar = download_progress(self.app, archive.name)
+        return self._bar
+
+    def fetched(self, fetched: Fetched) -> None:
+        self._end(None, None)
+        archive, seconds, size = fetched.archive, fetched.seconds, fetched.size
+        self.app.note(f"{archive.dated}/{archive.name}: {human_bytes(size)} in {seconds:.1f}s "
+                      f"({human_bytes(size / seconds if seconds else 0)}/s"
+                      f"{f', resumed {fetched.resumed} time(s)' if fetched.resumed else ''}); "
+                      f"{archive.checksum.algorithm} matches {archive.checksum.listed_in.rsplit('/', 1)[-1]}")
+
+    def importing(self, archive: Archive) -> Callable:
+        self._bar = bytes_progress(self.app)
+        return self._bar
+
+    def imported(self, archive: Archive, result: ImportResult) -> None:
+        self._end(None, None, None)
+
+    def log(self, message: str) -> None:
+        self.app.note(message)
+
+    def _end(self, *none) -> None:
+        """The bar of the download or import that just ended, closed."""
+        if self._bar is not None:
+            self._bar(*none)
+            self._bar = None

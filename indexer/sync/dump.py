@@ -99,10 +99,12 @@ class TombstoneGuard:
     """When a complete dump may tombstone what it lacks: at most
     `max_percent` of the live releases, and only from a dump not dated in
     the future, unless `force` (a truncated or forged "complete" dump must
-    not empty the mirror)."""
+    not empty the mirror).  `remedy`: what the refusal tells the user to run
+    once the dump is checked (the command that has a --force)."""
 
     max_percent: float = 5.0
     force: bool = False
+    remedy: str = "run the same command with --force"
 
     def refusal(self, label: str, absent: int, live: int, dump_time: dt.datetime | str | None) -> str | None:
         """Why tombstoning `absent` of `live` releases is refused, or None
@@ -119,7 +121,7 @@ class TombstoneGuard:
         else:
             return None
         return (f"{label}: not tombstoning the {absent} release(s) absent from this complete dump: {why}; "
-                "check the dump, then run the same command with --force to tombstone them")
+                f"check the dump, then {self.remedy} to tombstone them")
 
 
 def import_dump(

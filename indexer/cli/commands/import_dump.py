@@ -1,24 +1,21 @@
 """`mbindex import-dump PATH`: seed the mirror from the JSON data dumps;
-`mbindex import-dump --latest`: fetch the newest ones first, verified."""
+`mbindex import-dump --latest`: fetch the newest ones first, verified
+(`sync.dump_latest` does it; this module parses, shows and reports)."""
 
 from __future__ import annotations
 
-import contextlib
 import sys
-import tempfile
-import time
 from pathlib import Path
-from typing import Iterator
 
 import click
 
 from ... import runs
 from ...mapping import ENTITY_TYPES
-from ...sources.dump_fetch import Archive, DumpFetcher
 from ...sources.dump_files import list_sources
-from ...sync.dump import ImportResult, TombstoneGuard, import_dump, imported_before
+from ...sync.dump import ImportResult, TombstoneGuard, import_dump
+from ...sync.dump_latest import DEFAULT_ENTITIES, find_newest, import_newest
 from ..app import EXIT_FAILURE, EXIT_OK, EXIT_PARTIAL, EXIT_QUARANTINED, App, UserError, pass_app
-from ..progress import bytes_progress, download_progress, human_bytes
+from ..progress import DumpProgress, bytes_progress
 
 
 @click.command("import-dump")
@@ -58,38 +55,56 @@ def import_dump_cmd(app: App, path, latest, dump_url, entities, keep, complete, 
     if not latest and len(entities) > 1:
         raise click.UsageError("one --entity for a PATH (it names what the input holds)")
     settings = app.settings(dump_url=dump_url)  # a dump_url that is not http(s): exit 2, before any request
-    guard = TombstoneGuard(max_percent=settings.max_tombstone_percent, force=force)
-    load = _Loader(app, complete=complete, again=again, batch=batch, guard=guard)
+    options = {"complete": complete, "again": again, "batch": batch,
+               "guard": TombstoneGuard(max_percent=settings.max_tombstone_percent, force=force),
+               "max_line": int(settings.max_line_mb * (1 << 20))}
     if latest:
-        code = _import_latest(app, load, list(dict.fromkeys(entities)) or ["release"], keep)
+        code = _import_latest(app, list(entities) or list(DEFAULT_ENTITIES), keep, options)
     else:
         list_sources(path)  # an unreadable input is said before a database is opened (or an embedded one started)
-        code = load(path, entities[0] if entities else None)
+        code = _import_path(app, path, entities[0] if entities else None, options)
     if code:
         sys.exit(code)
 
 
-class _Loader:
-    """One `import_dump` under the writer lock, with progress and its report;
-    returns the exit code of a finished import (0, or 5 with quarantined
-    lines) and raises UserError for a failed or partial one."""
-
-    def __init__(self, app: App, **options):
-        self.app = app
-        self.options = options
-
-    def __call__(self, path: Path, entity: str | None, origin: str | None = None) -> int:
-        settings = self.app.settings()
-        database = self.app.db()
-        progress = bytes_progress(self.app)
-        with runs.writer(database, "import"):
-            result = import_dump(database, path, entity=entity, max_line=int(settings.max_line_mb * (1 << 20)),
-                                 on_progress=progress, log=self.app.note, origin=origin, **self.options)
-        progress(None, None, None)
-        return _report(result)
+def _import_path(app: App, path: Path, entity: str | None, options: dict) -> int:
+    """One `import_dump` of a local PATH under the writer lock, with progress
+    and its report; its exit code (see `_exit_code`)."""
+    database = app.db()
+    progress = bytes_progress(app)
+    with runs.writer(database, "import"):
+        result = import_dump(database, path, entity=entity, on_progress=progress, log=app.note, **options)
+    progress(None, None, None)
+    _print(result)
+    return _exit_code(result)
 
 
-def _report(result: ImportResult) -> int:
+def _import_latest(app: App, entities: list[str], keep: Path | None, options: dict) -> int:
+    """The newest dump (`sync.dump_latest`): LATEST and the checksums are
+    read before the database is opened, and the database is opened before a
+    long download; each import's summary is printed as it ends."""
+    newest = find_newest(app.settings(), entities)
+    database = app.db()  # an unreachable database is said before a long download
+    result = import_newest(database, newest, keep=keep, progress=_Shown(app), **options)
+    return max((_exit_code(imported) for _, imported in result.imports), default=EXIT_OK)
+
+
+class _Shown(DumpProgress):
+    """The newest dump's progress, and each import's summary as it ends; an
+    archive skipped is said even with --quiet, with how to import it again."""
+
+    def skipped(self, archive) -> None:
+        click.echo(f"already imported: {archive.dated}/{archive.name} ({archive.checksum.algorithm} "
+                   f"{archive.checksum.hex[:16]}…); use --again to import it once more", err=True)
+
+    def imported(self, archive, result: ImportResult) -> None:
+        super().imported(archive, result)
+        _print(result)
+
+
+def _print(result: ImportResult) -> None:
+    """The files skipped as imported before and the summary line; the
+    quarantine line for an import that finished."""
     for label in result.skipped:
         click.echo(f"already imported: {label} (use --again to import it once more)", err=True)
     rate = result.lines / result.seconds if result.seconds else 0
@@ -99,61 +114,16 @@ def _report(result: ImportResult) -> int:
         f"inserted {c.inserted}, updated {c.updated}, unchanged {c.unchanged}, "
         f"quarantined {c.quarantined}, tombstoned {c.tombstoned}"
     )
+    if result.status not in (runs.FAILED, runs.PARTIAL) and c.quarantined:
+        click.echo(f"{c.quarantined} line(s) quarantined: see the quarantine table (sync_run_id "
+                   f"{result.run_id})", err=True)
+
+
+def _exit_code(result: ImportResult) -> int:
+    """0, or 5 with quarantined lines, for a finished import; UserError for a
+    failed (1) or partial (3: tombstones refused) one."""
     if result.status == runs.FAILED:
         raise UserError(f"import failed: {result.error} (run the same command again to continue)", EXIT_FAILURE)
     if result.status == runs.PARTIAL:
         raise UserError(result.error, EXIT_PARTIAL)
-    if c.quarantined:
-        click.echo(f"{c.quarantined} line(s) quarantined: see the quarantine table (sync_run_id "
-                   f"{result.run_id})", err=True)
-        return EXIT_QUARANTINED
-    return EXIT_OK
-
-
-def _import_latest(app: App, load: _Loader, entities: list[str], keep: Path | None) -> int:
-    """Every archive is named, found in the checksum file, fetched and
-    verified before the first is imported: a bad one imports nothing."""
-    fetcher = DumpFetcher(app.settings())
-    archives = fetcher.archives(entities)
-    database = app.db()  # an unreachable database is said before a long download
-    todo = []
-    for archive in archives:
-        known = archive.checksum.fingerprint  # None for an MD5: then the importer tells, after the download
-        if not load.options["again"] and known and imported_before(database, known):
-            click.echo(f"already imported: {archive.dated}/{archive.name} ({archive.checksum.algorithm} "
-                       f"{archive.checksum.hex[:16]}…); use --again to import it once more", err=True)
-        else:
-            todo.append(archive)
-    code = EXIT_OK
-    with _download_dir(keep) as where:
-        files = [_fetch(app, fetcher, archive, where) for archive in todo]
-        for archive, file in zip(todo, files):
-            code = max(code, load(file, archive.entity, origin=archive.url))
-    return code
-
-
-def _fetch(app: App, fetcher: DumpFetcher, archive: Archive, where: Path) -> Path:
-    """One archive downloaded (or found kept) and verified, said in one line."""
-    started, retries = time.monotonic(), fetcher.stats.retries
-    progress = download_progress(app, archive.name)
-    file = fetcher.download(archive, where / archive.dated / archive.name, progress)
-    progress(None, None)
-    seconds = time.monotonic() - started
-    size = file.stat().st_size
-    resumed = fetcher.stats.retries - retries
-    app.note(f"{archive.dated}/{archive.name}: {human_bytes(size)} in {seconds:.1f}s "
-             f"({human_bytes(size / seconds if seconds else 0)}/s"
-             f"{f', resumed {resumed} time(s)' if resumed else ''}); {archive.checksum.algorithm} matches "
-             f"{archive.checksum.listed_in.rsplit('/', 1)[-1]}")
-    return file
-
-
-@contextlib.contextmanager
-def _download_dir(keep: Path | None) -> Iterator[Path]:
-    """`keep`, or a temporary directory removed afterwards (in TMPDIR: a
-    dump as big as release.tar.xz wants --keep on a disk with room)."""
-    if keep is not None:
-        yield keep
-        return
-    with tempfile.TemporaryDirectory(prefix="mbindex-dump-") as tmp:
-        yield Path(tmp)
+    return EXIT_QUARANTINED if result.counts.quarantined else EXIT_OK
