@@ -94,6 +94,11 @@ def evaluate(url: str, labels: Path, policy: Path) -> tuple[dict, str]:
     return json.loads(res.output), table.output
 
 
+def _fig(value) -> str:
+    """A figure for the summary: 4 significant digits, "-" for none."""
+    return "-" if value is None else f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--url", default="postgresql://postgres@127.0.0.1:5432/postgres")
@@ -122,7 +127,8 @@ def main() -> None:
     print(f"{'':24}{head}")
     print(f"{'':24}" + f"{'facts unknown':>15}{'known':>13}" * len(sets))
     for key in FIGURES:
-        cells = "".join(f"{results[n, 'unknown'][0][key]!s:>15}{results[n, 'known'][0][key]!s:>13}" for n in sets)
+        cells = "".join(f"{_fig(results[n, 'unknown'][0][key]):>15}{_fig(results[n, 'known'][0][key]):>13}"
+                        for n in sets)
         print(f"{key:24}{cells}")
     sizes = [(results[n, "unknown"][0]["at_risk"], results[n, "unknown"][0]["preserved"]) for n in sets]
     print(f"{'labelled (at risk/kept)':24}" + "".join(f"{f'{a} / {p}':>28}" for a, p in sizes))
