@@ -1,17 +1,28 @@
 """Evaluation: does the at-risk score rank real releases the way an archivist would?
 
-    .venv/bin/python bench/eval_risk.py [--url postgresql://postgres@127.0.0.1:5432/postgres] [--policy FILE]
+    .venv/bin/python bench/eval_risk.py [--url postgresql://postgres@127.0.0.1:5432/postgres]
+                                        [--policy FILE] [--db-name mbindex_eval_risk]
 
-Stores the 48 real documents of `tests/fixtures/eval/releases/` (5 recording
+Stores the real documents of `tests/fixtures/eval/releases/` (68: the 48 of
+`labels.tsv` and the 20 of the held-out set `heldout.tsv`, from 5 recording
 sources of the shared corpus: lookups, search hits, browse and list items,
 each as it came: see tests/fixtures/eval/SOURCES.md) in a scratch database
-`mbindex_eval_risk`, then runs `mbindex evaluate --labels
-tests/fixtures/eval/labels.tsv --policy FILE` twice:
+(`--db-name`, default `mbindex_eval_risk`; give another name to run beside
+someone else), then runs `mbindex evaluate --labels FILE --policy FILE` on
+three label files, each twice:
 
 1. facts unknown: no upstream fact stored, the world signals not assessed;
 2. facts known where a real recorded answer exists (`facts.json`: the
-   editions of three release groups, Bob Dylan's catalogue size; nothing of
-   ListenBrainz), stored as `enrich` would.
+   editions of six release groups, four of which reach a stored release,
+   and Bob Dylan's catalogue size; nothing of ListenBrainz), stored as
+   `enrich` would.
+
+The label files: `labels.tsv` (the set used while reviewing the policy),
+`heldout.tsv` alone (labelled after the review, blind to the policy), and
+both together (a temporary TSV of the two, `mbindex evaluate --labels`
+taking one file).  Each run prints `mbindex evaluate`'s table; a summary of
+AUC, precision at k and the mean score per class for the six runs ends the
+output.
 
 The labels come from knowledge of the world, not from the documents' fields.
 Nothing is fetched.  The scratch database is dropped at the end.
@@ -22,6 +33,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import tempfile
 import uuid
 from pathlib import Path
 
@@ -40,7 +52,9 @@ from indexer.store.facts import EDITIONS, RELEASE_GROUPS, Fact, save_facts  # no
 
 EVAL = ROOT / "tests" / "fixtures" / "eval"
 LABELS = EVAL / "labels.tsv"
+HELDOUT = EVAL / "heldout.tsv"
 DB_NAME = "mbindex_eval_risk"
+FIGURES = ("auc", "precision_at_k", "mean_score_at_risk", "mean_score_preserved")
 
 
 def recorded_facts() -> list[Fact]:
@@ -52,37 +66,72 @@ def recorded_facts() -> list[Fact]:
     return facts
 
 
-def evaluate(url: str, policy: Path) -> dict:
-    """`mbindex evaluate` on the scratch database, as an archivist would run it."""
-    res = CliRunner().invoke(cli, ["--database-url", url, "evaluate", "--labels", str(LABELS),
+def label_rows(path: Path) -> list[str]:
+    """The data lines of a labels file: comments and the header left out."""
+    lines = [ln for ln in path.read_text(encoding="utf-8").splitlines() if ln.strip() and not ln.startswith("#")]
+    assert lines[0].split("\t")[:2] == ["mbid", "label"], path
+    return lines[1:]
+
+
+def combined_labels(directory: Path) -> Path:
+    """labels.tsv and heldout.tsv as one file (evaluate refuses a duplicate MBID)."""
+    path = directory / "both.tsv"
+    path.write_text("# labels.tsv and heldout.tsv together (written by bench/eval_risk.py)\n"
+                    "mbid\tlabel\treason\n" + "\n".join(label_rows(LABELS) + label_rows(HELDOUT)) + "\n",
+                    encoding="utf-8")
+    return path
+
+
+def evaluate(url: str, labels: Path, policy: Path) -> tuple[dict, str]:
+    """`mbindex evaluate` on the scratch database, as an archivist would run it:
+    its figures (JSON) and its table."""
+    res = CliRunner().invoke(cli, ["--database-url", url, "evaluate", "--labels", str(labels),
                                    "--policy", str(policy), "-o", "json"], catch_exceptions=False)
     if res.exit_code != 0:
         sys.exit(res.output)
-    table = CliRunner().invoke(cli, ["--database-url", url, "evaluate", "--labels", str(LABELS),
+    table = CliRunner().invoke(cli, ["--database-url", url, "evaluate", "--labels", str(labels),
                                      "--policy", str(policy)], catch_exceptions=False)
-    print(table.output)
-    return json.loads(res.output)
+    return json.loads(res.output), table.output
+
+
+def _fig(value) -> str:
+    """A figure for the summary: 4 significant digits, "-" for none."""
+    return "-" if value is None else f"{value:.4g}" if isinstance(value, float) else str(value)
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--url", default="postgresql://postgres@127.0.0.1:5432/postgres")
     ap.add_argument("--policy", type=Path, default=risk.DEFAULT_POLICY)
+    ap.add_argument("--db-name", default=DB_NAME, help=f"scratch database to create and drop (default {DB_NAME})")
     args = ap.parse_args()
-    with scratch_database(args.url, DB_NAME) as db:
+    results: dict[tuple[str, str], tuple[dict, str]] = {}
+    with tempfile.TemporaryDirectory() as tmp, scratch_database(args.url, args.db_name) as db:
+        sets = {"labels.tsv": LABELS, "heldout.tsv": HELDOUT, "both": combined_labels(Path(tmp))}
         for path in sorted((EVAL / "releases").glob("*.json")):
             doc = json.loads(path.read_text(encoding="utf-8"))
             with db.session() as s, s.begin():
                 save_release_in(s, map_release(doc), doc)
         url = db.url  # a string
-        print("== facts unknown ==")
-        unknown = evaluate(url, args.policy)
+        for name, labels in sets.items():
+            results[name, "unknown"] = evaluate(url, labels, args.policy)
         save_facts(db, recorded_facts(), None)
-        print("== facts known where a real recorded answer exists ==")
-        known = evaluate(url, args.policy)
-    print(f"{'':36}{'facts unknown':>14} {'facts known':>12}")
-    for key in ("auc", "precision_at_k", "mean_score_at_risk", "mean_score_preserved"):
-        print(f"{key:36}{unknown[key]!s:>14} {known[key]!s:>12}")
+        for name, labels in sets.items():
+            results[name, "known"] = evaluate(url, labels, args.policy)
+    for name in sets:  # labels.tsv first, as before; then the held-out set, then both
+        print(f"== {name}: facts unknown ==")
+        print(results[name, "unknown"][1])
+        print(f"== {name}: facts known where a real recorded answer exists ==")
+        print(results[name, "known"][1])
+    head = "".join(f"{name:>28}" for name in sets)
+    print(f"{'':24}{head}")
+    print(f"{'':24}" + f"{'facts unknown':>15}{'known':>13}" * len(sets))
+    for key in FIGURES:
+        cells = "".join(f"{_fig(results[n, 'unknown'][0][key]):>15}{_fig(results[n, 'known'][0][key]):>13}"
+                        for n in sets)
+        print(f"{key:24}{cells}")
+    sizes = [(results[n, "unknown"][0]["at_risk"], results[n, "unknown"][0]["preserved"]) for n in sets]
+    print(f"{'labelled (at risk/kept)':24}" + "".join(f"{f'{a} / {p}':>28}" for a, p in sizes))
 
 
 if __name__ == "__main__":

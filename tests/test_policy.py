@@ -308,6 +308,25 @@ def test_the_evaluation_set_is_what_the_readme_says():
     assert all(str(lab.mbid)[:8] in sources for lab in labels)
 
 
+def test_the_held_out_set_is_new_documented_and_sourced():
+    held = evaluation.read_labels(EVAL / "heldout.tsv")
+    seen = {lab.mbid for lab in evaluation.read_labels(EVAL / "labels.tsv")}
+    assert len(held) >= 16 and sum(lab.at_risk for lab in held) >= 7 and sum(not lab.at_risk for lab in held) >= 7
+    assert all(lab.reason for lab in held)
+    assert not seen & {lab.mbid for lab in held}  # never seen while the policy was reviewed
+    for lab in held:
+        doc = json.loads((EVAL / "releases" / f"{lab.mbid}.json").read_text(encoding="utf-8"))
+        assert doc["id"] == str(lab.mbid)
+    sources = (EVAL / "SOURCES.md").read_text(encoding="utf-8")
+    section = sources[sources.index("## The held-out set"):sources.index("## Recorded facts")]
+    rows = [line for line in section.splitlines() if line.startswith("| ") and "(" in line]
+    assert all(any(str(lab.mbid)[:8] in row for row in rows) for lab in held)
+    assert len({row[2:].split("/")[0] for row in rows}) >= 4  # recording sources (top-level folders)
+    # every document in releases/ is labelled in one of the two files
+    labelled = {str(m) for m in seen} | {str(lab.mbid) for lab in held}
+    assert {p.stem for p in (EVAL / "releases").glob("*.json")} == labelled
+
+
 def test_the_web_release_page_explains_with_the_stored_policy_and_says_not_assessed(db, run_cli, tmp_path):
     store(db, release_doc(NO_LABELS))
     custom = _policy_file(tmp_path, "")
