@@ -11,20 +11,17 @@ from __future__ import annotations
 
 import bz2
 import datetime as dt
-import fcntl
 import gzip
 import hashlib
 import io
 import lzma
-import os
-import shutil
-import subprocess
 import tarfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
 from ..mapping import ENTITY_TYPES
+from .decompress import ThreadedXz, XzError
 
 ENTITIES = ENTITY_TYPES
 
@@ -265,67 +262,46 @@ def parse_dump_time(value: str | None) -> dt.datetime | None:
     return when if when.tzinfo else when.replace(tzinfo=dt.timezone.utc)
 
 
-def _widen_pipe(fd: int) -> None:
-    """A 1 MB pipe from `xz` (Linux; the default is 64 KB): fewer wake-ups
-    of each side, so decompressing and reading overlap instead of taking turns."""
-    try:
-        fcntl.fcntl(fd, getattr(fcntl, "F_SETPIPE_SZ", 1031), _CHUNK)
-    except OSError:
-        pass  # another system, or a smaller pipe-max-size: the default pipe works, a little slower
-
-
 class _Input:
-    """A source file opened for streaming, decompressed (by `xz` in its own
-    process when it can), with the compressed bytes read so far for progress."""
+    """A source file opened for streaming, decompressed (an .xz by a thread
+    of this process, `sources.decompress`), with the compressed bytes read
+    so far for progress."""
 
     def __init__(self, path: Path):
         self.path = path
         self.size = path.stat().st_size
-        self._fd = os.open(path, os.O_RDONLY)
-        self._proc = None
         suffix = "." + path.name.rsplit(".", 1)[-1] if "." in path.name else ""
         comp = _COMPRESSED.get(suffix)
-        raw = os.fdopen(os.dup(self._fd), "rb", buffering=0) if comp is None else None
-        if comp == "xz" and shutil.which("xz"):
-            # decompression in its own process: the second core's share of the work
-            self._proc = subprocess.Popen(["xz", "-dc"], stdin=self._fd, stdout=subprocess.PIPE,
-                                          stderr=subprocess.PIPE, bufsize=1 << 20)
-            self.stream = self._proc.stdout
-            _widen_pipe(self.stream.fileno())
+        self._file = open(path, "rb", buffering=0)
+        self._xz: ThreadedXz | None = None
+        if comp == "xz":
+            self._xz = ThreadedXz(self._file)
+            self.stream = self._xz
         elif comp is not None:
-            fobj = os.fdopen(os.dup(self._fd), "rb")
-            self._share = fobj
-            opener = {"xz": lzma.open, "gz": gzip.open, "bz2": bz2.open}[comp]
-            self.stream = io.BufferedReader(opener(fobj, "rb"), 1 << 20)
+            opener = {"gz": gzip.open, "bz2": bz2.open}[comp]
+            self.stream = io.BufferedReader(opener(self._file, "rb"), 1 << 20)
         else:
-            self._share = raw
-            self.stream = io.BufferedReader(raw, 1 << 20)
+            self.stream = io.BufferedReader(self._file, 1 << 20)
 
     def position(self) -> int:
-        """Compressed bytes consumed (the offset shared with the decompressor)."""
-        fd = self._fd if self._proc is not None else self._share.fileno()
+        """Compressed bytes consumed."""
+        if self._xz is not None:
+            return self._xz.position
         try:
-            return os.lseek(fd, 0, os.SEEK_CUR)
-        except OSError:
+            return self._file.tell()
+        except (OSError, ValueError):
             return 0
 
     def check(self) -> None:
-        """After the stream ended: did the decompressor complain?"""
-        if self._proc is not None:
-            rc = self._proc.wait()
-            if rc != 0:
-                err = self._proc.stderr.read().decode("utf-8", "replace").strip()
-                raise DumpError(f"{self.path.name}: archive is truncated or corrupt (xz: {err or 'exit ' + str(rc)})")
+        """After the stream ended: did the decompressor complain?  (It
+        raises where the data stops; nothing is left to say here.)"""
 
     def close(self) -> None:
-        if self._proc is not None and self._proc.poll() is None:
-            self._proc.kill()
-            self._proc.wait()
         try:
             self.stream.close()
         except Exception:
             pass
-        os.close(self._fd)
+        self._file.close()
 
 
 def _is_tar(path: Path, head: bytes) -> bool:
@@ -353,7 +329,7 @@ def iter_members(path: Path, entity: str | None) -> Iterator[tuple[str, str, obj
                     if entity is not None and ent != entity:
                         continue
                     yield name, ent, data, inp
-            except (tarfile.TarError, EOFError, lzma.LZMAError, OSError) as exc:
+            except (tarfile.TarError, EOFError, lzma.LZMAError, XzError, OSError) as exc:
                 inp.check()
                 raise DumpError(f"{path.name}: archive is truncated or corrupt: {exc}") from None
         else:

@@ -49,6 +49,7 @@ for any other line.
 
 from __future__ import annotations
 
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import psycopg
@@ -111,12 +112,22 @@ def reader_conninfo(db: Database) -> str:
 class KnownLines:
     """The reader's own read-only connection, opened in the reader process on
     first use; `stored` answers {} (every line the full path) when the
-    database cannot be asked, and from then on asks no more."""
+    database cannot be asked, and from then on asks no more.  `ask` puts the
+    question to a thread of its own (the only user of the connection), so
+    the reader reads and hashes the next batch while the database answers
+    this one."""
 
     def __init__(self, conninfo: str):
         self.conninfo = conninfo
         self._conn: psycopg.Connection | None = None
         self._broken = False
+        self._asker: ThreadPoolExecutor | None = None
+
+    def ask(self, entity: str, raw_hashes: list[bytes]) -> Future:
+        """`stored`, answered in the background."""
+        if self._asker is None:
+            self._asker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="known-lines")
+        return self._asker.submit(self.stored, entity, raw_hashes)
 
     def stored(self, entity: str, raw_hashes: list[bytes]) -> dict[bytes, str]:
         if self._broken or not raw_hashes:
@@ -133,6 +144,9 @@ class KnownLines:
             return {}
 
     def close(self) -> None:
+        if self._asker is not None:
+            self._asker.shutdown(wait=True, cancel_futures=True)
+            self._asker = None
         if self._conn is not None:
             try:
                 self._conn.close()

@@ -114,10 +114,10 @@ def seen_again_if_sql(raw_hashes: str) -> str:
     `ix_document_raw_hash`) are seen again; returns their MBIDs.  The bytes
     name the document (the raw hash is only ever stored beside the document
     a full parse of those bytes gave), so no MBID is needed to find it; the
-    caller sends a flagged line whose MBID does not come back the full path."""
+    caller sends a flagged line whose MBID (as text) does not come back the full path."""
     return ("UPDATE document d SET last_seen = %(seen)s "
             f"WHERE d.raw_hash = {raw_hashes} AND d.entity_type = %(et)s AND d.deleted_at IS NULL "
-            "RETURNING d.mbid")
+            "RETURNING d.mbid::text")
 
 
 def freeze_current_sql(ids: str) -> str:

@@ -28,6 +28,7 @@ import signal
 import tarfile
 import threading
 import uuid
+from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
@@ -35,6 +36,7 @@ from typing import Iterator
 import orjson
 
 from .. import mapping as mp
+from ..sources.decompress import XzError
 from ..sources.dump_files import DumpError, Line, bounded_lines, iter_members
 from ..store.raw_lines import FlaggedLines, KnownLines
 from ..store.staging import doc_copy_bytes, doc_row, rows_of, stage_payload
@@ -223,8 +225,9 @@ def _blank(data) -> bool:
 
 class _CheckedLines:
     """The lines of a member from `start` on, checked a batch at a time
-    against the stored raw hashes (`KnownLines`, one query a batch).
-    `line_no`: the lines read whole so far (blank ones too)."""
+    against the stored raw hashes (`KnownLines`, one query a batch, answered
+    while the next batch is read and hashed).  `line_no`: the lines read
+    whole so far (blank ones too)."""
 
     def __init__(self, lines: Iterator[Line], start: int, entity: str, known: KnownLines | None, size: int):
         self.lines, self.start, self.entity, self.known, self.size = lines, start, entity, known, size
@@ -232,6 +235,7 @@ class _CheckedLines:
 
     def __iter__(self) -> Iterator[_Read]:
         chunk: list[_Read] = []
+        asked: tuple | None = None  # the previous chunk, and its question in flight
         try:
             for line in self.lines:
                 self.line_no += 1
@@ -239,16 +243,23 @@ class _CheckedLines:
                     continue
                 chunk.append(_Read(self.line_no, line))
                 if len(chunk) >= self.size:
-                    yield from self._check(chunk)
-                    chunk = []
-        except (tarfile.TarError, EOFError, lzma.LZMAError, OSError):
-            yield from self._check(chunk)  # what was read whole is loaded
+                    question = self._ask(chunk)
+                    if asked is not None:
+                        yield from self._answer(*asked)
+                    asked, chunk = (chunk, question), []
+        except (tarfile.TarError, EOFError, lzma.LZMAError, XzError, OSError):
+            if asked is not None:  # what was read whole is loaded
+                yield from self._answer(*asked)
+            yield from self._answer(chunk, self._ask(chunk))
             raise
-        yield from self._check(chunk)
+        if asked is not None:
+            yield from self._answer(*asked)
+        yield from self._answer(chunk, self._ask(chunk))
 
-    def _check(self, chunk: list[_Read]) -> list[_Read]:
+    def _ask(self, chunk: list[_Read]) -> Future | None:
+        """Hash the chunk's lines and ask which are stored (answered in a thread)."""
         if self.known is None or not chunk:
-            return chunk
+            return None
         for r in chunk:
             if r.line.length is None:
                 data = r.line.data
@@ -256,10 +267,16 @@ class _CheckedLines:
                 while end and data[end - 1] in b"\r\n":  # as rstrip(b"\r\n"), without copying the line
                     end -= 1
                 r.raw_hash = mp.raw_hash(memoryview(data)[:end])
-        stored = self.known.stored(self.entity, [r.raw_hash for r in chunk if r.raw_hash is not None])
-        for r in chunk:
-            if r.raw_hash is not None:
-                r.mbid = stored.get(r.raw_hash)
+        return self.known.ask(self.entity, [r.raw_hash for r in chunk if r.raw_hash is not None])
+
+    @staticmethod
+    def _answer(chunk: list[_Read], question: Future | None) -> list[_Read]:
+        """The chunk, each line with the MBID stored for its bytes, if any."""
+        if question is not None:
+            stored = question.result()
+            for r in chunk:
+                if r.raw_hash is not None:
+                    r.mbid = stored.get(r.raw_hash)
         return chunk
 
 
@@ -323,7 +340,7 @@ def _read_source(plan: ReadPlan, src_index: int, path: Path, fp: str, known: Kno
                 if len(items) >= plan.batch or len(flagged) >= plan.batch * UNCHANGED_PER_LINE:
                     yield batch(r.line_no)
                     items, flagged, seen = [], FlaggedLines(), set()
-        except (tarfile.TarError, EOFError, lzma.LZMAError, OSError) as exc:
+        except (tarfile.TarError, EOFError, lzma.LZMAError, XzError, OSError) as exc:
             if items or flagged:  # what was read whole is loaded, the checkpoint says where it broke
                 yield batch(lines.line_no)
             inp.check()

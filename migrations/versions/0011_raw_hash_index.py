@@ -1,8 +1,14 @@
-"""document.raw_hash indexed; rule 1 moves only document.last_seen (issue 21)
+"""document.raw_hash indexed, pages half full; rule 1 moves only document.last_seen (issue 21)
 
 A refresh finds the MBID of an unchanged dump line by its raw hash
 (`store.raw_lines`): one index probe a line, and no search of the line's
 bytes for its id.  Partial: documents stored from a lookup have none.
+
+`document` gets fillfactor 50: a refresh updates `last_seen` of every
+document, a whole page's rows in one transaction, and only with room for
+their new versions on the same page are those HOT updates (no index entry
+written, the table does not grow).  It applies to pages written from now
+on; `VACUUM FULL document` applies it to an existing mirror at once.
 
 The same release changes rule 1 (`store.revisions`): a document seen again
 moves only `document.last_seen`.  Nothing to migrate for that: a current
@@ -25,7 +31,9 @@ depends_on: Union[str, Sequence[str], None] = None
 
 def upgrade() -> None:
     op.execute("CREATE INDEX ix_document_raw_hash ON document (raw_hash) WHERE raw_hash IS NOT NULL")
+    op.execute("ALTER TABLE document SET (fillfactor = 50)")
 
 
 def downgrade() -> None:
+    op.execute("ALTER TABLE document RESET (fillfactor)")
     op.execute("DROP INDEX ix_document_raw_hash")

@@ -1,0 +1,139 @@
+"""An `.xz` file decompressed by a thread of the reading process.
+
+Why not `xz -dc` in a process of its own, as before: every decompressed
+byte then crossed a pipe (written by xz, read by us: two copies and a
+wake-up per 64 KB), and on two cores that cost about as much CPU as the
+reader's own work.  liblzma releases the GIL while it decompresses (so does
+SHA-256 on a long line), so a thread gives the same overlap as a process
+without the pipe: a refresh of an unchanged dump reads and hashes its lines
+in about the time `xz -dc FILE > /dev/null` takes.
+
+The thread hands over chunks of at most 1 MB through a queue of a few
+chunks, so memory stays flat; concatenated xz streams are read one after
+the other, as `xz -dc` does; an error (a corrupt or truncated file) is
+raised in the reading thread at the point it would have surfaced.
+"""
+
+from __future__ import annotations
+
+import lzma
+import queue
+import threading
+
+_IN = 1 << 16  # compressed bytes a read
+_OUT = 1 << 20  # decompressed bytes a chunk, at most
+_AHEAD = 16  # chunks decompressed ahead of the reader: it waits on the database a batch at a time
+
+
+class XzError(Exception):
+    """The file is not a complete xz stream; the message says what went wrong."""
+
+
+class ThreadedXz:
+    """A readable stream over the decompressed bytes of `fileobj` (an xz
+    file), decompressed by a thread; `position` is the compressed bytes read."""
+
+    def __init__(self, fileobj):
+        self._file = fileobj
+        self.position = 0
+        self._queue: queue.Queue = queue.Queue(maxsize=_AHEAD)
+        self._stop = threading.Event()
+        self._buf = memoryview(b"")
+        self._done = False
+        self._thread = threading.Thread(target=self._run, name="xz", daemon=True)
+        self._thread.start()
+
+    # --- the decompressing thread ------------------------------------------------------------
+
+    def _put(self, item) -> bool:
+        while not self._stop.is_set():
+            try:
+                self._queue.put(item, timeout=0.5)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _run(self) -> None:
+        try:
+            self._decompress()
+            self._put(None)
+        except (lzma.LZMAError, EOFError, OSError) as exc:
+            self._put(XzError(str(exc) or type(exc).__name__))
+
+    def _decompress(self) -> None:
+        dec = lzma.LZMADecompressor()
+        pending = b""
+        started = False  # a stream has begun (an empty file is no xz file)
+        while not self._stop.is_set():
+            if dec.eof:  # one stream ended: another may follow (xz -dc reads them all), or padding
+                pending = dec.unused_data + pending
+                pending = pending.lstrip(b"\0")
+                if not pending:
+                    pending = self._read()
+                    pending = pending.lstrip(b"\0") if pending else pending
+                    if not pending:
+                        return
+                dec = lzma.LZMADecompressor()
+            if dec.needs_input and not pending:
+                pending = self._read()
+                if not pending:
+                    raise XzError("compressed data ended before the end of the stream (truncated)"
+                                  if started else "empty file, not xz data")
+            out = dec.decompress(pending, max_length=_OUT)
+            pending = b""
+            started = True
+            if out and not self._put(out):
+                return
+
+    def _read(self) -> bytes:
+        data = self._file.read(_IN)
+        self.position += len(data)
+        return data
+
+    # --- the reader's side ---------------------------------------------------------------------
+
+    def _next(self) -> bool:
+        """The next chunk into the buffer; False at the end."""
+        if self._done:
+            return False
+        item = self._queue.get()
+        if item is None:
+            self._done = True
+            return False
+        if isinstance(item, XzError):
+            self._done = True
+            raise item
+        self._buf = memoryview(item)
+        return True
+
+    def read(self, n: int = -1) -> bytes:
+        """Up to `n` bytes (all that is left with -1); fewer only at the end
+        of a chunk or of the data, b"" at the end."""
+        if not self._buf and not self._next():
+            return b""
+        if n < 0:
+            parts = [bytes(self._buf)]
+            self._buf = memoryview(b"")
+            while self._next():
+                parts.append(bytes(self._buf))
+                self._buf = memoryview(b"")
+            return b"".join(parts)
+        out = self._buf[:n]
+        self._buf = self._buf[n:]
+        return out.tobytes() if len(out) < len(out.obj) else out.obj
+
+    def peek(self, n: int) -> bytes:
+        """The next bytes without consuming them (at most one chunk)."""
+        if not self._buf and not self._next():
+            return b""
+        return self._buf[:n].tobytes()
+
+    def close(self) -> None:
+        self._stop.set()
+        while True:  # unblock a thread waiting to put
+            try:
+                self._queue.get_nowait()
+            except queue.Empty:
+                break
+        self._thread.join(5)
