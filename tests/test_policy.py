@@ -44,6 +44,7 @@ LACKING = {
     "sparse_tracklist": (_browse_item, BROWSE_ITEM),
     "barcode_unknown": (_hit, NO_BARCODE_HIT),
     "barcode_none": (_hit, NO_BARCODE_HIT),
+    "barcode_invalid": (_hit, NO_BARCODE_HIT),
     "risky_status": (_hit, NO_STATUS_HIT),
     "low_quality": (_hit, NO_BARCODE_HIT),
     "no_cover_art": (_hit, NO_BARCODE_HIT),

@@ -98,6 +98,7 @@ MUTATIONS = {
     "fragile_format": _media_format,
     "barcode_unknown": _set("barcode", None),
     "barcode_none": _set("barcode", ""),
+    "barcode_invalid": _set("barcode", "8791423234"),  # a real self-released EP's: 10 digits
     "no_label": _no_label,
     "no_catalog_number": _no_catno,
     "no_cover_art": _no_cover,
@@ -223,8 +224,10 @@ def test_corpus_releases_all_scored_with_known_signals(db):
         assert version == policy.version
         assert set(sigs) <= set(policy.signals)
         assert sc == min(100, sum(policy.weight_in_context(x, formats, year) for x in sigs))
-    # the Japanese release explicitly has no barcode and its label is unknown
-    assert {"barcode_none", "no_label"} <= signals(db, "942b9e7b-3a43-4f22-b200-ab69ee302d16")
+    # the Japanese release explicitly has no barcode; its label entry has a catalogue number
+    # (UCCU-5137) but no label: a label MusicBrainz does not know, not "no label"
+    rita = signals(db, "942b9e7b-3a43-4f22-b200-ab69ee302d16")
+    assert "barcode_none" in rita and "no_label" not in rita and "no_catalog_number" not in rita
     assert "barcode_unknown" in signals(db, "59211ea4-ffd2-4ad9-9a4e-941d3148024a")
 
 
@@ -341,3 +344,31 @@ def test_a_hostile_policy_is_one_line_and_exit_2_through_the_cli(database_url, t
     assert res.exit_code == 2
     assert "no_label_mbid must be an MBID" in res.output and "Traceback" not in res.output
     assert len(res.output.strip().splitlines()) == 1 and "xxxxxxxxxx" not in res.output
+
+
+@pytest.mark.parametrize("barcode, invalid", [
+    ("093624844426", False),  # Meteora's UPC-A
+    ("5052498646524", False),  # an EAN-13
+    ("07599251581", False),  # 11 digits: MusicBrainz's editor reads a UPC missing its check digit
+    ("96385074", False),  # EAN-8
+    ("093624844427", True),  # wrong check digit
+    ("8791423234", True),  # 10 digits
+    ("123", True),
+    ("ABC-123", True),
+    ("", False),  # explicitly none: barcode_none, not this
+])
+def test_barcode_invalid_checks_length_and_check_digit(db, base, barcode, invalid):
+    store(db, dict(base, barcode=barcode), includes=["url-rels", "tags"])
+    score_all(db)
+    assert ("barcode_invalid" in signals(db, BASE)) is invalid
+
+
+def test_a_catalogue_number_without_a_label_is_not_no_label(db, base):
+    """UCCU-5137 with `label: null` names a label MusicBrainz does not know; "none" is no number."""
+    doc = dict(base, **{"label-info": [{"catalog-number": "UCCU-5137", "label": None}]})
+    store(db, doc, includes=["url-rels", "tags"])
+    score_all(db)
+    assert not {"no_label", "no_catalog_number"} & signals(db, BASE)
+    store(db, dict(base, **{"label-info": [{"catalog-number": "none", "label": None}]}), includes=["url-rels", "tags"])
+    score_all(db)
+    assert {"no_label", "no_catalog_number"} <= signals(db, BASE)

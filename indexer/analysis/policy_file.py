@@ -52,6 +52,7 @@ SIGNAL_INPUTS: dict[str, Inputs] = {
     "fragile_format": Inputs(includes=("media",)),
     "barcode_unknown": Inputs(fields=("barcode",)),
     "barcode_none": Inputs(fields=("barcode",)),
+    "barcode_invalid": Inputs(fields=("barcode",)),
     "no_label": Inputs(includes=("labels",)),
     "no_catalog_number": Inputs(includes=("labels",)),
     "no_cover_art": Inputs(fields=("cover-art-archive",)),

@@ -61,6 +61,8 @@ SIGNAL_SQL: dict[str, str] = {
     "fragile_format": "f.formats && CAST(:p_fragile_format_formats AS text[])",
     "barcode_unknown": "f.barcode IS NULL",
     "barcode_none": "f.barcode = ''",
+    # not a UPC/EAN as MusicBrainz's release editor checks one (11 digits: a UPC missing its check digit)
+    "barcode_invalid": "f.barcode <> '' AND NOT f.barcode_gtin",
     "no_label": "NOT f.has_label",
     "no_catalog_number": "NOT f.has_catno",
     "no_cover_art": "f.cover_art_front IS FALSE AND f.cover_art_darkened IS NOT TRUE",
@@ -86,6 +88,14 @@ SIGNAL_SQL: dict[str, str] = {
     "few_listeners": "f.listeners IS NOT NULL AND f.listeners BETWEEN 1 AND :p_few_listeners_max_listeners",
 }
 
+
+
+#: the barcode is a UPC or EAN: 8, 12, 13 or 14 digits whose check digit is right (the weighted sum,
+#: 1, 3, 1, 3... from the right, ends in 0), or 11 digits, which MusicBrainz's release editor reads
+#: as a UPC with its check digit missing (an entry slip, not an invented number)
+GTIN_SQL = """(t.barcode ~ '^[0-9]{11}$' OR (t.barcode ~ '^([0-9]{8}|[0-9]{12,14})$' AND
+               (SELECT sum(CAST(substr(reverse(t.barcode), i, 1) AS int) * CASE WHEN i % 2 = 0 THEN 3 ELSE 1 END)
+                FROM generate_series(1, length(t.barcode)) AS i) % 10 = 0))"""
 
 
 #: the context factor of a release: digital-only, before barcodes were common, a peak-era physical format
@@ -147,9 +157,13 @@ def _facts_sql(where: str) -> str:
     ),
     lab AS (
         SELECT rl.release_mbid,
+               -- a label entry with a catalogue number but no label names a label MusicBrainz does
+               -- not know (yet): a company issued it, so that is not "no label"
                bool_or(rl.label_mbid IS NOT NULL AND rl.label_mbid <> CAST(:p_no_label_no_label_mbid AS uuid)
-                       OR (rl.label_mbid IS NULL AND coalesce(rl.label_name, '') NOT IN ('', '[no label]'))) AS has_label,
-               bool_or(coalesce(rl.catalog_number, '') NOT IN ('', '[none]')) AS has_catno
+                       OR (rl.label_mbid IS NULL AND coalesce(rl.label_name, '') NOT IN ('', '[no label]'))
+                       OR (rl.label_mbid IS NULL AND coalesce(rl.label_name, '') = ''
+                           AND lower(coalesce(rl.catalog_number, '')) NOT IN ('', '[none]', 'none'))) AS has_label,
+               bool_or(lower(coalesce(rl.catalog_number, '')) NOT IN ('', '[none]', 'none')) AS has_catno
         FROM release_label rl JOIN target t ON t.mbid = rl.release_mbid
         GROUP BY rl.release_mbid
     ),
@@ -168,6 +182,7 @@ def _facts_sql(where: str) -> str:
                coalesce(gf.known, '{{}}') || CASE WHEN af.release_mbid IS NULL THEN '{{}}'::text[]
                                                   ELSE ARRAY['release_groups'] END AS known_facts,
                t.release_group_mbid, t.status, t.date, t.country, t.quality,
+               {GTIN_SQL} AS barcode_gtin,
                coalesce(lab.has_label, false) AS has_label,
                coalesce(lab.has_catno, false) AS has_catno,
                EXISTS (SELECT 1 FROM url_relation u WHERE u.entity_type = 'release' AND u.entity_mbid = t.mbid) AS has_links,

@@ -11,7 +11,9 @@ compares the rows the three paths store for the same documents:
 1. Every distinct raw document of an entity is kept in `document_revision`,
    identified by the SHA-256 of its canonical JSON (`mapping.doc_hash`); key
    order and spacing never make a new revision.  A version seen again only
-   moves `last_seen`; an older version coming back keeps its `first_seen`.
+   moves its document's `last_seen` (while current, a revision's last
+   sighting is its document's; it keeps it when the document moves on); an
+   older version coming back keeps its `first_seen`.
 2. `document` points at the current revision with `revision_count`; a
    tombstoned document seen again is live again.
 3. The flattened rows of the entity (`release`, `medium`, `track`,
