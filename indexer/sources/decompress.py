@@ -58,8 +58,10 @@ class ThreadedXz:
         try:
             self._decompress()
             self._put(None)
-        except (lzma.LZMAError, EOFError, OSError) as exc:
-            self._put(XzError(str(exc) or type(exc).__name__))
+        except XzError as exc:
+            self._put(exc)
+        except Exception as exc:  # noqa: BLE001 - whatever stops the thread is the reader's error, never a hang
+            self._put(XzError(f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__))
 
     def _decompress(self) -> None:
         dec = lzma.LZMADecompressor()
@@ -97,7 +99,14 @@ class ThreadedXz:
         """The next chunk into the buffer; False at the end."""
         if self._done:
             return False
-        item = self._queue.get()
+        while True:
+            try:
+                item = self._queue.get(timeout=1.0)
+                break
+            except queue.Empty:
+                if not self._thread.is_alive() and self._queue.empty():  # gone without a word: never wait forever
+                    self._done = True
+                    raise XzError("the decompressing thread stopped") from None
         if item is None:
             self._done = True
             return False

@@ -111,8 +111,12 @@ def bounded_lines(stream, max_len: int) -> Iterator[Line]:
                 parts.append(chunk)
                 if length > max_len:
                     head, parts = b"".join(parts)[:LINE_HEAD], []
+            elif len(head) < LINE_HEAD:
+                head += chunk[:LINE_HEAD - len(head)]
             continue
         if parts or head is not None:  # the line begun in earlier chunks ends here
+            if head is not None and len(head) < LINE_HEAD:
+                head += chunk[:min(end, LINE_HEAD - len(head))]
             length += end + 1
             if head is None and length - 1 <= max_len:
                 yield Line(offset, b"".join(parts) + chunk[:end + 1])
