@@ -76,7 +76,7 @@ LINE_HEAD = 1024
 _CHUNK = 1 << 20
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: a million of these a refresh, and a frozen __init__ costs 2x
 class Line:
     """One line of a dump file: its bytes (with the end of line), and where it
     starts; `length` is set only for a line longer than the cap, whose
