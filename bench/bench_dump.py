@@ -153,12 +153,17 @@ def raw_copy(src_url: str, admin_url: str, name: str) -> tuple[float, int]:
     return seconds, rows
 
 
-def xz_seconds(path: Path) -> float:
-    """`xz -dc FILE > /dev/null`: the floor of any import of the file."""
-    t = time.perf_counter()
-    with open(os.devnull, "wb") as null:
-        subprocess.run(["xz", "-dc", str(path)], stdout=null, check=True)
-    return time.perf_counter() - t
+def xz_seconds(path: Path, runs: int = 3) -> float:
+    """`xz -dc FILE > /dev/null`: the floor of any import of the file; the
+    best of `runs` (on a shared machine one run can take a third longer,
+    which would flatter every ratio against it)."""
+    best = float("inf")
+    for _ in range(runs):
+        t = time.perf_counter()
+        with open(os.devnull, "wb") as null:
+            subprocess.run(["xz", "-dc", str(path)], stdout=null, check=True)
+        best = min(best, time.perf_counter() - t)
+    return best
 
 
 def refresh(args) -> None:

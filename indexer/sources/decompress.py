@@ -19,6 +19,7 @@ from __future__ import annotations
 import lzma
 import queue
 import threading
+import time
 
 _IN = 1 << 16  # compressed bytes a read
 _OUT = 1 << 20  # decompressed bytes a chunk, at most
@@ -139,10 +140,14 @@ class ThreadedXz:
         return self._buf[:n].tobytes()
 
     def close(self) -> None:
+        """Stop the thread (at once: it may be blocked handing over a chunk
+        nobody will read, e.g. the padding after a tar's last member)."""
         self._stop.set()
-        while True:  # unblock a thread waiting to put
-            try:
-                self._queue.get_nowait()
+        deadline = time.monotonic() + 5
+        while self._thread.is_alive() and time.monotonic() < deadline:
+            try:  # make room: a thread blocked in put moves on and sees the stop
+                while True:
+                    self._queue.get_nowait()
             except queue.Empty:
-                break
-        self._thread.join(5)
+                pass
+            self._thread.join(0.01)
