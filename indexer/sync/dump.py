@@ -3,7 +3,7 @@
 A dump (`release.tar.xz`, ...) holds `mbdump/<entity>`: one ws/2 JSON document
 per line, the shape `mapping` already knows.  Two processes share the work:
 
-* the reader (a child process, with `xz` decompressing in a third) parses,
+* the reader (a child process; an .xz decompressed by a thread of it) parses,
   hashes and maps each line and formats the rows as COPY text, in batches
   (`sync.dump_batches`, reading files with `sources.dump_files`), except a
   line with exactly the bytes its document was last stored from: a refresh

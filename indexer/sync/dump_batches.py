@@ -1,6 +1,6 @@
 """The reader side of the dump import: dump lines in, batches of COPY text out.
 
-The reader runs in a child process (with `xz` decompressing in a third): it
+The reader runs in a child process (an .xz decompressed by a thread of it): it
 parses, hashes and maps each line and formats its rows as COPY text
 (`store.staging`), and seals each batch into one payload per staging table,
 which is far cheaper to pickle than the rows.  Before that, a batch of raw
