@@ -82,7 +82,7 @@ def save_release_in(
     outcome, revision_id = store_document_in(
         session, "release", rel.mbid, doc, source=source, run_id=run_id, seen_at=seen_at
     )
-    if outcome == UNCHANGED:  # seen again: store_document_in moved last_seen, the release's too
+    if outcome == UNCHANGED:  # seen again: store_document_in moved its document's last_seen (rule 1)
         return SaveResult(rel.mbid, outcome, revision_id)
 
     seen = {"first_seen": seen_at, "last_seen": seen_at}
