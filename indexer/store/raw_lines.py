@@ -9,7 +9,7 @@ document's current revision: the dump loader writes it with every revision it
 points at (and with every unchanged line whose bytes differ, e.g. another key
 order), a ws/2 lookup that moves the pointer clears it (NULL: not from a
 line).  A line with the same bytes as that one is the same document, so it is
-seen again and nothing else: one bulk `last_seen` touch, `revisions.seen_again_sql`.
+seen again and nothing else: one bulk `last_seen` touch, `revisions.seen_again_if_sql`.
 
 Where the check runs (two steps, the second one authoritative):
 
