@@ -35,10 +35,14 @@ def doc_hash(doc: dict) -> str:
 
 
 def raw_hash(raw: bytes | memoryview) -> bytes:
-    """A dump line's identity as bytes (16 bytes of its SHA-256, the line
-    without its end of line): the same bytes are the same document, so a
-    refresh tells an unchanged line before parsing it (`store.raw_lines`)."""
-    return hashlib.sha256(raw).digest()[:16]
+    """A dump line's identity as bytes (16 bytes of the SHA-256 of the line
+    without its end of line, cut off here without copying the line): the
+    same bytes are the same document, so a refresh tells an unchanged line
+    before parsing it (`store.raw_lines`)."""
+    end = len(raw)
+    while end and raw[end - 1] in b"\r\n":  # as rstrip(b"\r\n")
+        end -= 1
+    return hashlib.sha256(memoryview(raw)[:end]).digest()[:16]
 
 
 def parse_mbid(value) -> uuid.UUID:

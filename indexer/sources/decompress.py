@@ -70,13 +70,12 @@ class ThreadedXz:
         started = False  # a stream has begun (an empty file is no xz file)
         while not self._stop.is_set():
             if dec.eof:  # one stream ended: another may follow (xz -dc reads them all), or padding
-                pending = dec.unused_data + pending
-                pending = pending.lstrip(b"\0")
-                if not pending:
-                    pending = self._read()
-                    pending = pending.lstrip(b"\0") if pending else pending
-                    if not pending:
+                pending = (dec.unused_data + pending).lstrip(b"\0")
+                while not pending:
+                    more = self._read()
+                    if not more:
                         return
+                    pending = more.lstrip(b"\0")
                 dec = lzma.LZMADecompressor()
             if dec.needs_input and not pending:
                 pending = self._read()
@@ -117,18 +116,11 @@ class ThreadedXz:
         self._buf = memoryview(item)
         return True
 
-    def read(self, n: int = -1) -> bytes:
-        """Up to `n` bytes (all that is left with -1); fewer only at the end
-        of a chunk or of the data, b"" at the end."""
+    def read(self, n: int) -> bytes:
+        """Up to `n` bytes; fewer only at the end of a chunk or of the data,
+        b"" at the end."""
         if not self._buf and not self._next():
             return b""
-        if n < 0:
-            parts = [bytes(self._buf)]
-            self._buf = memoryview(b"")
-            while self._next():
-                parts.append(bytes(self._buf))
-                self._buf = memoryview(b"")
-            return b"".join(parts)
         out = self._buf[:n]
         self._buf = self._buf[n:]
         return out.tobytes() if len(out) < len(out.obj) else out.obj

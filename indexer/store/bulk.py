@@ -489,10 +489,11 @@ def _alone(entity: str, it: StagedLine) -> dict[str, bytes]:
     return stage_payload([tables])
 
 
-#: live release documents a complete dump would tombstone: known before it was made, not seen in it
-#: (rule 1 moves only the document's last_seen; a release and its document are tombstoned together)
-_ABSENT_DOCS = ("SELECT d.mbid FROM document d WHERE d.entity_type = 'release' AND d.deleted_at IS NULL "
-                "AND d.last_seen < %(seen)s AND d.first_seen < %(dump_time)s")
+#: the live release documents (a release and its document are tombstoned together), and of
+#: them those a complete dump would tombstone: known before it was made, not seen in it (rule 1
+#: moves only the document's last_seen)
+_LIVE_RELEASE_DOCS = "document d WHERE d.entity_type = 'release' AND d.deleted_at IS NULL"
+_ABSENT = "d.last_seen < %(seen)s AND d.first_seen < %(dump_time)s"
 
 
 def absent_share_in(session: Session, entity: str, seen: dt.datetime, dump_time: dt.datetime) -> tuple[int, int]:
@@ -501,8 +502,7 @@ def absent_share_in(session: Session, entity: str, seen: dt.datetime, dump_time:
     if entity != "release":
         return 0, 0
     row = session.connection().exec_driver_sql(
-        "SELECT count(*) FILTER (WHERE d.last_seen < %(seen)s AND d.first_seen < %(dump_time)s), count(*) "
-        "FROM document d WHERE d.entity_type = 'release' AND d.deleted_at IS NULL",
+        f"SELECT count(*) FILTER (WHERE {_ABSENT}), count(*) FROM {_LIVE_RELEASE_DOCS}",
         {"seen": seen, "dump_time": dump_time},
     ).one()
     return row[0], row[1]
@@ -516,7 +516,8 @@ def tombstone_absent_in(session: Session, entity: str, seen: dt.datetime, dump_t
     if entity != "release":
         return 0
     params = {"when": now(), "why": f"absent from complete dump {label}", "seen": seen, "dump_time": dump_time}
-    return session.connection().exec_driver_sql(tombstone_sql(f"mbid = {any_of(_ABSENT_DOCS)}"), params).scalar_one()
+    absent = any_of(f"SELECT d.mbid FROM {_LIVE_RELEASE_DOCS} AND {_ABSENT}")
+    return session.connection().exec_driver_sql(tombstone_sql(f"mbid = {absent}"), params).scalar_one()
 
 
 

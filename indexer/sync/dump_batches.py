@@ -20,12 +20,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-import lzma
 import multiprocessing
 import os
 import queue
 import signal
-import tarfile
 import threading
 import uuid
 from concurrent.futures import Future
@@ -36,8 +34,7 @@ from typing import Iterator
 import orjson
 
 from .. import mapping as mp
-from ..sources.decompress import XzError
-from ..sources.dump_files import DumpError, Line, bounded_lines, iter_members
+from ..sources.dump_files import READ_ERRORS, DumpError, Line, bounded_lines, iter_members
 from ..store.raw_lines import FlaggedLines, KnownLines
 from ..store.staging import doc_copy_bytes, doc_row, rows_of, stage_payload
 
@@ -247,7 +244,7 @@ class _CheckedLines:
                     if asked is not None:
                         yield from self._answer(*asked)
                     asked, chunk = (chunk, question), []
-        except (tarfile.TarError, EOFError, lzma.LZMAError, XzError, OSError):
+        except READ_ERRORS:
             if asked is not None:  # what was read whole is loaded
                 yield from self._answer(*asked)
             yield from self._answer(chunk, self._ask(chunk))
@@ -262,11 +259,7 @@ class _CheckedLines:
             return None
         for r in chunk:
             if r.line.length is None:
-                data = r.line.data
-                end = len(data)
-                while end and data[end - 1] in b"\r\n":  # as rstrip(b"\r\n"), without copying the line
-                    end -= 1
-                r.raw_hash = mp.raw_hash(memoryview(data)[:end])
+                r.raw_hash = mp.raw_hash(r.line.data)
         return self.known.ask(self.entity, [r.raw_hash for r in chunk if r.raw_hash is not None])
 
     @staticmethod
@@ -340,10 +333,9 @@ def _read_source(plan: ReadPlan, src_index: int, path: Path, fp: str, known: Kno
                 if len(items) >= plan.batch or len(flagged) >= plan.batch * UNCHANGED_PER_LINE:
                     yield batch(r.line_no)
                     items, flagged, seen = [], FlaggedLines(), set()
-        except (tarfile.TarError, EOFError, lzma.LZMAError, XzError, OSError) as exc:
+        except READ_ERRORS as exc:
             if items or flagged:  # what was read whole is loaded, the checkpoint says where it broke
                 yield batch(lines.line_no)
-            inp.check()
             raise DumpError(f"{path.name}: archive is truncated or corrupt after line {lines.line_no}: {exc}") \
                 from None
         if items or flagged:
