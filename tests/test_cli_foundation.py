@@ -6,11 +6,13 @@ import re
 import uuid
 from pathlib import Path
 
+import click
 from click.testing import CliRunner
 from sqlalchemy import func, select
 
 from helpers import RICH, release_doc
 from indexer import __version__
+from indexer.cli import COMMANDS as cli_commands_table
 from indexer.cli import cli
 from indexer.cli import commands as cli_commands
 from indexer.db import Database
@@ -199,3 +201,32 @@ def test_table_columns_line_up_with_an_emoji_zero_width_joiner_sequence():
     assert out[0] == "who     n" and out[2] == coder + " dev  1" and out[3] == "abcdef  2"
     # clipped by columns, never inside the sequence
     assert render([{"t": coder * 40}], "table").splitlines()[2] == coder * 29 + "…"
+
+
+def test_every_exit_code_names_an_exception_class_and_subclasses_inherit_it():
+    """EXIT_CODES names its classes (a command imports only what it runs):
+    each name must resolve to an exception class where it is defined."""
+    from indexer.cli.app import EXIT_CODES, EXIT_LOCKED, EXIT_USAGE, error_class, exit_code_of
+    from indexer.db import WriterBusy
+    from indexer.output.files import OutputError, TargetExists
+
+    for name in EXIT_CODES:
+        cls = error_class(name)
+        assert isinstance(cls, type) and issubclass(cls, Exception), name
+        assert f"{cls.__module__}.{cls.__qualname__}" == name, f"{name} is defined elsewhere"
+
+    class Narrower(WriterBusy):
+        pass
+
+    assert exit_code_of(Narrower("x")) == EXIT_LOCKED  # the nearest named class of its lineage
+    assert issubclass(TargetExists, OutputError) and exit_code_of(TargetExists("x")) == EXIT_USAGE
+    assert exit_code_of(ValueError("x")) is None
+
+
+def test_commands_are_loaded_by_the_name_they_answer_to():
+    """The lazy table in indexer.cli and each command's own name agree."""
+    ctx = click.Context(cli)
+    assert cli.list_commands(ctx) == sorted(cli_commands_table)
+    for name in cli.list_commands(ctx):
+        assert cli.get_command(ctx, name).name == name
+    assert cli.get_command(ctx, "no-such-command") is None

@@ -41,7 +41,9 @@ SETTINGS = {m.group(1) for m in re.finditer(r"^\| `(\w+)` \| `MBINDEX_", _sectio
 
 def _commands(group: click.Group, path: tuple[str, ...] = ()):
     """Every command under `group` that --help lists, as (path, command); groups too."""
-    for name, cmd in sorted(group.commands.items()):
+    ctx = click.Context(group)
+    for name in group.list_commands(ctx):
+        cmd = group.get_command(ctx, name)
         if cmd.hidden:
             continue
         yield (*path, name), cmd
@@ -92,9 +94,11 @@ def _rows_of(path: tuple[str, ...]) -> str:
 def _resolve(path: tuple[str, ...]):
     cmd = cli
     for name in path:
-        if not isinstance(cmd, click.Group) or name not in cmd.commands:
+        if not isinstance(cmd, click.Group):
             return None
-        cmd = cmd.commands[name]
+        cmd = cmd.get_command(click.Context(cmd), name)
+        if cmd is None:
+            return None
     return cmd
 
 

@@ -25,6 +25,15 @@ def test_linear_history_single_head(db):
     assert len(bases) == 1
 
 
+def test_the_declared_head_is_alembics_and_the_revision_is_read_as_alembic_reads_it(db):
+    """migrations.HEAD (read at every start instead of the scripts) must name
+    Alembic's head: a new migration that forgets it fails here."""
+    script = ScriptDirectory.from_config(db.alembic_config())
+    assert db.head_revision() == script.get_current_head()
+    with db.engine.connect() as conn:
+        assert db.current_revision() == MigrationContext.configure(conn).get_current_revision() == db.head_revision()
+
+
 def test_empty_database_is_migrated_on_first_use(empty_database_url):
     database = Database(empty_database_url)
     try:

@@ -8,37 +8,59 @@ the README).  No module here imports the models or SQLAlchemy.
 
 from __future__ import annotations
 
+import importlib
 import sys
 
 import click
 
 from .. import __version__
 from .app import App, as_user_error
-from .commands.config import config
-from .commands.curator import curator
-from .commands.db import db
-from .commands.demo import demo
-from .commands.enrich import enrich_cmd
-from .commands.evaluate import evaluate_cmd
-from .commands.export import export_cmd
-from .commands.flagged import flagged_cmd
-from .commands.import_dump import import_dump_cmd
-from .commands.mark import mark_cmd
-from .commands.package import package_cmd
-from .commands.report import report_cmd
-from .commands.runs import runs_cmd
-from .commands.score import score_cmd
-from .commands.serve import serve_cmd
-from .commands.show import show_cmd
-from .commands.status import status_cmd
-from .commands.sync import sync
-from .commands.update import update_cmd
-from .commands.watch import watch
+
+#: command name -> (module under commands/, the Click object in it); a
+#: command's module, and the library it needs, is imported when the command
+#: runs (or `--help` lists them all), so a start costs only what it runs
+COMMANDS = {
+    "config": ("config", "config"),
+    "db": ("db", "db"),
+    "sync": ("sync", "sync"),
+    "watch": ("watch", "watch"),
+    "import-dump": ("import_dump", "import_dump_cmd"),
+    "runs": ("runs", "runs_cmd"),
+    "demo": ("demo", "demo"),
+    "score": ("score", "score_cmd"),
+    "flagged": ("flagged", "flagged_cmd"),
+    "show": ("show", "show_cmd"),
+    "mark": ("mark", "mark_cmd"),
+    "export": ("export", "export_cmd"),
+    "package": ("package", "package_cmd"),
+    "report": ("report", "report_cmd"),
+    "serve": ("serve", "serve_cmd"),
+    "curator": ("curator", "curator"),
+    "enrich": ("enrich", "enrich_cmd"),
+    "update": ("update", "update_cmd"),
+    "status": ("status", "status_cmd"),
+    "evaluate": ("evaluate", "evaluate_cmd"),
+}
 
 
 class _Group(click.Group):
-    """The root group: a typed library error anywhere below becomes its
-    one-line message and exit code, never a traceback."""
+    """The root group: its commands are loaded when used (`COMMANDS`); a
+    typed library error anywhere below becomes its one-line message and exit
+    code, never a traceback."""
+
+    def list_commands(self, ctx):
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx, name):
+        if name not in COMMANDS:
+            return None
+        if name not in self.commands:
+            module, attr = COMMANDS[name]
+            command = getattr(importlib.import_module(f"{__name__}.commands.{module}"), attr)
+            if command.name != name:  # the table and the command disagree: a bug, not a user error
+                raise RuntimeError(f"COMMANDS[{name!r}] loads the command {command.name!r}")
+            self.add_command(command)
+        return self.commands[name]
 
     def invoke(self, ctx):
         try:
@@ -64,12 +86,6 @@ def cli(ctx, config_file, database_url, data_dir, quiet):
     app = App({"database_url": database_url, "data_dir": data_dir}, config_file, quiet)
     ctx.obj = app
     ctx.call_on_close(app.close)
-
-
-for command in (config, db, sync, watch, import_dump_cmd, runs_cmd, demo, score_cmd, flagged_cmd, show_cmd,
-                mark_cmd, export_cmd, package_cmd, report_cmd, serve_cmd, curator, enrich_cmd, update_cmd, status_cmd,
-                evaluate_cmd):
-    cli.add_command(command)
 
 
 def main(argv=None):

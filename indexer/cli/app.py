@@ -22,59 +22,65 @@ Exit codes (also in the README):
 
 from __future__ import annotations
 
+import importlib
+from typing import TYPE_CHECKING
+
 import click
 
-from ..analysis.curation import NotFoundError
-from ..analysis.curators import CuratorError, UnknownCurator
-from ..analysis.evaluation import LabelsError
-from ..analysis.risk import PolicyError
-from ..config import ConfigError, Settings, load_settings
-from ..db import (
-    BadDatabaseURL,
-    Database,
-    DatabaseError,
-    EmbeddedError,
-    ForeignDatabase,
-    WriterBusy,
-    WriterLockLost,
-    open_database,
-)
-from ..output.bag import BagInvalid, PackageError
-from ..output.files import OutputError, TargetExists
+from ..config import Settings, load_settings
 from ..output.tables import terminal_safe
-from ..sources.dump_fetch import FetchError
-from ..sources.dump_files import DumpError
-from ..sources.ws2 import ClientSetupError
-from ..store.watchlist import WatchError
-from ..web.bind import BindError
+
+if TYPE_CHECKING:
+    from ..db import Database
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_PARTIAL, EXIT_LOCKED, EXIT_QUARANTINED = 0, 1, 2, 3, 4, 5
 
-#: typed library errors and their exit codes, most specific first; the
-#: message is the error's own (written to be read by a user)
-EXIT_CODES: list[tuple[type[BaseException], int]] = [
-    (WriterBusy, EXIT_LOCKED),
-    (WriterLockLost, EXIT_LOCKED),
-    (BadDatabaseURL, EXIT_USAGE),
-    (ForeignDatabase, EXIT_USAGE),
-    (ConfigError, EXIT_USAGE),
-    (ClientSetupError, EXIT_USAGE),
-    (PolicyError, EXIT_USAGE),
-    (LabelsError, EXIT_USAGE),
-    (DumpError, EXIT_USAGE),
-    (FetchError, EXIT_FAILURE),
-    (WatchError, EXIT_USAGE),
-    (BindError, EXIT_USAGE),
-    (CuratorError, EXIT_USAGE),
-    (TargetExists, EXIT_USAGE),
-    (BagInvalid, EXIT_FAILURE),
-    (PackageError, EXIT_FAILURE),
-    (OutputError, EXIT_USAGE),  # a destination that cannot be written, whatever the format
-    (NotFoundError, EXIT_FAILURE),
-    (UnknownCurator, EXIT_FAILURE),
-    (DatabaseError, EXIT_FAILURE),
-    (EmbeddedError, EXIT_FAILURE),
-]
+#: typed library errors (by the module that defines them) and their exit
+#: codes; the message is the error's own (written to be read by a user).
+#: Named, not imported: a command imports only the library it runs (an
+#: import of every module with an error class cost a third of a second at
+#: every start, e.g. of each cron job); tests/test_cli_foundation.py checks
+#: that each name is an exception class.  The most specific class of an
+#: error's own lineage wins.
+EXIT_CODES: dict[str, int] = {
+    "indexer.db.database.WriterBusy": EXIT_LOCKED,
+    "indexer.db.database.WriterLockLost": EXIT_LOCKED,
+    "indexer.db.database.BadDatabaseURL": EXIT_USAGE,
+    "indexer.db.database.ForeignDatabase": EXIT_USAGE,
+    "indexer.config.ConfigError": EXIT_USAGE,
+    "indexer.sources.ws2.ClientSetupError": EXIT_USAGE,
+    "indexer.analysis.policy_file.PolicyError": EXIT_USAGE,
+    "indexer.analysis.evaluation.LabelsError": EXIT_USAGE,
+    "indexer.sources.dump_files.DumpError": EXIT_USAGE,
+    "indexer.sources.dump_fetch.FetchError": EXIT_FAILURE,
+    "indexer.store.watchlist.WatchError": EXIT_USAGE,
+    "indexer.web.bind.BindError": EXIT_USAGE,
+    "indexer.analysis.curators.CuratorError": EXIT_USAGE,
+    "indexer.output.files.TargetExists": EXIT_USAGE,
+    "indexer.output.bag.BagInvalid": EXIT_FAILURE,
+    "indexer.output.bag.PackageError": EXIT_FAILURE,
+    "indexer.output.files.OutputError": EXIT_USAGE,  # a destination that cannot be written, whatever the format
+    "indexer.analysis.curation.NotFoundError": EXIT_FAILURE,
+    "indexer.analysis.curators.UnknownCurator": EXIT_FAILURE,
+    "indexer.db.database.DatabaseError": EXIT_FAILURE,
+    "indexer.db.embedded.EmbeddedError": EXIT_FAILURE,
+}
+
+
+def exit_code_of(exc: BaseException) -> int | None:
+    """The exit code of a typed library error (its own class, else the
+    nearest class it derives from, in `EXIT_CODES`), None for anything else."""
+    for cls in type(exc).__mro__:
+        code = EXIT_CODES.get(f"{cls.__module__}.{cls.__qualname__}")
+        if code is not None:
+            return code
+    return None
+
+
+def error_class(name: str) -> type:
+    """The class a dotted `EXIT_CODES` name stands for (for tests and docs)."""
+    module, _, attr = name.rpartition(".")
+    return getattr(importlib.import_module(module), attr)
 
 
 class UserError(click.ClickException):
@@ -89,10 +95,8 @@ class UserError(click.ClickException):
 
 def as_user_error(exc: BaseException) -> UserError | None:
     """The UserError for a typed library error, or None for anything else."""
-    for cls, code in EXIT_CODES:
-        if isinstance(exc, cls):
-            return UserError(str(exc), code)
-    return None
+    code = exit_code_of(exc)
+    return None if code is None else UserError(str(exc), code)
 
 
 class App:
@@ -121,6 +125,8 @@ class App:
 
     def db(self, migrate: bool = True) -> Database:
         if self._db is None:
+            from ..db import open_database  # here: `--help`, `config` and the like need no database driver
+
             self._db = open_database(self.settings(), echo=self.note, migrate=migrate)
         return self._db
 

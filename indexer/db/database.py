@@ -15,10 +15,6 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 import psycopg
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import OperationalError
@@ -114,7 +110,11 @@ class Database:
 
     # --- migrations ---------------------------------------------------------
 
-    def alembic_config(self) -> Config:
+    def alembic_config(self):
+        """Alembic's configuration for this database (Alembic is imported
+        here, when migrating, not at every start)."""
+        from alembic.config import Config
+
         cfg = Config()
         cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
         cfg.attributes["database_url"] = self.url
@@ -126,17 +126,31 @@ class Database:
         which creates the mbindex tables beside them."""
         if not force:
             self.check_not_foreign()
+        from alembic import command
+
         command.upgrade(self.alembic_config(), revision)
 
     def downgrade(self, revision: str) -> None:
+        from alembic import command
+
         command.downgrade(self.alembic_config(), revision)
 
     def current_revision(self) -> str | None:
+        """The revision the database is at (Alembic's `alembic_version`
+        table, found on the search path as Alembic finds it), None for a
+        database without one."""
         with self.engine.connect() as conn:
-            return MigrationContext.configure(conn).get_current_revision()
+            if conn.execute(text("SELECT to_regclass('alembic_version')")).scalar() is None:
+                return None
+            versions = conn.execute(text("SELECT version_num FROM alembic_version")).scalars().all()
+        if len(versions) > 1:  # mbindex's history has one line: this is no database of ours as it stands
+            raise DatabaseError(f"database {self.display_url} records several schema revisions "
+                                f"({', '.join(sorted(versions))}); mbindex keeps one")
+        return versions[0] if versions else None
 
     def head_revision(self) -> str:
-        return ScriptDirectory.from_config(self.alembic_config()).get_current_head()
+        """The newest revision this mbindex knows (`migrations.HEAD`)."""
+        return migrations.HEAD
 
     def foreign_tables(self) -> list[str]:
         """Tables and views outside the system schemas (schema.name), when

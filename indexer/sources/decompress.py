@@ -16,6 +16,8 @@ raised in the reading thread at the point it would have surfaced.
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import lzma
 import queue
 import threading
@@ -24,6 +26,39 @@ import time
 _IN = 1 << 16  # compressed bytes a read
 _OUT = 1 << 20  # decompressed bytes a chunk, at most
 _AHEAD = 16  # chunks decompressed ahead of the reader: it waits on the database a batch at a time
+
+
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # glibc's mallopt parameters
+_HEAP_STEADY = 64 << 20
+
+
+def steady_heap() -> bool:
+    """Ask glibc's malloc to keep chunk-sized blocks on the heap (once per
+    process; False where the C library is not glibc, a no-op there).
+
+    Why: every decompressed chunk is a new bytes object of up to `_OUT`
+    (Python's lzma module has no decompress-into-buffer).  glibc starts with
+    blocks of 128 KB and up served by `mmap`, then moves its threshold with
+    what is freed and trims the heap top as it shrinks, so a stream of MB
+    blocks keeps getting fresh pages from the kernel: measured, 0.4 s of
+    system time per 1.3 GB decompressed, 13 % on top of liblzma itself
+    (`xz -dc` reuses one buffer).  Fixed thresholds of 64 MB keep the freed
+    chunks for the next ones; memory stays flat (a few chunks are alive at a
+    time), only returned to the kernel a little later."""
+    global _steadied
+    if _steadied is None:
+        try:
+            libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+            mallopt = libc.mallopt
+        except (OSError, AttributeError):
+            _steadied = False
+        else:
+            _steadied = bool(mallopt(_M_MMAP_THRESHOLD, _HEAP_STEADY)) and bool(
+                mallopt(_M_TRIM_THRESHOLD, 2 * _HEAP_STEADY))
+    return _steadied
+
+
+_steadied: bool | None = None
 
 
 class XzError(Exception):
@@ -41,6 +76,7 @@ class ThreadedXz:
         self._stop = threading.Event()
         self._buf = memoryview(b"")
         self._done = False
+        steady_heap()
         self._thread = threading.Thread(target=self._run, name="xz", daemon=True)
         self._thread.start()
 
