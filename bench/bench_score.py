@@ -28,8 +28,8 @@ from indexer.analysis import risk  # noqa: E402
 GENERATE = [
     # ~1 label per 40 releases, artists with a long tail (many with 1-2 releases)
     """INSERT INTO release (mbid, title, artist_credit, release_group_mbid, status, quality, date, year, country,
-                            barcode, cover_art_front, medium_count, track_count, formats, includes, needs_score,
-                            deleted_at)
+                            barcode, barcode_gtin, cover_art_front, medium_count, track_count, formats, includes,
+                            fields, needs_score, deleted_at)
        SELECT md5('r' || i)::uuid, 'Release ' || i, 'Artist ' || (i % 150000),
               md5('g' || (i / (1 + (i % 3))))::uuid,
               (ARRAY['Official','Official','Official','Official','Official','Official','Official','Promotion',
@@ -38,15 +38,24 @@ GENERATE = [
               CASE WHEN i % 9 = 0 THEN NULL ELSE (1950 + i % 75)::text || '-0' || (1 + i % 9) END,
               CASE WHEN i % 9 = 0 THEN NULL ELSE 1950 + i % 75 END,
               CASE WHEN i % 11 = 0 THEN NULL ELSE (ARRAY['GB','US','DE','JP','FR','XW','XE','NL'])[1 + (i % 8)] END,
-              CASE i % 6 WHEN 0 THEN NULL WHEN 1 THEN '' ELSE lpad((i::bigint * 7919)::text, 12, '0') END,
+              b.barcode,
+              -- what the mapping stores beside a barcode (mapping.values.gtin_ok; in SQL as migration 0012 has it)
+              CASE WHEN b.barcode <> '' THEN b.barcode ~ '^[0-9]{11}$' OR (b.barcode ~ '^([0-9]{8}|[0-9]{12,14})$' AND
+                  (SELECT sum(CAST(substr(reverse(b.barcode), k, 1) AS int) * CASE WHEN k % 2 = 0 THEN 3 ELSE 1 END)
+                   FROM generate_series(1, length(b.barcode)) AS k) % 10 = 0) END,
               CASE i % 4 WHEN 0 THEN NULL WHEN 1 THEN false ELSE true END,
               1, 3,
               ARRAY[(ARRAY['CD','CD','CD','12" Vinyl','Digital Media','Cassette','CD-R','7" Vinyl','DAT',
                            'MiniDisc','Shellac','Reel-to-reel','Flexi-disc','VHS'])[1 + (i % 14)]],
               CASE WHEN i % 3 = 0 THEN '{}'::text[] ELSE ARRAY['url-rels','tags'] END,
+              -- the document fields a lookup carries (mapping.DOCUMENT_FIELDS); one in ten as a search hit,
+              -- which lacks them: the signals reading them are then not assessed
+              CASE WHEN i % 10 = 0 THEN '{}'::text[] ELSE ARRAY['barcode','status','quality','cover-art-archive'] END,
               true,
               CASE WHEN i % 997 = 0 THEN now() END
-       FROM generate_series(1, :n) AS i""",
+       FROM generate_series(1, :n) AS i,
+            LATERAL (SELECT CASE i % 6 WHEN 0 THEN NULL WHEN 1 THEN ''
+                                       ELSE lpad((i::bigint * 7919)::text, 12, '0') END AS barcode) AS b""",
     """INSERT INTO medium (release_mbid, position, format, track_count)
        SELECT mbid, 1, formats[1], 3 FROM release""",
     """INSERT INTO track (medium_id, release_mbid, position, sort_key, number, title, length_ms)

@@ -7,4 +7,4 @@ a second); tests/test_migrations.py checks it against Alembic's own head.
 A new migration updates it.
 """
 
-HEAD = "0011"
+HEAD = "0013"

@@ -155,3 +155,19 @@ def test_helpers():
                 RICH["c9d52105"].replace("1", "\uff11")]:  # a full-width digit 1
         with pytest.raises(ValueError):
             parse_mbid(bad)
+
+
+@pytest.mark.parametrize("barcode, ok", [
+    (None, None), ("", None),  # unknown, and explicitly none: nothing to judge
+    ("4006381333931", True), ("4006381333932", False),  # EAN-13 (the GS1/Wikipedia example), one digit off
+    ("036000291452", True), ("036000291453", False),  # UPC-A
+    ("03600029145", True),  # 11 digits: a UPC without its check digit, as MusicBrainz's editor reads it
+    ("96385074", True), ("96385075", False),  # EAN-8
+    ("00012345600012", True),  # GTIN-14
+    ("123", False), ("12345678901234567", False), ("none", False), ("4006381333931 ", False),
+    ("\uff10\uff13\uff16\uff10\uff10\uff10\uff12\uff19\uff11\uff14\uff15\uff12", False),  # full-width digits
+])
+def test_gtin_ok_reads_upc_and_ean_by_length_and_check_digit(barcode, ok):
+    from indexer.mapping.values import gtin_ok
+
+    assert gtin_ok(barcode) is ok

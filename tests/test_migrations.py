@@ -101,3 +101,23 @@ def test_upgrading_a_mirror_keeps_its_documents(empty_database_url):
             assert conn.execute(text("SELECT pg_typeof(doc)::text, doc FROM document_revision")).one() == ("jsonb", doc)
     finally:
         database.dispose()
+
+
+def test_0012_fills_barcode_gtin_for_stored_releases_as_the_mapping_computes_it(db):
+    """A mirror stored before 0012 gets release.barcode_gtin from the same rule
+    the mapping applies to releases stored from then on (values.gtin_ok)."""
+    from indexer.mapping.values import gtin_ok
+
+    barcodes = [None, "", "4006381333931", "4006381333932", "036000291452", "03600029145", "96385074",
+                "00012345600012", "123", "12345678901234567", "ABCDEFGHIJKLM", "none", "4006381333931 "]
+    db.downgrade("0011")
+    with db.engine.begin() as conn:
+        for i, barcode in enumerate(barcodes):
+            conn.execute(text("INSERT INTO release (mbid, title, barcode, medium_count, track_count) "
+                              "VALUES (:m, 't', :b, 0, 0)"),
+                         {"m": f"00000000-0000-4000-8000-{i:012d}", "b": barcode})
+    db.upgrade("head")
+    with db.engine.connect() as conn:
+        stored = dict(conn.execute(text("SELECT barcode, barcode_gtin FROM release WHERE barcode IS NOT NULL")).all())
+    assert stored == {b: gtin_ok(b) for b in barcodes if b is not None}
+    assert stored["4006381333931"] is True and stored["4006381333932"] is False and stored[""] is None

@@ -90,14 +90,6 @@ SIGNAL_SQL: dict[str, str] = {
 
 
 
-#: the barcode is a UPC or EAN: 8, 12, 13 or 14 digits whose check digit is right (the weighted sum,
-#: 1, 3, 1, 3... from the right, ends in 0), or 11 digits, which MusicBrainz's release editor reads
-#: as a UPC with its check digit missing (an entry slip, not an invented number)
-GTIN_SQL = """(t.barcode ~ '^[0-9]{11}$' OR (t.barcode ~ '^([0-9]{8}|[0-9]{12,14})$' AND
-               (SELECT sum(CAST(substr(reverse(t.barcode), i, 1) AS int) * CASE WHEN i % 2 = 0 THEN 3 ELSE 1 END)
-                FROM generate_series(1, length(t.barcode)) AS i) % 10 = 0))"""
-
-
 #: the context factor of a release: digital-only, before barcodes were common, a peak-era physical format
 CONTEXT_SQL = """CASE
             WHEN cardinality(t.formats) > 0 AND t.formats <@ CAST(:ctx_digital_formats AS text[])
@@ -182,7 +174,7 @@ def _facts_sql(where: str) -> str:
                coalesce(gf.known, '{{}}') || CASE WHEN af.release_mbid IS NULL THEN '{{}}'::text[]
                                                   ELSE ARRAY['release_groups'] END AS known_facts,
                t.release_group_mbid, t.status, t.date, t.country, t.quality,
-               {GTIN_SQL} AS barcode_gtin,
+               t.barcode_gtin,
                coalesce(lab.has_label, false) AS has_label,
                coalesce(lab.has_catno, false) AS has_catno,
                EXISTS (SELECT 1 FROM url_relation u WHERE u.entity_type = 'release' AND u.entity_mbid = t.mbid) AS has_links,

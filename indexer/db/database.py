@@ -113,7 +113,7 @@ class Database:
     def alembic_config(self):
         """Alembic's configuration for this database (Alembic is imported
         here, when migrating, not at every start)."""
-        from alembic.config import Config
+        from alembic.config import Config  # imported to migrate, not at every start
 
         cfg = Config()
         cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
@@ -126,12 +126,12 @@ class Database:
         which creates the mbindex tables beside them."""
         if not force:
             self.check_not_foreign()
-        from alembic import command
+        from alembic import command  # imported to migrate, not at every start
 
         command.upgrade(self.alembic_config(), revision)
 
     def downgrade(self, revision: str) -> None:
-        from alembic import command
+        from alembic import command  # imported to migrate, not at every start
 
         command.downgrade(self.alembic_config(), revision)
 

@@ -141,6 +141,8 @@ class Release(SeenMixin, Base):
     country: Mapped[str | None]
     # None = unknown (ws/2 null), "" = explicitly no barcode
     barcode: Mapped[str | None]
+    # the barcode reads as a UPC/EAN (mapping.values.gtin_ok); None: no barcode (0012)
+    barcode_gtin: Mapped[bool | None]
     packaging: Mapped[str | None]
     language: Mapped[str | None]
     script: Mapped[str | None]
@@ -386,7 +388,7 @@ class ScopeMember(Base):
 class RiskScore(Base):
     __tablename__ = "risk_score"
     release_mbid: Mapped[uuid.UUID] = mapped_column(primary_key=True)
-    score: Mapped[int] = mapped_column(SmallInteger, index=True)
+    score: Mapped[int] = mapped_column(SmallInteger)
     signals: Mapped[list[str]] = mapped_column(ARRAY(Text))
     policy_version: Mapped[str]
     scored_at: Mapped[dt.datetime] = mapped_column(server_default=func.now())
@@ -398,8 +400,12 @@ class RiskScore(Base):
     # not fetched (an include, an upstream fact) or the document lacks its field (0008)
     not_assessed: Mapped[list[str]] = mapped_column(ARRAY(Text), server_default="{}")
 
+    # both in the worklist's order (score descending, then MBID: `curation.FLAGGED_ORDER`),
+    # so its first page is read off the index, not sorted out of every score (0013)
     __table_args__ = (
-        Index("ix_risk_score_curation", "curation", "score", postgresql_where=text("curation IS NOT NULL")),
+        Index("ix_risk_score_rank", text("score DESC"), "release_mbid"),
+        Index("ix_risk_score_curation", "curation", text("score DESC"), "release_mbid",
+              postgresql_where=text("curation IS NOT NULL")),
     )
 
 

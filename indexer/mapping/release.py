@@ -20,7 +20,16 @@ from .rows import (
     TrackRow,
     UrlRelRow,
 )
-from .values import credit_phrase, document_mbid, int_or_none, nonempty, str_or_none, uuid_or_none, year_of
+from .values import (
+    credit_phrase,
+    document_mbid,
+    gtin_ok,
+    int_or_none,
+    nonempty,
+    str_or_none,
+    uuid_or_none,
+    year_of,
+)
 
 # Includes whose presence we can infer from a document (ws/2 omits empty keys
 # for some includes but always sends the key when the include was requested).
@@ -234,6 +243,7 @@ def _release_row(doc: dict, mbid: uuid.UUID, rg_row: ReleaseGroupRow | None, med
     caa = caa if isinstance(caa, dict) else {}
     text_rep = doc.get("text-representation") or {}
     date = nonempty(doc.get("date"))
+    barcode = str_or_none(doc.get("barcode"))  # keep "" (explicitly none) apart from None (unknown)
     return ReleaseRow(
         mbid=mbid,
         title=str(doc["title"]),
@@ -241,7 +251,8 @@ def _release_row(doc: dict, mbid: uuid.UUID, rg_row: ReleaseGroupRow | None, med
         release_group_mbid=rg_row.mbid if rg_row else None,
         date=date,
         year=year_of(date),
-        barcode=str_or_none(doc.get("barcode")),  # keep "" (explicitly none) apart from None (unknown)
+        barcode=barcode,
+        barcode_gtin=gtin_ok(barcode),
         language=nonempty(text_rep.get("language")),
         script=nonempty(text_rep.get("script")),
         **{key: nonempty(doc.get(key)) for key in _TEXT_FIELDS},

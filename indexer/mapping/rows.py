@@ -143,6 +143,7 @@ class ReleaseRow:
     year: int | None
     country: str | None
     barcode: str | None
+    barcode_gtin: bool | None  # values.gtin_ok(barcode)
     packaging: str | None
     language: str | None
     script: str | None

@@ -98,6 +98,29 @@ def year_of(date: str | None) -> int | None:
     return year if year > 0 else None
 
 
+_GTIN_LENGTHS = (8, 12, 13, 14)
+
+
+def gtin_ok(barcode: str | None) -> bool | None:
+    """Whether a barcode reads as a UPC or EAN (None: no barcode to judge,
+    unknown or explicitly none).  True for 8, 12, 13 or 14 ASCII digits whose
+    check digit is right (the weighted sum, 1, 3, 1, 3... from the right,
+    ends in 0), and for 11 digits, which MusicBrainz's release editor reads
+    as a UPC with its check digit missing (an entry slip, not an invented
+    number).  Computed once when the release is stored (`release.barcode_gtin`),
+    not at every scoring (`barcode_invalid`)."""
+    if not barcode:
+        return None
+    if not (barcode.isascii() and barcode.isdigit()):
+        return False
+    if len(barcode) == 11:
+        return True
+    if len(barcode) not in _GTIN_LENGTHS:
+        return False
+    total = sum(int(d) * (3 if i % 2 else 1) for i, d in enumerate(reversed(barcode)))
+    return total % 10 == 0
+
+
 def credit_phrase(credit: list | None) -> str | None:
     """'Artist A feat. Artist B' as MusicBrainz displays it."""
     if not credit:
