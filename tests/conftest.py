@@ -20,7 +20,8 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy.engine import make_url
 
-from helpers import WS2
+from dump_server import DumpServer
+from helpers import WS2, dump_line, release_doc, write_archive
 from indexer.cli import cli
 from indexer.config import load_settings
 from indexer.db import Database, EmbeddedPostgres, normalise_url
@@ -190,3 +191,19 @@ def run_cli(cli_env):
         return runner.invoke(cli, list(args), env=merged, input=input, catch_exceptions=False)
 
     return run
+
+
+@pytest.fixture
+def dump_server():
+    """The local JSON-dump directory (`dump_server.py`): LATEST, checksum
+    files and archives as the tests publish them."""
+    with DumpServer() as s:
+        yield s
+
+
+@pytest.fixture
+def recorded_dump(tmp_path) -> bytes:
+    """A release.tar.xz of the recorded release documents (tests/fixtures/ws2/release),
+    laid out as the official dump is."""
+    releases = sorted(p.stem for p in (WS2 / "release").glob("*.json"))
+    return write_archive(tmp_path / "made.tar.xz", [dump_line(release_doc(m)) for m in releases]).read_bytes()

@@ -14,9 +14,8 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import text
 
-from dump_server import DATED, DumpServer
-from helpers import WS2, release_doc, write_archive
-from helpers import dump_line as line
+from dump_server import DATED
+from helpers import WS2, write_archive
 from indexer.cli import cli as cli_group
 from indexer.config import ConfigError, load_settings
 from indexer.sources.dump_fetch import Archive, Checksum, DumpFetcher, FetchError
@@ -27,22 +26,10 @@ RELEASES = sorted(p.stem for p in (WS2 / "release").glob("*.json"))
 
 
 @pytest.fixture
-def server():
-    with DumpServer() as s:
-        yield s
-
-
-@pytest.fixture
-def dump(tmp_path) -> bytes:
-    """A release.tar.xz of the recorded releases, laid out as the official one."""
-    return write_archive(tmp_path / "made.tar.xz", [line(release_doc(m)) for m in RELEASES]).read_bytes()
-
-
-@pytest.fixture
-def cli(database_url, tmp_path, server):
+def cli(database_url, tmp_path, dump_server):
     """The real `mbindex` console script, its dump_url the local server."""
     env = dict(os.environ, MBINDEX_DATABASE_URL=database_url, XDG_CONFIG_HOME=str(tmp_path / "xdg"),
-               MBINDEX_DUMP_URL=server.url, MBINDEX_TIMEOUT="5", MBINDEX_RETRIES="2", TMPDIR=str(tmp_path))
+               MBINDEX_DUMP_URL=dump_server.url, MBINDEX_TIMEOUT="5", MBINDEX_RETRIES="2", TMPDIR=str(tmp_path))
     exe = Path(sys.executable).with_name("mbindex")
 
     def run(*args, **more_env):
@@ -70,25 +57,25 @@ def one_line(res) -> str:
 # --- a good dump ----------------------------------------------------------------
 
 
-def test_a_good_dump_is_imported_then_skipped_until_again(db, cli, server, dump, tmp_path):
-    server.publish({"release.tar.xz": dump, "artist.tar.xz": b"other"})
+def test_a_good_dump_is_imported_then_skipped_until_again(db, cli, dump_server, recorded_dump, tmp_path):
+    dump_server.publish({"release.tar.xz": recorded_dump, "artist.tar.xz": b"other"})
     res = cli("import-dump", "--latest")
     assert res.returncode == 0, res.stderr
     assert f"inserted {len(RELEASES)}" in res.stdout
     assert count(db, "SELECT count(*) FROM release") == len(RELEASES)
-    url = f"{server.url}/{DATED}/release.tar.xz"
+    url = f"{dump_server.url}/{DATED}/release.tar.xz"
     with db.session() as s:
         row = s.execute(text("SELECT path, fingerprint, status FROM dump_import")).one()
         target = s.execute(text("SELECT target FROM sync_run WHERE kind = 'import'")).scalar_one()
-    assert row == (url, "sha256:" + hashlib.sha256(dump).hexdigest(), "done")  # dated directory and checksum
+    assert row == (url, "sha256:" + hashlib.sha256(recorded_dump).hexdigest(), "done")  # dated directory and checksum
     assert target == url
     assert not list(tmp_path.glob("mbindex-dump-*"))  # the temporary download is gone
 
-    fetched = len(server.archive_requests())
+    fetched = len(dump_server.archive_requests())
     again = cli("import-dump", "--latest")
     assert again.returncode == 0, again.stderr
     assert f"already imported: {DATED}/release.tar.xz" in again.stderr and "--again" in again.stderr
-    assert len(server.archive_requests()) == fetched  # skipped without downloading it
+    assert len(dump_server.archive_requests()) == fetched  # skipped without downloading it
 
     forced = cli("import-dump", "--latest", "--again")
     assert forced.returncode == 0, forced.stderr
@@ -96,57 +83,57 @@ def test_a_good_dump_is_imported_then_skipped_until_again(db, cli, server, dump,
     assert count(db, "SELECT count(*) FROM sync_run WHERE kind = 'import' AND status = 'ok'") == 2
 
 
-def test_kept_archive_is_reused_and_md5sums_serve_when_no_sha256sums(db, cli, server, dump, tmp_path):
-    server.publish({"release.tar.xz": dump}, sums="MD5SUMS")
+def test_kept_archive_is_reused_and_md5sums_serve_when_no_sha256sums(db, cli, dump_server, recorded_dump, tmp_path):
+    dump_server.publish({"release.tar.xz": recorded_dump}, sums="MD5SUMS")
     keep = tmp_path / "dumps"
     res = cli("import-dump", "--latest", "--keep", str(keep), "--entity", "release")
     assert res.returncode == 0, res.stderr
-    assert (keep / DATED / "release.tar.xz").read_bytes() == dump
+    assert (keep / DATED / "release.tar.xz").read_bytes() == recorded_dump
     assert not (keep / DATED / "release.tar.xz.part").exists()
-    fetched = len(server.archive_requests())
+    fetched = len(dump_server.archive_requests())
     again = cli("import-dump", "--latest", "--keep", str(keep))
     assert again.returncode == 0 and "already imported" in again.stderr  # after checking the kept file
-    assert len(server.archive_requests()) == fetched
+    assert len(dump_server.archive_requests()) == fetched
 
 
-def test_a_truncated_transfer_resumes_with_range(db, cli, server, dump):
-    server.publish({"release.tar.xz": dump})
+def test_a_truncated_transfer_resumes_with_range(db, cli, dump_server, recorded_dump):
+    dump_server.publish({"release.tar.xz": recorded_dump})
     path = f"/json-dumps/{DATED}/release.tar.xz"
-    server.cut.add(path)
+    dump_server.cut.add(path)
     res = cli("import-dump", "--latest")
     assert res.returncode == 0, res.stderr
     assert count(db, "SELECT count(*) FROM release") == len(RELEASES)
-    gets = [r for r in server.archive_requests() if r[0] == "GET"]
-    assert gets == [("GET", path, None), ("GET", path, f"bytes={len(dump) // 2}-")]
+    gets = [r for r in dump_server.archive_requests() if r[0] == "GET"]
+    assert gets == [("GET", path, None), ("GET", path, f"bytes={len(recorded_dump) // 2}-")]
 
 
-def test_a_part_file_left_by_an_earlier_run_is_continued(server, dump, tmp_path):
-    server.publish({"release.tar.xz": dump})
-    fetcher = DumpFetcher(load_settings({"dump_url": server.url, "timeout": 5}, environ={}), sleep=lambda s: None)
+def test_a_part_file_left_by_an_earlier_run_is_continued(dump_server, recorded_dump, tmp_path):
+    dump_server.publish({"release.tar.xz": recorded_dump})
+    fetcher = DumpFetcher(load_settings({"dump_url": dump_server.url, "timeout": 5}, environ={}), sleep=lambda s: None)
     [archive] = fetcher.archives(["release"])
     dest = tmp_path / DATED / "release.tar.xz"
     dest.parent.mkdir()
-    dest.with_name("release.tar.xz.part").write_bytes(dump[:1000])
+    dest.with_name("release.tar.xz.part").write_bytes(recorded_dump[:1000])
     seen = []
-    assert fetcher.download(archive, dest, lambda done, total: seen.append((done, total))).read_bytes() == dump
-    assert server.archive_requests() == [("GET", f"/json-dumps/{DATED}/release.tar.xz", "bytes=1000-")]
-    assert seen[-1] == (len(dump), len(dump))
+    assert fetcher.download(archive, dest, lambda done, total: seen.append((done, total))).read_bytes() == recorded_dump
+    assert dump_server.archive_requests() == [("GET", f"/json-dumps/{DATED}/release.tar.xz", "bytes=1000-")]
+    assert seen[-1] == (len(recorded_dump), len(recorded_dump))
 
 
-def test_a_server_ignoring_range_is_read_from_the_start(server, dump, tmp_path):
-    server.publish({"release.tar.xz": dump})
-    server.no_range = True
-    fetcher = DumpFetcher(load_settings({"dump_url": server.url, "timeout": 5}, environ={}), sleep=lambda s: None)
+def test_a_server_ignoring_range_is_read_from_the_start(dump_server, recorded_dump, tmp_path):
+    dump_server.publish({"release.tar.xz": recorded_dump})
+    dump_server.no_range = True
+    fetcher = DumpFetcher(load_settings({"dump_url": dump_server.url, "timeout": 5}, environ={}), sleep=lambda s: None)
     [archive] = fetcher.archives(["release"])
     dest = tmp_path / "release.tar.xz"
     dest.with_name("release.tar.xz.part").write_bytes(b"stale bytes of another file")
-    assert fetcher.download(archive, dest).read_bytes() == dump
+    assert fetcher.download(archive, dest).read_bytes() == recorded_dump
 
 
-def test_a_trickling_server_cannot_hold_the_download(server, dump, tmp_path):
-    server.publish({"release.tar.xz": dump})
-    server.trickle.add(f"/json-dumps/{DATED}/release.tar.xz")
-    settings = load_settings({"dump_url": server.url, "timeout": 1, "retries": 0}, environ={})
+def test_a_trickling_server_cannot_hold_the_download(dump_server, recorded_dump, tmp_path):
+    dump_server.publish({"release.tar.xz": recorded_dump})
+    dump_server.trickle.add(f"/json-dumps/{DATED}/release.tar.xz")
+    settings = load_settings({"dump_url": dump_server.url, "timeout": 1, "retries": 0}, environ={})
     fetcher = DumpFetcher(settings, sleep=lambda s: None)
     [archive] = fetcher.archives(["release"])
     started = time.monotonic()
@@ -171,11 +158,11 @@ def test_the_wall_clock_of_a_download_is_renewed_by_progress():
 # --- refused: exit 1, nothing imported ----------------------------------------------
 
 
-def test_a_corrupted_byte_is_refused_and_nothing_imported(db, cli, server, dump, tmp_path):
-    server.publish({"release.tar.xz": dump})
-    bad = bytearray(dump)
+def test_a_corrupted_byte_is_refused_and_nothing_imported(db, cli, dump_server, recorded_dump, tmp_path):
+    dump_server.publish({"release.tar.xz": recorded_dump})
+    bad = bytearray(recorded_dump)
     bad[len(bad) // 2] ^= 0x01
-    server.files[f"/json-dumps/{DATED}/release.tar.xz"] = bytes(bad)
+    dump_server.files[f"/json-dumps/{DATED}/release.tar.xz"] = bytes(bad)
     keep = tmp_path / "keep"
     res = cli("import-dump", "--latest", "--keep", str(keep))
     assert res.returncode == 1
@@ -185,37 +172,37 @@ def test_a_corrupted_byte_is_refused_and_nothing_imported(db, cli, server, dump,
     assert not list(keep.rglob("*.tar.xz*"))  # the bad bytes are not kept
 
 
-def test_a_missing_checksum_file_is_refused(db, cli, server, dump):
-    server.publish({"release.tar.xz": dump}, sums=None)
+def test_a_missing_checksum_file_is_refused(db, cli, dump_server, recorded_dump):
+    dump_server.publish({"release.tar.xz": recorded_dump}, sums=None)
     res = cli("import-dump", "--latest")
     assert res.returncode == 1
     assert "no SHA256SUMS or MD5SUMS" in one_line(res)
-    assert nothing_imported(db) and not server.archive_requests()[1:]  # at most a HEAD, no download
+    assert nothing_imported(db) and not dump_server.archive_requests()[1:]  # at most a HEAD, no download
 
 
-def test_a_checksum_file_listing_other_names_is_refused(db, cli, server, dump):
-    server.publish({"release.tar.xz": dump})
-    server.files[f"/json-dumps/{DATED}/SHA256SUMS"] = f"{'0' * 64}  artist.tar.xz\n".encode()
+def test_a_checksum_file_listing_other_names_is_refused(db, cli, dump_server, recorded_dump):
+    dump_server.publish({"release.tar.xz": recorded_dump})
+    dump_server.files[f"/json-dumps/{DATED}/SHA256SUMS"] = f"{'0' * 64}  artist.tar.xz\n".encode()
     res = cli("import-dump", "--latest")
     assert res.returncode == 1
     assert "lists no release.tar.xz (it lists artist.tar.xz)" in one_line(res)
-    assert nothing_imported(db) and not server.archive_requests()
+    assert nothing_imported(db) and not dump_server.archive_requests()
 
 
-def test_latest_pointing_at_nothing_is_refused(db, cli, server, dump):
-    server.publish({"release.tar.xz": dump}, latest="20991231-000000")
+def test_latest_pointing_at_nothing_is_refused(db, cli, dump_server, recorded_dump):
+    dump_server.publish({"release.tar.xz": recorded_dump}, latest="20991231-000000")
     res = cli("import-dump", "--latest")
     assert res.returncode == 1
     assert "LATEST names 20991231-000000, but" in one_line(res)
     assert nothing_imported(db)
-    server.files["/json-dumps/LATEST"] = b"<html>oops</html>"
+    dump_server.files["/json-dumps/LATEST"] = b"<html>oops</html>"
     assert "does not name a dump directory" in one_line(cli("import-dump", "--latest"))
 
 
-def test_an_html_page_instead_of_the_archive_is_one_line(db, cli, server, dump):
-    server.publish({"release.tar.xz": dump})
-    url = f"{server.url}/{DATED}/release.tar.xz"
-    server.html.add(f"/json-dumps/{DATED}/release.tar.xz")
+def test_an_html_page_instead_of_the_archive_is_one_line(db, cli, dump_server, recorded_dump):
+    dump_server.publish({"release.tar.xz": recorded_dump})
+    url = f"{dump_server.url}/{DATED}/release.tar.xz"
+    dump_server.html.add(f"/json-dumps/{DATED}/release.tar.xz")
     res = cli("import-dump", "--latest")
     assert res.returncode == 1
     message = one_line(res)
@@ -223,9 +210,9 @@ def test_an_html_page_instead_of_the_archive_is_one_line(db, cli, server, dump):
     assert nothing_imported(db)
 
 
-def test_a_stalling_server_meets_the_wall_clock(db, cli, server, dump):
-    server.publish({"release.tar.xz": dump})
-    server.stall.add(f"/json-dumps/{DATED}/release.tar.xz")
+def test_a_stalling_server_meets_the_wall_clock(db, cli, dump_server, recorded_dump):
+    dump_server.publish({"release.tar.xz": recorded_dump})
+    dump_server.stall.add(f"/json-dumps/{DATED}/release.tar.xz")
     started = time.monotonic()
     res = cli("import-dump", "--latest", MBINDEX_TIMEOUT="1", MBINDEX_RETRIES="1")
     assert time.monotonic() - started < 10
@@ -233,12 +220,12 @@ def test_a_stalling_server_meets_the_wall_clock(db, cli, server, dump):
     message = one_line(res)
     assert "giving up after 2 attempts" in message and "no data from" in message
     assert nothing_imported(db)
-    gets = [r[2] for r in server.archive_requests() if r[0] == "GET"]
-    assert gets == [None, f"bytes={len(dump) // 2}-"]  # the second attempt continued where the first stalled
+    gets = [r[2] for r in dump_server.archive_requests() if r[0] == "GET"]
+    assert gets == [None, f"bytes={len(recorded_dump) // 2}-"]  # the second attempt continued where the first stalled
 
 
-def test_a_full_disk_mid_download_is_exit_1(db, cli, server, dump, tmp_path):
-    server.publish({"release.tar.xz": dump})
+def test_a_full_disk_mid_download_is_exit_1(db, cli, dump_server, recorded_dump, tmp_path):
+    dump_server.publish({"release.tar.xz": recorded_dump})
     keep = tmp_path / "keep"
     (keep / DATED).mkdir(parents=True)
     (keep / DATED / "release.tar.xz.part").symlink_to("/dev/full")  # every write: ENOSPC
@@ -248,10 +235,10 @@ def test_a_full_disk_mid_download_is_exit_1(db, cli, server, dump, tmp_path):
     assert nothing_imported(db)
 
 
-def test_every_archive_is_verified_before_the_first_is_imported(db, cli, server, dump, tmp_path):
+def test_every_archive_is_verified_before_the_first_is_imported(db, cli, dump_server, recorded_dump, tmp_path):
     other = write_archive(tmp_path / "label.tar.xz", [], entity="label").read_bytes()
-    server.publish({"release.tar.xz": dump, "label.tar.xz": other})
-    server.files[f"/json-dumps/{DATED}/label.tar.xz"] = other[:-1] + b"\0"
+    dump_server.publish({"release.tar.xz": recorded_dump, "label.tar.xz": other})
+    dump_server.files[f"/json-dumps/{DATED}/label.tar.xz"] = other[:-1] + b"\0"
     res = cli("import-dump", "--latest", "--entity", "release", "--entity", "label")
     assert res.returncode == 1 and "label.tar.xz: sha256" in one_line(res)
     assert nothing_imported(db)
@@ -284,10 +271,10 @@ class Heard(LatestProgress):
         self.events.append((f"imported {result.status}", archive.name))
 
 
-def test_the_library_fetches_verifies_and_imports_through_its_progress(db, server, dump, tmp_path):
+def test_the_library_fetches_verifies_and_imports_through_its_progress(db, dump_server, recorded_dump, tmp_path):
     label = write_archive(tmp_path / "label.tar.xz", [], entity="label").read_bytes()
-    server.publish({"release.tar.xz": dump, "label.tar.xz": label})
-    settings = load_settings({"dump_url": server.url, "timeout": 5}, environ={})
+    dump_server.publish({"release.tar.xz": recorded_dump, "label.tar.xz": label})
+    settings = load_settings({"dump_url": dump_server.url, "timeout": 5}, environ={})
     heard = Heard()
     result = import_newest(db, find_newest(settings, ["release", "label", "release"]), progress=heard)
     assert heard.events == [("downloading", "release.tar.xz"), ("fetched", "release.tar.xz"),
@@ -302,7 +289,7 @@ def test_the_library_fetches_verifies_and_imports_through_its_progress(db, serve
     result = import_newest(db, find_newest(settings, ["release"]), progress=again)
     assert again.events == [("skipped", "release.tar.xz")] and not result.imports
 
-    server.files[f"/json-dumps/{DATED}/label.tar.xz"] = label[:-1] + b"\0"
+    dump_server.files[f"/json-dumps/{DATED}/label.tar.xz"] = label[:-1] + b"\0"
     bad = Heard()
     with pytest.raises(FetchError, match="label.tar.xz: sha256"):
         import_newest(db, find_newest(settings, ["release", "label"]), again=True, progress=bad)
@@ -313,14 +300,14 @@ def test_the_library_fetches_verifies_and_imports_through_its_progress(db, serve
 # --- bad input: exit 2 --------------------------------------------------------------
 
 
-def test_a_dump_url_that_is_not_http_is_exit_2(server, tmp_path):
+def test_a_dump_url_that_is_not_http_is_exit_2(dump_server, tmp_path):
     env = {"XDG_CONFIG_HOME": str(tmp_path / "xdg"), "MBINDEX_DATABASE_URL": "postgresql://nobody@127.0.0.1:1/x"}
     for url in ("ftp://example.org/json-dumps", "file:///tmp/dumps", "/tmp/dumps"):
         res = CliRunner().invoke(cli_group, ["import-dump", "--latest", "--dump-url", url], env=env)
         assert res.exit_code == 2 and "dump_url from command line must look like" in res.output, res.output
     res = CliRunner().invoke(cli_group, ["import-dump", "--latest"], env=dict(env, MBINDEX_DUMP_URL="ftp://x"))
     assert res.exit_code == 2 and "environment MBINDEX_DUMP_URL" in res.output
-    assert not server.requests
+    assert not dump_server.requests
     with pytest.raises(ConfigError):
         load_settings({"dump_url": "gopher://x"}, environ={})
     assert load_settings(environ={}).dump_url.endswith("/pub/musicbrainz/data/json-dumps")

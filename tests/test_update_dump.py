@@ -15,7 +15,7 @@ import tempfile
 import pytest
 from sqlalchemy import text
 
-from dump_server import DATED, DumpServer
+from dump_server import DATED
 from helpers import WS2, full_doc, release_doc, write_archive
 from helpers import dump_line as line
 
@@ -26,27 +26,15 @@ ARCHIVE = f"/json-dumps/{DATED}/release.tar.xz"
 
 
 @pytest.fixture
-def server():
-    with DumpServer() as s:
-        yield s
-
-
-@pytest.fixture
-def dump(tmp_path) -> bytes:
-    """release.tar.xz of the recorded releases, as the official one is laid out."""
-    return write_archive(tmp_path / "made.tar.xz", [line(release_doc(m)) for m in RELEASES]).read_bytes()
-
-
-@pytest.fixture
-def mirror(cli_env, server, replay, tmp_path, monkeypatch):
+def mirror(cli_env, dump_server, replay, tmp_path, monkeypatch):
     """The CLI's environment: the dump server's dump_url, ListenBrainz on the
     replay server (no live service), downloads under tmp_path."""
-    cli_env.update(MBINDEX_DUMP_URL=server.url, MBINDEX_LB_URL=replay.url)
+    cli_env.update(MBINDEX_DUMP_URL=dump_server.url, MBINDEX_LB_URL=replay.url)
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     for mbid in RELEASES:  # the artist catalogues enrich asks for (editions: the dump counts them)
         for credit in release_doc(mbid).get("artist-credit") or []:
             replay.set_count("release-group", "artist", credit["artist"]["id"], 4)
-    return server
+    return dump_server
 
 
 def count(db, sql: str) -> int:
@@ -68,12 +56,12 @@ def last_update(run_cli) -> dict:
     return json.loads(res.stdout)["last_update"]
 
 
-def archive_gets(server) -> int:
-    return sum(1 for r in server.archive_requests() if r[0] == "GET")
+def archive_gets(dump_server) -> int:
+    return sum(1 for r in dump_server.archive_requests() if r[0] == "GET")
 
 
-def test_update_dump_imports_the_newest_dump_then_scores_it(mirror, dump, run_cli, db, tmp_path):
-    mirror.publish({"release.tar.xz": dump})
+def test_update_dump_imports_the_newest_dump_then_scores_it(mirror, recorded_dump, run_cli, db, tmp_path):
+    mirror.publish({"release.tar.xz": recorded_dump})
     res = run_cli("update", "--dump")  # an empty watchlist: the dump is the scope
     assert res.exit_code == 0, res.output
     assert f"dump {DATED}: import run" in res.stdout and f"inserted {len(RELEASES)}," in res.stdout
@@ -95,8 +83,8 @@ def test_update_dump_imports_the_newest_dump_then_scores_it(mirror, dump, run_cl
     assert not list(tmp_path.glob("mbindex-dump-*"))  # the temporary download is gone
 
 
-def test_the_same_dump_the_next_night_is_skipped_and_the_rest_runs(mirror, dump, run_cli, replay, db):
-    mirror.publish({"release.tar.xz": dump})
+def test_the_same_dump_the_next_night_is_skipped_and_the_rest_runs(mirror, recorded_dump, run_cli, replay, db):
+    mirror.publish({"release.tar.xz": recorded_dump})
     assert run_cli("update", "--dump").exit_code == 0
     fetched = archive_gets(mirror)
     assert run_cli("watch", "add", "label", LABEL).exit_code == 0
@@ -113,11 +101,11 @@ def test_the_same_dump_the_next_night_is_skipped_and_the_rest_runs(mirror, dump,
     assert set(worklist(run_cli)) == set(RELEASES)
 
 
-def test_a_checksum_mismatch_imports_nothing_fails_the_night_and_the_rest_still_runs(mirror, dump, run_cli,
+def test_a_checksum_mismatch_imports_nothing_fails_the_night_and_the_rest_still_runs(mirror, recorded_dump, run_cli,
                                                                                       replay, db):
-    bad = bytearray(dump)
+    bad = bytearray(recorded_dump)
     bad[len(bad) // 2] ^= 0x01
-    mirror.publish({"release.tar.xz": dump})
+    mirror.publish({"release.tar.xz": recorded_dump})
     mirror.files[ARCHIVE] = bytes(bad)
     assert run_cli("watch", "add", "label", LABEL).exit_code == 0
     replay.set_browse("release", "label", LABEL, [full_doc(m) for m in WALKED])
@@ -139,14 +127,14 @@ def test_a_checksum_mismatch_imports_nothing_fails_the_night_and_the_rest_still_
     check = run_cli("status", "--check")
     assert check.exit_code == 1 and "failed" in check.stdout
 
-    mirror.files[ARCHIVE] = dump  # mended upstream: the next night imports it
+    mirror.files[ARCHIVE] = recorded_dump  # mended upstream: the next night imports it
     res = run_cli("update", "--dump", "--no-enrich")
     assert res.exit_code == 0, res.output
     assert set(worklist(run_cli)) == set(RELEASES)
 
 
-def test_the_setting_turns_it_on_and_no_dump_turns_it_off(mirror, dump, run_cli, tmp_path):
-    mirror.publish({"release.tar.xz": dump})
+def test_the_setting_turns_it_on_and_no_dump_turns_it_off(mirror, recorded_dump, run_cli, tmp_path):
+    mirror.publish({"release.tar.xz": recorded_dump})
     res = run_cli("update")  # off by default: an empty watchlist is still exit 2
     assert res.exit_code == 2 and "the watchlist is empty" in res.output and "update --dump" in res.output
     res = run_cli("update", "--no-dump", env={"MBINDEX_UPDATE_DUMP": "true"})
@@ -167,9 +155,9 @@ def test_the_setting_turns_it_on_and_no_dump_turns_it_off(mirror, dump, run_cli,
     assert shown["update_dump"]["value"] == "true" and shown["update_dump"]["source"].startswith("config file")
 
 
-def test_refused_tombstones_fail_the_night_and_name_the_command_that_forces_them(mirror, dump, run_cli, db,
+def test_refused_tombstones_fail_the_night_and_name_the_command_that_forces_them(mirror, recorded_dump, run_cli, db,
                                                                                  tmp_path):
-    mirror.publish({"release.tar.xz": dump})
+    mirror.publish({"release.tar.xz": recorded_dump})
     assert run_cli("update", "--dump", "--no-enrich").exit_code == 0
     now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M:%S.%f+00")
     smaller = write_archive(tmp_path / "next.tar.xz", [line(release_doc(m)) for m in RELEASES[1:]],
