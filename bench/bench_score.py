@@ -11,6 +11,7 @@ and `curate.flagged_in` with the default filters.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import statistics
 import sys
 import time
@@ -24,6 +25,17 @@ from scratch import scratch_database  # noqa: E402
 
 from indexer.analysis import curation as curate  # noqa: E402
 from indexer.analysis import risk  # noqa: E402
+
+
+def _migration_rule(module: str, name: str) -> str:
+    """A SQL rule a migration applies (one copy of it: the generator stores
+    what the migration would have computed)."""
+    path = Path(__file__).resolve().parents[1] / "migrations" / "versions" / f"{module}.py"
+    spec = importlib.util.spec_from_file_location(module, path)
+    migration = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(migration)
+    return getattr(migration, name)
+
 
 GENERATE = [
     # ~1 label per 40 releases, artists with a long tail (many with 1-2 releases)
@@ -39,10 +51,8 @@ GENERATE = [
               CASE WHEN i % 9 = 0 THEN NULL ELSE 1950 + i % 75 END,
               CASE WHEN i % 11 = 0 THEN NULL ELSE (ARRAY['GB','US','DE','JP','FR','XW','XE','NL'])[1 + (i % 8)] END,
               b.barcode,
-              -- what the mapping stores beside a barcode (mapping.values.gtin_ok; in SQL as migration 0012 has it)
-              CASE WHEN b.barcode <> '' THEN b.barcode ~ '^[0-9]{11}$' OR (b.barcode ~ '^([0-9]{8}|[0-9]{12,14})$' AND
-                  (SELECT sum(CAST(substr(reverse(b.barcode), k, 1) AS int) * CASE WHEN k % 2 = 0 THEN 3 ELSE 1 END)
-                   FROM generate_series(1, length(b.barcode)) AS k) % 10 = 0) END,
+              -- what the mapping stores beside a barcode (mapping.values.gtin_ok), as migration 0012 computes it
+              CASE WHEN b.barcode <> '' THEN (@GTIN_SQL@) END,
               CASE i % 4 WHEN 0 THEN NULL WHEN 1 THEN false ELSE true END,
               1, 3,
               ARRAY[(ARRAY['CD','CD','CD','12" Vinyl','Digital Media','Cassette','CD-R','7" Vinyl','DAT',
@@ -87,6 +97,7 @@ GENERATE = [
        FROM (SELECT mbid, row_number() OVER () AS n FROM release) x WHERE n % 50 = 0""",
     """INSERT INTO curation_state (release_mbid, status, mark_id) SELECT release_mbid, status, id FROM curation_mark""",
 ]
+GENERATE = [sql.replace("@GTIN_SQL@", _migration_rule("0012_barcode_gtin", "GTIN_SQL")) for sql in GENERATE]
 
 
 def main() -> None:

@@ -1,6 +1,7 @@
 """End to end through the CLI: `mbindex sync release` against the replay server."""
 
 import ast
+import importlib
 import json
 import re
 import uuid
@@ -206,12 +207,13 @@ def test_table_columns_line_up_with_an_emoji_zero_width_joiner_sequence():
 def test_every_exit_code_names_an_exception_class_and_subclasses_inherit_it():
     """EXIT_CODES names its classes (a command imports only what it runs):
     each name must resolve to an exception class where it is defined."""
-    from indexer.cli.app import EXIT_CODES, EXIT_LOCKED, EXIT_USAGE, error_class, exit_code_of
+    from indexer.cli.app import EXIT_CODES, EXIT_LOCKED, EXIT_USAGE, exit_code_of
     from indexer.db import WriterBusy
     from indexer.output.files import OutputError, TargetExists
 
     for name in EXIT_CODES:
-        cls = error_class(name)
+        module, _, attr = name.rpartition(".")
+        cls = getattr(importlib.import_module(module), attr)
         assert isinstance(cls, type) and issubclass(cls, Exception), name
         assert f"{cls.__module__}.{cls.__qualname__}" == name, f"{name} is defined elsewhere"
 

@@ -22,7 +22,6 @@ Exit codes (also in the README):
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING
 
 import click
@@ -75,12 +74,6 @@ def exit_code_of(exc: BaseException) -> int | None:
         if code is not None:
             return code
     return None
-
-
-def error_class(name: str) -> type:
-    """The class a dotted `EXIT_CODES` name stands for (for tests and docs)."""
-    module, _, attr = name.rpartition(".")
-    return getattr(importlib.import_module(module), attr)
 
 
 class UserError(click.ClickException):
