@@ -7,12 +7,14 @@ from __future__ import annotations
 import io
 import lzma
 import random
+import shutil
+import subprocess
 import tarfile
 import threading
 
 import pytest
 
-from indexer.sources import dump_files
+from indexer.sources import dump_files, liblzma
 from indexer.sources.decompress import ThreadedXz, XzError
 from indexer.sources.dump_files import LINE_HEAD, bounded_lines, tar_members
 
@@ -33,7 +35,19 @@ def _random_lines(seed: int, count: int) -> bytes:
     return b"\n".join(line[:rnd.randrange(0, 200_000)] for line in lines) + rnd.choice([b"", b"\n"])
 
 
-def test_threaded_xz_reads_what_lzma_reads_across_concatenated_streams(tmp_path):
+@pytest.fixture(params=["liblzma", "lzma"])
+def decoder(request, monkeypatch):
+    """Each ThreadedXz test runs on both decoders: liblzma through ctypes
+    (`sources.liblzma`, the default where it is found) and Python's `lzma`
+    (the fallback elsewhere)."""
+    if request.param == "liblzma":
+        assert liblzma.available(), "liblzma 5.4+ is on every machine this runs on (Debian 12: 5.4.1)"
+    else:
+        monkeypatch.setattr(liblzma, "available", lambda: False)
+    return request.param
+
+
+def test_threaded_xz_reads_what_lzma_reads_across_concatenated_streams(tmp_path, decoder):
     data = _random_lines(1, 300)
     path = tmp_path / "x.xz"
     path.write_bytes(lzma.compress(data[:100_000]) + lzma.compress(data[100_000:]))  # two streams, as `xz -dc` reads
@@ -46,7 +60,7 @@ def test_threaded_xz_reads_what_lzma_reads_across_concatenated_streams(tmp_path)
 
 
 @pytest.mark.parametrize("damage", ["truncated", "corrupt", "empty", "not xz"])
-def test_threaded_xz_raises_on_a_broken_file(tmp_path, damage):
+def test_threaded_xz_raises_on_a_broken_file(tmp_path, damage, decoder):
     whole = lzma.compress(_random_lines(2, 200))
     body = {"truncated": whole[:len(whole) // 2], "corrupt": whole[:200] + b"\xff" * 64 + whole[264:],
             "empty": b"", "not xz": b"{\"id\": 1}\n" * 100}[damage]
@@ -59,7 +73,24 @@ def test_threaded_xz_raises_on_a_broken_file(tmp_path, damage):
         xz.close()
 
 
-def test_threaded_xz_closed_early_stops_its_thread(tmp_path):
+def test_threaded_xz_gives_what_a_truncated_file_holds_before_its_error(tmp_path, decoder):
+    """A cut-off file smaller than one chunk: its decoded bytes come first,
+    then the error (the reader loads what was read whole)."""
+    data = _random_lines(6, 300)[:400_000]
+    whole = lzma.compress(data)
+    path = tmp_path / "x.xz"
+    path.write_bytes(whole[:len(whole) * 8 // 10])
+    got = []
+    with open(path, "rb") as f:
+        xz = ThreadedXz(f)
+        with pytest.raises(XzError, match="truncated"):
+            while chunk := xz.read(1 << 20):
+                got.append(bytes(chunk))
+        xz.close()
+    assert len(b"".join(got)) > len(data) // 2 and data.startswith(b"".join(got))
+
+
+def test_threaded_xz_closed_early_stops_its_thread(tmp_path, decoder):
     path = tmp_path / "x.xz"
     path.write_bytes(lzma.compress(bytes(50 << 20)))  # 50 MB of zeros: far more than it reads ahead
     before = threading.active_count()
@@ -68,6 +99,51 @@ def test_threaded_xz_closed_early_stops_its_thread(tmp_path):
         assert len(xz.read(1000)) == 1000
         xz.close()
     assert threading.active_count() == before
+
+
+def _multi_block(data: bytes, path) -> bytes:
+    """`data` compressed by `xz -T2` in blocks of 64 KB: each block header
+    carries its sizes, so liblzma decodes the blocks in worker threads."""
+    xz = shutil.which("xz")
+    if xz is None:
+        pytest.skip("no xz command to write a multi-block file")
+    out = subprocess.run([xz, "-T2", "--block-size=64KiB", "-3", "-c"], input=data, capture_output=True,
+                         check=True).stdout
+    path.write_bytes(out)
+    return out
+
+
+def test_threaded_xz_reads_a_multi_block_file_in_order(tmp_path):
+    data = _random_lines(4, 400) * 3
+    path = tmp_path / "blocks.xz"
+    _multi_block(data, path)
+    listed = subprocess.run(["xz", "-l", "--robot", str(path)], capture_output=True, text=True).stdout
+    assert int(next(x for x in listed.splitlines() if x.startswith("file")).split("\t")[2]) > 10  # many blocks
+    with open(path, "rb") as f:
+        xz = ThreadedXz(f)
+        assert _read_all(xz, 1 << 20) == data
+        xz.close()
+
+
+def test_threaded_xz_gives_the_blocks_before_a_corrupt_one(tmp_path, decoder):
+    """A broken block in the middle: the blocks before it are read, then the error."""
+    data = _random_lines(5, 400) * 3
+    path = tmp_path / "blocks.xz"
+    whole = _multi_block(data, path)
+    middle = len(whole) // 2
+    path.write_bytes(whole[:middle] + bytes(b ^ 0xFF for b in whole[middle:middle + 64]) + whole[middle + 64:])
+    got = []
+    with open(path, "rb") as f:
+        xz = ThreadedXz(f)
+        with pytest.raises(XzError):
+            while chunk := xz.read(4096):
+                got.append(bytes(chunk))
+        xz.close()
+    got = b"".join(got)
+    same = next((i for i, (a, b) in enumerate(zip(got, data)) if a != b), min(len(got), len(data)))
+    # the blocks before the broken one, whole (of the broken one, liblzma and
+    # `xz -dc` alike give what they decoded before its check failed)
+    assert len(data) // 4 < same and len(got) < len(data)
 
 
 @pytest.mark.parametrize("fmt", [tarfile.USTAR_FORMAT, tarfile.GNU_FORMAT, tarfile.PAX_FORMAT])

@@ -1,4 +1,5 @@
-"""An `.xz` file decompressed by a thread of the reading process.
+"""An `.xz` file decompressed by a thread of the reading process (and, for a
+multi-block file, by liblzma's own worker threads: `sources.liblzma`).
 
 Why not `xz -dc` in a process of its own, as before: every decompressed
 byte then crossed a pipe (written by xz, read by us: two copies and a
@@ -22,6 +23,8 @@ import lzma
 import queue
 import threading
 import time
+
+from . import liblzma
 
 _IN = 1 << 16  # compressed bytes a read
 _OUT = 1 << 20  # decompressed bytes a chunk, at most
@@ -101,6 +104,31 @@ class ThreadedXz:
             self._put(XzError(f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__))
 
     def _decompress(self) -> None:
+        if liblzma.available():
+            self._decompress_liblzma()
+        else:
+            self._decompress_lzma()
+
+    def _decompress_liblzma(self) -> None:
+        """Through liblzma (`sources.liblzma`): each chunk decoded straight into its own buffer."""
+        decoder = liblzma.Decoder(self._read)
+        try:
+            while not self._stop.is_set():
+                out = bytearray(_OUT)
+                try:
+                    n = decoder.fill(out)
+                except liblzma.LzmaError as exc:
+                    raise XzError(str(exc)) from None
+                if not n:
+                    return
+                del out[n:]
+                if not self._put(out):
+                    return
+        finally:
+            decoder.close()
+
+    def _decompress_lzma(self) -> None:
+        """Through Python's `lzma` (no liblzma 5.4 here)."""
         dec = lzma.LZMADecompressor()
         pending = b""
         started = False  # a stream has begun (an empty file is no xz file)
