@@ -3,13 +3,14 @@
     .venv/bin/python bench/eval_risk.py [--url postgresql://postgres@127.0.0.1:5432/postgres]
                                         [--policy FILE] [--db-name mbindex_eval_risk]
 
-Stores the real documents of `tests/fixtures/eval/releases/` (68: the 48 of
-`labels.tsv` and the 20 of the held-out set `heldout.tsv`, from 5 recording
-sources of the shared corpus: lookups, search hits, browse and list items,
+Stores the real documents of `tests/fixtures/eval/releases/` (99: the 48 of
+`labels.tsv`, the 19 of the held-out set `heldout.tsv` and the 32 of the
+second held-out set `heldout2.tsv`, from 5
+recording sources of the shared corpus: lookups, search hits, browse and list items,
 each as it came: see tests/fixtures/eval/SOURCES.md) in a scratch database
 (`--db-name`, default `mbindex_eval_risk`; give another name to run beside
 someone else), then runs `mbindex evaluate --labels FILE --policy FILE` on
-three label files, each twice:
+four label files, each twice:
 
 1. facts unknown: no upstream fact stored, the world signals not assessed;
 2. facts known where a real recorded answer exists (`facts.json`: the
@@ -18,11 +19,12 @@ three label files, each twice:
    `enrich` would.
 
 The label files: `labels.tsv` (the set used while reviewing the policy),
-`heldout.tsv` alone (labelled after the review, blind to the policy), and
-both together (a temporary TSV of the two, `mbindex evaluate --labels`
-taking one file).  Each run prints `mbindex evaluate`'s table; a summary of
-AUC, precision at k and the mean score per class for the six runs ends the
-output.
+`heldout.tsv` (labelled blind to the policy, before 2026.12-2 was written),
+`heldout2.tsv` (labelled blind to the policy, with 2026.12-2 in place, before
+any later change), and all three together (a temporary TSV, `mbindex
+evaluate --labels` taking one file).  Each run prints `mbindex evaluate`'s
+table; a summary of AUC, precision at k and the mean score per class for the
+eight runs ends the output.
 
 The labels come from knowledge of the world, not from the documents' fields.
 Nothing is fetched.  The scratch database is dropped at the end.
@@ -53,6 +55,7 @@ from indexer.store.facts import EDITIONS, RELEASE_GROUPS, Fact, save_facts  # no
 EVAL = ROOT / "tests" / "fixtures" / "eval"
 LABELS = EVAL / "labels.tsv"
 HELDOUT = EVAL / "heldout.tsv"
+HELDOUT2 = EVAL / "heldout2.tsv"
 DB_NAME = "mbindex_eval_risk"
 FIGURES = ("auc", "precision_at_k", "mean_score_at_risk", "mean_score_preserved")
 
@@ -73,12 +76,12 @@ def label_rows(path: Path) -> list[str]:
     return lines[1:]
 
 
-def combined_labels(directory: Path) -> Path:
-    """labels.tsv and heldout.tsv as one file (evaluate refuses a duplicate MBID)."""
-    path = directory / "both.tsv"
-    path.write_text("# labels.tsv and heldout.tsv together (written by bench/eval_risk.py)\n"
-                    "mbid\tlabel\treason\n" + "\n".join(label_rows(LABELS) + label_rows(HELDOUT)) + "\n",
-                    encoding="utf-8")
+def combined_labels(directory: Path, files: list[Path]) -> Path:
+    """The label files as one (evaluate refuses a duplicate MBID)."""
+    path = directory / "all.tsv"
+    rows = [row for f in files for row in label_rows(f)]
+    path.write_text(f"# {', '.join(f.name for f in files)} together (written by bench/eval_risk.py)\n"
+                    "mbid\tlabel\treason\n" + "\n".join(rows) + "\n", encoding="utf-8")
     return path
 
 
@@ -107,7 +110,8 @@ def main() -> None:
     args = ap.parse_args()
     results: dict[tuple[str, str], tuple[dict, str]] = {}
     with tempfile.TemporaryDirectory() as tmp, scratch_database(args.url, args.db_name) as db:
-        sets = {"labels.tsv": LABELS, "heldout.tsv": HELDOUT, "both": combined_labels(Path(tmp))}
+        sets = {"labels.tsv": LABELS, "heldout.tsv": HELDOUT, "heldout2.tsv": HELDOUT2,
+                "all": combined_labels(Path(tmp), [LABELS, HELDOUT, HELDOUT2])}
         for path in sorted((EVAL / "releases").glob("*.json")):
             doc = json.loads(path.read_text(encoding="utf-8"))
             with db.session() as s, s.begin():
@@ -118,7 +122,7 @@ def main() -> None:
         save_facts(db, recorded_facts(), None)
         for name, labels in sets.items():
             results[name, "known"] = evaluate(url, labels, args.policy)
-    for name in sets:  # labels.tsv first, as before; then the held-out set, then both
+    for name in sets:  # labels.tsv first, as before; then the held-out sets, then all three
         print(f"== {name}: facts unknown ==")
         print(results[name, "unknown"][1])
         print(f"== {name}: facts known where a real recorded answer exists ==")
