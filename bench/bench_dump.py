@@ -30,7 +30,12 @@ peak RSS; baselines measured in the same run: the first import, and
 --repeat times (3), each right after an `xz -dc` of the file; both are
 reported best to best and median to median (the same treatment for both
 sides: on a shared machine a single run of either can take a third
-longer).  Targets: unchanged refresh >= 5x
+longer).  The generated dumps are written by `xz -T0`, in blocks that
+liblzma decodes in worker threads (`indexer/sources/liblzma.py`), so the
+run also gives the ratio against `xz -T0 -dc` (xz's own multithreaded
+decoding), and, at --releases, the unchanged refresh of the same archive
+recompressed as one block (plain single-threaded `xz`, decoded in one
+thread) against `xz -dc` of that file.  Targets: unchanged refresh >= 5x
 faster than the first import and within 1.5x of xz -dc; changed refresh >= 4x
 faster than the first import; peak RSS flat from --small to --releases.
 """
@@ -52,6 +57,8 @@ from sqlalchemy.engine import make_url
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE))
+
+import make_dump  # noqa: E402
 
 from indexer.db import Database, EmbeddedPostgres, normalise_url  # noqa: E402
 
@@ -84,8 +91,6 @@ def make(path: Path, n: int, **next_dump) -> None:
     if path.exists():
         print(f"using existing {path} ({path.stat().st_size / 1e6:.1f} MB)")
         return
-    import make_dump
-
     t = time.perf_counter()
     make_dump.write_dump(str(path), n, seed=1, **next_dump)
     print(f"generated {path.name}: {n} releases, {path.stat().st_size / 1e6:.1f} MB xz, "
@@ -160,17 +165,56 @@ def raw_copy(src_url: str, admin_url: str, name: str) -> tuple[float, int]:
     return seconds, rows
 
 
-def xz_seconds(path: Path, runs: int = 3) -> float:
-    """`xz -dc FILE > /dev/null`: the floor of any import of the file; the
-    best of `runs` (on a shared machine one run can take a third longer,
-    which would flatter every ratio against it)."""
+def xz_seconds(path: Path, runs: int = 3, threads: str = "1") -> float:
+    """`xz -dc FILE > /dev/null` (`-T1`, xz 5.4's default for decompressing,
+    made explicit: xz 5.6 decompresses with every core by default): the
+    floor of any import of the file; the best of `runs` (on a shared machine
+    one run can take a third longer, which would flatter every ratio against
+    it).  threads="0": xz's own multithreaded decoding, for a multi-block file."""
     best = float("inf")
     for _ in range(runs):
         t = time.perf_counter()
         with open(os.devnull, "wb") as null:
-            subprocess.run(["xz", "-dc", str(path)], stdout=null, check=True)
+            subprocess.run(["xz", f"-T{threads}", "-dc", str(path)], stdout=null, check=True)
         best = min(best, time.perf_counter() - t)
     return best
+
+
+def xz_blocks(path: Path) -> int:
+    """How many xz blocks the file holds (`xz -l`): more than one, and
+    liblzma decodes them in worker threads (`indexer/sources/liblzma.py`)."""
+    listed = subprocess.run(["xz", "-l", "--robot", str(path)], capture_output=True, text=True, check=True).stdout
+    return int(next(ln for ln in listed.splitlines() if ln.startswith("totals")).split("\t")[2])
+
+
+def single_block(path: Path) -> Path:
+    """The same archive recompressed by single-threaded xz: one block, as a
+    dump written by plain `xz` is, which liblzma cannot decode in threads."""
+    one = path.with_name(path.name.replace(".tar.xz", "-1block.tar.xz"))
+    if not one.exists():
+        t = time.perf_counter()
+        with open(one.with_suffix(".tmp"), "wb") as sink:
+            xz = subprocess.Popen(["xz", "-dc", str(path)], stdout=subprocess.PIPE)
+            subprocess.run(["xz", "-T1", f"-{make_dump.DEFAULT_XZ_PRESET}", "-c"], stdin=xz.stdout, stdout=sink,
+                           check=True)
+            xz.wait()
+        one.with_suffix(".tmp").rename(one)
+        print(f"recompressed {one.name} as one block: {time.perf_counter() - t:.1f}s")
+    return one
+
+
+def unchanged_runs(url: str, path: Path, args, n: int, label: str) -> tuple[list[float], list[float], list[float]]:
+    """args.repeat unchanged refreshes of `path`, each right after an `xz -dc`
+    of it: (refresh seconds, xz seconds, peak RSS)."""
+    same, xzs, peaks = [], [], []
+    for _ in range(args.repeat):
+        xzs.append(xz_seconds(path, runs=1))
+        seconds, peak, summary, _ = run_import(url, path, args.batch, "--again")
+        same.append(seconds)
+        peaks.append(peak)
+        print(f"{n:>8} {label}: {seconds:7.1f}s  {n / seconds:8.0f} lines/s  peak RSS {peak:5.0f} MB  [{summary}]  "
+              f"(xz -dc just before: {xzs[-1]:.1f}s)")
+    return same, xzs, peaks
 
 
 def refresh(args) -> None:
@@ -193,15 +237,11 @@ def refresh(args) -> None:
         # args.repeat): the machine is shared, and a baseline measured at a quiet
         # moment against a refresh measured at a busy one (or the reverse) says
         # more about the neighbours than about the refresh
-        same, xzs, same_peaks = [], [], []
-        for _ in range(args.repeat):
-            xzs.append(xz_seconds(path, runs=1))
-            seconds, peak, summary, _ = run_import(url, path, args.batch, "--again")
-            same.append(seconds)
-            same_peaks.append(peak)
-            print(f"{n:>8}  same: {seconds:7.1f}s  {n / seconds:8.0f} lines/s  peak RSS {peak:5.0f} MB  [{summary}]  "
-                  f"(xz -dc just before: {xzs[-1]:.1f}s)")
+        same, xzs, same_peaks = unchanged_runs(url, path, args, n, " same")
         took["same"], xz = min(same), min(xzs)
+        if n == args.releases:  # before the next dump changes the mirror: this one is unchanged too
+            one = single_block(path)
+            same1, xzs1, _ = unchanged_runs(url, one, args, n, "1blk")
         peaks["same"].append(max(same_peaks))
         seconds, peak, summary, _ = run_import(url, nxt, args.batch, "--force")
         took["next"] = seconds
@@ -215,6 +255,14 @@ def refresh(args) -> None:
               f"{took['same'] / xz:.2f}x xz -dc best to best, {statistics.median(same) / statistics.median(xzs):.2f}x "
               f"median to median (target <= 1.5x); changed refresh: "
               f"{took['first'] / took['next']:.1f}x faster (target >= 4x), {took['next'] / xz_next:.2f}x xz -dc")
+        xz_mt = xz_seconds(path, threads="0")
+        print(f"{n:>8} the dump holds {xz_blocks(path)} xz blocks: decoded in liblzma's worker threads; against "
+              f"xz's own multithreaded decoding (xz -T0 -dc, best {xz_mt:.1f}s of 3) the unchanged refresh is "
+              f"{took['same'] / xz_mt:.2f}x best to best")
+        if n == args.releases:
+            print(f"{n:>8} one block (plain xz: decoded in one thread): unchanged refresh best "
+                  f"{min(same1):.1f}s, median {statistics.median(same1):.1f}s; {min(same1) / min(xzs1):.2f}x xz -dc "
+                  f"best to best, {statistics.median(same1) / statistics.median(xzs1):.2f}x median to median")
         if not args.keep:
             drop_db(args.url, name)
     for what, p in peaks.items():
