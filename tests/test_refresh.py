@@ -6,6 +6,7 @@ for table, and its live rows those of a from-scratch import of the same dump."""
 from __future__ import annotations
 
 import json
+import subprocess
 import sys
 import uuid
 from pathlib import Path
@@ -16,6 +17,7 @@ from helpers import DUMP_TIMESTAMP, release_doc, snapshot, write_archive
 from indexer.mapping import raw_hash
 from indexer.runs import Run
 from indexer.sync.dump import TombstoneGuard, import_dump
+from indexer.sync.dump_batches import MAX_LINE, start_reader
 from indexer.sync.pipeline import store_release_doc
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "bench"))
@@ -183,3 +185,52 @@ def test_a_stale_answer_is_read_again_from_the_file(db, tmp_path):
     assert any("read again" in line for line in said)
     assert _rows(db, f"SELECT title FROM release WHERE mbid = '{doc['id']}'") == [(json.loads(lines[0])["title"],)]
     assert _rows(db, f"SELECT revision_count FROM document WHERE mbid = '{doc['id']}'") == [(2,)]
+
+
+def test_a_reader_started_early_is_adopted_when_the_plan_is_its_own(db, tmp_path):
+    """`import-dump` forks the reader before it imports the library
+    (`start_reader`): the import adopts it when there is nothing to resume
+    or skip, and the mirror is the one an import with its own reader leaves."""
+    lines = list(make_dump.iter_release_lines(12, SEED))
+    archive = write_archive(tmp_path / "release.tar.xz", lines)
+    early = start_reader(archive, None, 5, MAX_LINE, db.url)
+    res = import_dump(db, archive, batch=5, reader=early)
+    assert early.adopted and res.status == "ok" and res.counts.inserted == 12
+    again = start_reader(archive, None, 5, MAX_LINE, db.url)
+    res = import_dump(db, archive, batch=5, again=True, reader=again)
+    assert again.adopted and (res.counts.unchanged, res.unparsed) == (12, 12)
+
+
+def test_a_reader_started_early_is_cancelled_when_the_plan_differs(db, tmp_path):
+    """A file imported before (skipped without --again), another batch size,
+    another database: the early reader is stopped, never used, and the import
+    does what it would have done without it."""
+    archive = write_archive(tmp_path / "release.tar.xz", list(make_dump.iter_release_lines(6, SEED)))
+    import_dump(db, archive, batch=5)
+    for reader, kwargs in [
+        (start_reader(archive, None, 5, MAX_LINE, db.url), {"batch": 5}),  # imported before: skipped
+        (start_reader(archive, None, 5, MAX_LINE, db.url), {"batch": 4, "again": True}),
+        (start_reader(archive, None, 5, MAX_LINE, "postgresql://nobody@127.0.0.1:1/x"), {"batch": 5, "again": True}),
+    ]:
+        res = import_dump(db, archive, **kwargs, reader=reader)
+        assert not reader.adopted and not reader._proc.is_alive(), kwargs
+        assert res.status == "ok" and (res.skipped if not kwargs.get("again") else res.counts.unchanged == 6)
+
+
+def test_no_early_reader_without_a_database_url_or_for_an_input_the_import_refuses(tmp_path):
+    archive = write_archive(tmp_path / "release.tar.xz", list(make_dump.iter_release_lines(2, SEED)))
+    assert start_reader(archive, None, 5, MAX_LINE, None) is None  # the embedded server is not up yet
+    unnamed = tmp_path / "lines.txt"
+    unnamed.write_text("{}\n")
+    assert start_reader(unnamed, None, 5, MAX_LINE, "postgresql://x@127.0.0.1/x") is None
+    assert start_reader(tmp_path / "missing.tar.xz", None, 5, MAX_LINE, "postgresql://x@127.0.0.1/x") is None
+
+
+def test_the_import_dump_command_loads_no_database_machinery_before_its_reader():
+    """The premise of the early start: the command's module, and the reader's,
+    import neither SQLAlchemy nor psycopg nor the models."""
+    code = ("import sys, indexer.cli.commands.import_dump, indexer.sync.dump_batches; "
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('sqlalchemy', 'psycopg') "
+            "or m.startswith('indexer.db')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"

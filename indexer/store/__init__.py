@@ -25,28 +25,34 @@ compares the rows the three paths store for the same documents:
    merges add a `redirect` row.  A changed release is marked `needs_score`.
 """
 
-from .release import (
-    SaveResult,
-    UnstorableDocument,
-    record_redirect_in,
-    resolve_mbid_in,
-    save_release,
-    save_release_in,
-    tombstone,
-)
-from .revisions import INSERTED, UNCHANGED, UPDATED, store_document_in, tombstone_in
+import importlib
 
-__all__ = [
-    "INSERTED",
-    "UNCHANGED",
-    "UPDATED",
-    "SaveResult",
-    "UnstorableDocument",
-    "record_redirect_in",
-    "resolve_mbid_in",
-    "save_release",
-    "save_release_in",
-    "store_document_in",
-    "tombstone",
-    "tombstone_in",
-]
+#: what the package offers, and the module each comes from: imported on first
+#: use (PEP 562), so that `store.raw_lines` (the dump reader's probe) can be
+#: imported without SQLAlchemy and the models, which `release` needs: the
+#: reader of a refresh starts before the library is loaded (`sync.dump_batches`)
+_EXPORTS = {
+    "SaveResult": "release",
+    "UnstorableDocument": "release",
+    "record_redirect_in": "release",
+    "resolve_mbid_in": "release",
+    "save_release": "release",
+    "save_release_in": "release",
+    "tombstone": "release",
+    "INSERTED": "revisions",
+    "UNCHANGED": "revisions",
+    "UPDATED": "revisions",
+    "store_document_in": "revisions",
+    "tombstone_in": "revisions",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value

@@ -49,13 +49,9 @@ for any other line.
 
 from __future__ import annotations
 
+import re
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-
-import psycopg
-from sqlalchemy.engine import make_url
-
-from ..db import Database
 
 
 @dataclass(slots=True)
@@ -104,9 +100,15 @@ def stored_in(cur, entity: str, raw_hashes: list[bytes]) -> dict[bytes, str]:
     return {bytes(h): mbid for h, mbid in cur.fetchall()}
 
 
-def reader_conninfo(db: Database) -> str:
-    """The libpq URL of `db`, for the reader's own connection (`KnownLines`)."""
-    return make_url(db.url).set(drivername="postgresql").render_as_string(hide_password=False)
+_SCHEME = re.compile(r"^postgres(?:ql)?(?:\+\w+)?://")
+
+
+def libpq_url(url: str) -> str:
+    """A PostgreSQL URL as libpq takes it, for the reader's own connection
+    (`KnownLines`): SQLAlchemy's `postgresql+psycopg://` (a `Database.url`)
+    or a setting's `postgres://` becomes `postgresql://`, the rest as it is.
+    Plain text, so that the reader needs no SQLAlchemy (see `store`)."""
+    return _SCHEME.sub("postgresql://", url, count=1)
 
 
 class KnownLines:
@@ -119,7 +121,7 @@ class KnownLines:
 
     def __init__(self, conninfo: str):
         self.conninfo = conninfo
-        self._conn: psycopg.Connection | None = None
+        self._conn = None  # a psycopg.Connection once asked
         self._broken = False
         self._asker: ThreadPoolExecutor | None = None
 
@@ -132,6 +134,8 @@ class KnownLines:
     def stored(self, entity: str, raw_hashes: list[bytes]) -> dict[bytes, str]:
         if self._broken or not raw_hashes:
             return {}
+        import psycopg  # deliberate lazy load: a reader started early asks its first question after 0.1 s of reading
+
         try:
             if self._conn is None:
                 self._conn = psycopg.connect(self.conninfo, autocommit=True, connect_timeout=10)
@@ -150,6 +154,6 @@ class KnownLines:
         if self._conn is not None:
             try:
                 self._conn.close()
-            except psycopg.Error:
+            except Exception:  # noqa: BLE001 - closing a broken connection: nothing more to say or do
                 pass
             self._conn = None

@@ -52,7 +52,7 @@ from ..store.bulk import (
     tombstone_absent_in,
     tuning_hint,
 )
-from ..store.raw_lines import reader_conninfo
+from ..store.raw_lines import libpq_url
 from .dump_batches import (
     BATCH,
     MAX_LINE,
@@ -62,6 +62,7 @@ from .dump_batches import (
     MemberEnd,
     MemberStart,
     ReaderError,
+    ReaderProcess,
     ReadPlan,
     Skip,
     Timestamp,
@@ -139,6 +140,7 @@ def import_dump(
     log: Callable[[str], None] = lambda msg: None,
     origin: str | None = None,
     skip_unchanged: bool = True,
+    reader: ReaderProcess | None = None,
 ) -> ImportResult:
     """`mbindex import-dump PATH`.
 
@@ -152,19 +154,26 @@ def import_dump(
     target instead of the local file, which is temporary.  `skip_unchanged`:
     a line with the bytes its document was last stored from is seen again
     without being parsed (`store.raw_lines`; the stored rows are the same
-    either way, False parses every line).
+    either way, False parses every line).  `reader`: one started before
+    this call (`dump_batches.start_reader`), adopted when it reads what the
+    plan asks, else cancelled.
     """
     files = _input_files(Path(path), entity)
     started = time.monotonic()
     prints = [(str(p.resolve()), fingerprint(p)) for p in files]
     prior = prior_imports(db, [fp for _, fp in prints], again=again)
     plan = ReadPlan(sources=prints, entity=entity, resume=prior.resume, skip_done=prior.done, batch=batch,
-                    max_line=max_line, known=reader_conninfo(db) if skip_unchanged else None)
+                    max_line=max_line, known=libpq_url(db.url) if skip_unchanged else None)
     run = Run(db, "import", "dump", origin or str(path),
               options={"entity": entity, "complete": complete, "again": again})
     job = _Import(db, run, files, [(origin or path_, fp) for path_, fp in prints], prior,  # the path dump_import keeps
                   complete=complete, guard=guard, on_progress=on_progress, log=log, entity=entity, max_line=max_line)
-    messages = reader_messages(plan, parallel=parallel)
+    if reader is not None and parallel and reader.serves(plan):
+        messages = reader.messages()
+    else:
+        if reader is not None:
+            reader.cancel()
+        messages = reader_messages(plan, parallel=parallel)
     try:
         for msg in messages:
             if job.handle(msg):

@@ -34,9 +34,29 @@ from typing import Iterator
 import orjson
 
 from .. import mapping as mp
-from ..sources.dump_files import READ_ERRORS, DumpError, Line, bounded_lines, iter_members
-from ..store.raw_lines import FlaggedLines, KnownLines
-from ..store.staging import doc_copy_bytes, doc_row, rows_of, stage_payload
+from ..sources.dump_files import (
+    READ_ERRORS,
+    DumpError,
+    Line,
+    bounded_lines,
+    entity_from_name,
+    is_tar_name,
+    iter_members,
+    list_sources,
+)
+from ..store.raw_lines import FlaggedLines, KnownLines, libpq_url
+
+
+def _staging():
+    """`store.staging`, imported when the first line is parsed, not with this
+    module: it needs SQLAlchemy and the models (about 0.3 s to import), and
+    a reader started before its parent has loaded the library (`ReaderProcess`,
+    `import-dump` with a database URL) cuts, hashes and flags the unchanged
+    lines of a refresh without them."""
+    from ..store import staging  # deliberate lazy load: see the docstring
+
+    return staging
+
 
 BATCH = 1000
 #: a batch holds up to this many times BATCH lines flagged unchanged: each ships as
@@ -85,13 +105,13 @@ def prepare_line(entity: str, raw: bytes, line_no: int, ord_: int, raw_hash: byt
     if not isinstance(doc, dict):
         return Item(line_no, error=f"not a {entity} document: a JSON {type(doc).__name__}, not an object", raw=raw)
     try:
-        tables = rows_of(entity, doc, ord_)
+        tables = _staging().rows_of(entity, doc, ord_)
     except (mp.MappingError, ValueError, TypeError, AttributeError, KeyError) as exc:
         return Item(line_no, error=f"cannot map {entity}: {exc}", raw=raw)
     mbid = str(uuid.UUID(doc["id"]))
     digest = hashlib.sha256(mp.canonical_json_bytes(doc)).hexdigest()
     raw_hash = raw_hash or mp.raw_hash(raw)
-    tables["stg_doc"] = [doc_row(ord_, mbid, digest, raw_hash)]
+    tables["stg_doc"] = [_staging().doc_row(ord_, mbid, digest, raw_hash)]
     return Item(line_no, mbid=mbid, tables=tables, raw=raw, hash=digest, raw_hash=raw_hash, ord=ord_)
 
 
@@ -105,7 +125,9 @@ def over_long(line: Line, line_no: int, max_line: int) -> Item:
 
 def seal(items: list[Item]) -> dict[str, bytes]:
     """The batch's COPY data; the items keep only what the loader needs."""
-    payload = stage_payload(it.tables for it in items)
+    if not items:  # only lines flagged unchanged: nothing to stage
+        return {}
+    payload = _staging().stage_payload(it.tables for it in items)
     for it in items:
         it.tables = None
     return payload
@@ -115,7 +137,7 @@ def make_doc_bytes(items: list[Item]) -> None:
     """The document_revision COPY text of each good line, ahead of the loader."""
     for it in items:
         if it.error is None and it.doc_bytes is None:
-            it.doc_bytes = doc_copy_bytes(it.mbid, it.hash, it.raw)
+            it.doc_bytes = _staging().doc_copy_bytes(it.mbid, it.hash, it.raw)
 
 
 # --- the reader's messages, in the order it sends them ------------------------------------
@@ -395,46 +417,102 @@ def reader_messages(plan: ReadPlan, parallel: bool = True) -> Iterator[Message]:
         except DumpError as exc:
             yield ReaderError(str(exc))
         return
-    ctx = multiprocessing.get_context("fork")
-    q = ctx.Queue(maxsize=2)  # bounded: memory stays flat however large the dump
-    proc = ctx.Process(target=_reader_main, args=(plan, q, os.getpid()), daemon=True)
-    proc.start()
-    ready: queue.Queue = queue.Queue(maxsize=1)
-    stop = threading.Event()
+    yield from ReaderProcess(plan).messages()
 
-    def pump() -> None:
-        """Takes (unpickles) the next batch while the loader waits on PostgreSQL."""
-        while not stop.is_set():
-            try:
-                msg = q.get(timeout=1.0)
-            except queue.Empty:
-                if proc.is_alive():
-                    continue
-                msg = ReaderError(f"the reader process died (exit code {proc.exitcode})")
-            if isinstance(msg, Batch):
-                make_doc_bytes(msg.items)
+
+class ReaderProcess:
+    """The reader in a child process (forked at once), talking through a
+    bounded queue; `messages()` takes what it sends.
+
+    Started early, a reader overlaps its parent's start-up: `import-dump`
+    forks it before importing the library (SQLAlchemy, psycopg's types, the
+    models: about 0.45 s), with a plan that assumes nothing to resume or
+    skip, and this module imports none of the library until a line is
+    parsed.  The import then either adopts it (`serves`: the real plan is the
+    same) or `cancel`s it and starts its own; a reader's only effect on the
+    database is read-only questions, so a cancelled one leaves nothing."""
+
+    def __init__(self, plan: ReadPlan):
+        self.plan = plan
+        ctx = multiprocessing.get_context("fork")
+        self._q = ctx.Queue(maxsize=2)  # bounded: memory stays flat however large the dump
+        self._proc = ctx.Process(target=_reader_main, args=(plan, self._q, os.getpid()), daemon=True)
+        self._proc.start()
+        self.adopted = False
+
+    def serves(self, plan: ReadPlan) -> bool:
+        """Does this reader read what `plan` asks (the same files, entity,
+        batch, caps and database), with nothing to resume or skip?"""
+        mine = self.plan
+        return (not plan.resume and not plan.skip_done and [p for p, _ in plan.sources] == [p for p, _ in mine.sources]
+                and (plan.entity, plan.batch, plan.max_line, plan.known)
+                == (mine.entity, mine.batch, mine.max_line, mine.known))
+
+    def messages(self) -> Iterator[Message]:
+        """What the reader sends, in order, until Done or ReaderError; a pump
+        thread takes (unpickles) the next batch while the loader works."""
+        self.adopted = True
+        proc, q = self._proc, self._q
+        ready: queue.Queue = queue.Queue(maxsize=1)
+        stop = threading.Event()
+
+        def pump() -> None:
+            """Takes (unpickles) the next batch while the loader waits on PostgreSQL."""
             while not stop.is_set():
                 try:
-                    ready.put(msg, timeout=1.0)
-                    break
-                except queue.Full:
-                    continue
-            if isinstance(msg, (Done, ReaderError)):
-                return
+                    msg = q.get(timeout=1.0)
+                except queue.Empty:
+                    if proc.is_alive():
+                        continue
+                    msg = ReaderError(f"the reader process died (exit code {proc.exitcode})")
+                if isinstance(msg, Batch):
+                    make_doc_bytes(msg.items)
+                while not stop.is_set():
+                    try:
+                        ready.put(msg, timeout=1.0)
+                        break
+                    except queue.Full:
+                        continue
+                if isinstance(msg, (Done, ReaderError)):
+                    return
 
-    taker = threading.Thread(target=pump, name="dump-pump", daemon=True)
-    taker.start()
+        taker = threading.Thread(target=pump, name="dump-pump", daemon=True)
+        taker.start()
+        try:
+            while True:
+                msg = ready.get()
+                yield msg
+                if isinstance(msg, (Done, ReaderError)):
+                    return
+        finally:
+            stop.set()
+            taker.join(5)
+            self.cancel()
+
+    def cancel(self) -> None:
+        """Stop the reader (at once if it is still reading) and free its queue."""
+        if self._proc.is_alive():
+            self._proc.terminate()
+        self._proc.join(5)
+        self._q.close()
+        self._q.cancel_join_thread()
+
+
+def start_reader(path: Path, entity: str | None, batch: int, max_line: int, database_url: str | None
+                 ) -> ReaderProcess | None:
+    """A reader of the dump at `path` started now, before the import knows
+    what earlier imports left (`ReaderProcess`: it assumes nothing to resume
+    or skip, and the import adopts it only if so); None where it cannot
+    help: no database URL yet (the embedded server starts later), an input
+    that the import will refuse anyway (it says why)."""
+    if database_url is None:
+        return None
     try:
-        while True:
-            msg = ready.get()
-            yield msg
-            if isinstance(msg, (Done, ReaderError)):
-                return
-    finally:
-        stop.set()
-        taker.join(5)
-        if proc.is_alive():
-            proc.terminate()
-        proc.join(5)
-        q.close()
-        q.cancel_join_thread()
+        files = list_sources(path)
+    except DumpError:
+        return None
+    if entity is None and any(not is_tar_name(p.name) and entity_from_name(p.name) is None for p in files):
+        return None
+    plan = ReadPlan(sources=[(str(p.resolve()), "") for p in files], entity=entity, resume={}, skip_done=set(),
+                    batch=batch, max_line=max_line, known=libpq_url(database_url))
+    return ReaderProcess(plan)

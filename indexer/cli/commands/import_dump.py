@@ -1,6 +1,11 @@
 """`mbindex import-dump PATH`: seed the mirror from the JSON data dumps;
 `mbindex import-dump --latest`: fetch the newest ones first, verified
-(`sync.dump_latest` does it; this module parses, shows and reports)."""
+(`sync.dump_latest` does it; `cli.importing` runs and reports).
+
+This module imports none of the library's database side: with a database
+URL, the command starts the dump's reader first (`start_reader`, a child
+process that cuts and hashes lines), then loads the library (SQLAlchemy,
+psycopg, the models: about 0.45 s) while the reader reads."""
 
 from __future__ import annotations
 
@@ -9,13 +14,10 @@ from pathlib import Path
 
 import click
 
-from ... import runs
 from ...mapping import ENTITY_TYPES
 from ...sources.dump_files import list_sources
-from ...sync.dump import ImportResult, TombstoneGuard, import_dump
-from ...sync.dump_latest import DEFAULT_ENTITIES, find_newest, import_newest
-from ..app import EXIT_FAILURE, EXIT_OK, EXIT_PARTIAL, EXIT_QUARANTINED, App, UserError, pass_app
-from ..progress import DumpProgress, bytes_progress
+from ...sync.dump_batches import start_reader
+from ..app import App, pass_app
 
 
 @click.command("import-dump")
@@ -55,75 +57,23 @@ def import_dump_cmd(app: App, path, latest, dump_url, entities, keep, complete, 
     if not latest and len(entities) > 1:
         raise click.UsageError("one --entity for a PATH (it names what the input holds)")
     settings = app.settings(dump_url=dump_url)  # a dump_url that is not http(s): exit 2, before any request
-    options = {"complete": complete, "again": again, "batch": batch,
-               "guard": TombstoneGuard(max_percent=settings.max_tombstone_percent, force=force),
-               "max_line": int(settings.max_line_mb * (1 << 20))}
-    if latest:
-        code = _import_latest(app, list(entities) or list(DEFAULT_ENTITIES), keep, options)
-    else:
+    entity = entities[0] if entities and not latest else None
+    max_line = int(settings.max_line_mb * (1 << 20))
+    reader = None
+    if not latest:
         list_sources(path)  # an unreadable input is said before a database is opened (or an embedded one started)
-        code = _import_path(app, path, entities[0] if entities else None, options)
+        reader = start_reader(path, entity, batch, max_line, settings.database_url)
+    try:
+        from .. import importing  # deliberate lazy load: the library loads while the reader reads (docstring)
+
+        options = {"complete": complete, "again": again, "batch": batch, "max_line": max_line,
+                   "guard": importing.TombstoneGuard(max_percent=settings.max_tombstone_percent, force=force)}
+        if latest:
+            code = importing.import_latest(app, list(entities) or list(importing.DEFAULT_ENTITIES), keep, options)
+        else:
+            code = importing.import_path(app, path, entity, options, reader)
+    finally:
+        if reader is not None:
+            reader.cancel()  # not adopted, or an error before it was: stop it (a no-op once it has finished)
     if code:
         sys.exit(code)
-
-
-def _import_path(app: App, path: Path, entity: str | None, options: dict) -> int:
-    """One `import_dump` of a local PATH under the writer lock, with progress
-    and its report; its exit code (see `_exit_code`)."""
-    database = app.db()
-    progress = bytes_progress(app)
-    with runs.writer(database, "import"):
-        result = import_dump(database, path, entity=entity, on_progress=progress, log=app.note, **options)
-    progress(None, None, None)
-    _print(result)
-    return _exit_code(result)
-
-
-def _import_latest(app: App, entities: list[str], keep: Path | None, options: dict) -> int:
-    """The newest dump (`sync.dump_latest`): LATEST and the checksums are
-    read before the database is opened, and the database is opened before a
-    long download; each import's summary is printed as it ends."""
-    newest = find_newest(app.settings(), entities)
-    database = app.db()  # an unreachable database is said before a long download
-    result = import_newest(database, newest, keep=keep, progress=_Shown(app), **options)
-    return max((_exit_code(imported) for _, imported in result.imports), default=EXIT_OK)
-
-
-class _Shown(DumpProgress):
-    """The newest dump's progress, and each import's summary as it ends; an
-    archive skipped is said even with --quiet, with how to import it again."""
-
-    def skipped(self, archive) -> None:
-        click.echo(f"already imported: {archive.dated}/{archive.name} ({archive.checksum.algorithm} "
-                   f"{archive.checksum.hex[:16]}…); use --again to import it once more", err=True)
-
-    def imported(self, archive, result: ImportResult) -> None:
-        super().imported(archive, result)
-        _print(result)
-
-
-def _print(result: ImportResult) -> None:
-    """The files skipped as imported before and the summary line; the
-    quarantine line for an import that finished."""
-    for label in result.skipped:
-        click.echo(f"already imported: {label} (use --again to import it once more)", err=True)
-    rate = result.lines / result.seconds if result.seconds else 0
-    c = result.counts
-    click.echo(
-        f"run {result.run_id}: {result.status}; {result.lines} line(s) in {result.seconds:.1f}s ({rate:.0f}/s); "
-        f"inserted {c.inserted}, updated {c.updated}, unchanged {c.unchanged}, "
-        f"quarantined {c.quarantined}, tombstoned {c.tombstoned}"
-    )
-    if result.status not in (runs.FAILED, runs.PARTIAL) and c.quarantined:
-        click.echo(f"{c.quarantined} line(s) quarantined: see the quarantine table (sync_run_id "
-                   f"{result.run_id})", err=True)
-
-
-def _exit_code(result: ImportResult) -> int:
-    """0, or 5 with quarantined lines, for a finished import; UserError for a
-    failed (1) or partial (3: tombstones refused) one."""
-    if result.status == runs.FAILED:
-        raise UserError(f"import failed: {result.error} (run the same command again to continue)", EXIT_FAILURE)
-    if result.status == runs.PARTIAL:
-        raise UserError(result.error, EXIT_PARTIAL)
-    return EXIT_QUARANTINED if result.counts.quarantined else EXIT_OK
