@@ -323,8 +323,25 @@ def test_the_held_out_set_is_new_documented_and_sourced():
     rows = [line for line in section.splitlines() if line.startswith("| ") and "(" in line]
     assert all(any(str(lab.mbid)[:8] in row for row in rows) for lab in held)
     assert len({row[2:].split("/")[0] for row in rows}) >= 4  # recording sources (top-level folders)
-    # every document in releases/ is labelled in one of the two files
-    labelled = {str(m) for m in seen} | {str(lab.mbid) for lab in held}
+
+
+def test_the_second_held_out_set_is_new_documented_and_sourced():
+    """heldout2.tsv: labelled blind with policy 2026.12-2 in place; in neither
+    earlier set; each row's document recorded and named in SOURCES.md."""
+    held2 = evaluation.read_labels(EVAL / "heldout2.tsv")
+    earlier = {lab.mbid for f in ("labels.tsv", "heldout.tsv") for lab in evaluation.read_labels(EVAL / f)}
+    assert len(held2) >= 24 and sum(lab.at_risk for lab in held2) >= 10 and sum(not lab.at_risk for lab in held2) >= 10
+    assert all(lab.reason for lab in held2) and not earlier & {lab.mbid for lab in held2}
+    for lab in held2:
+        doc = json.loads((EVAL / "releases" / f"{lab.mbid}.json").read_text(encoding="utf-8"))
+        assert doc["id"] == str(lab.mbid)
+    sources = (EVAL / "SOURCES.md").read_text(encoding="utf-8")
+    section = sources[sources.index("## The second held-out set"):]
+    rows = [line for line in section.splitlines() if line.startswith("| ") and "(" in line]
+    assert all(any(str(lab.mbid)[:8] in row for row in rows) for lab in held2)
+    assert len({row[2:].split("/")[0] for row in rows}) >= 4  # recording sources (top-level folders)
+    # every document in releases/ is labelled in one of the three files
+    labelled = {str(m) for m in earlier} | {str(lab.mbid) for lab in held2}
     assert {p.stem for p in (EVAL / "releases").glob("*.json")} == labelled
 
 
