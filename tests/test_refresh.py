@@ -16,6 +16,7 @@ from sqlalchemy import text
 from helpers import DUMP_TIMESTAMP, release_doc, snapshot, write_archive
 from indexer.mapping import raw_hash
 from indexer.runs import Run
+from indexer.store.raw_lines import KnownLines
 from indexer.sync.dump import TombstoneGuard, import_dump
 from indexer.sync.dump_batches import MAX_LINE, start_reader
 from indexer.sync.pipeline import store_release_doc
@@ -234,3 +235,24 @@ def test_the_import_dump_command_loads_no_database_machinery_before_its_reader()
             "or m.startswith('indexer.db')))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_a_question_the_database_cannot_answer_means_every_line_is_parsed(tmp_path):
+    """`KnownLines` asked where there is no answer (no server, no schema yet:
+    a reader started early, before the first migration): {} from the asking
+    thread, no error, and no more questions."""
+    known = KnownLines("postgresql://nobody@127.0.0.1:1/nothing")
+    assert known.ask("release", [bytes(16)]).result(timeout=30) == {}
+    assert known.ask("release", [bytes(16)]).result(timeout=30) == {}
+    known.close()
+
+
+def test_a_first_import_into_an_empty_database_with_an_early_reader(empty_database_url, tmp_path):
+    """The command with a database URL starts its reader before the schema
+    exists (it is made by the migration the command runs first): the
+    reader's questions fail, so every line is parsed, and the import is whole."""
+    archive = write_archive(tmp_path / "release.tar.xz", list(make_dump.iter_release_lines(7, SEED)))
+    res = subprocess.run([sys.executable, "-m", "indexer", "--database-url", empty_database_url, "import-dump",
+                          str(archive)], capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr
+    assert "inserted 7," in res.stdout and "Traceback" not in res.stderr

@@ -142,15 +142,18 @@ class KnownLines:
                 self._conn.execute("SET default_transaction_read_only = on")
             with self._conn.cursor() as cur:
                 return stored_in(cur, entity, raw_hashes)
-        except psycopg.Error:
+        except psycopg.Error:  # e.g. a database not migrated yet, when a reader started early asks
             self._broken = True
-            self.close()
+            self._disconnect()  # only: this may be the asker's own thread, which cannot join itself
             return {}
 
     def close(self) -> None:
         if self._asker is not None:
             self._asker.shutdown(wait=True, cancel_futures=True)
             self._asker = None
+        self._disconnect()
+
+    def _disconnect(self) -> None:
         if self._conn is not None:
             try:
                 self._conn.close()
