@@ -11,6 +11,7 @@ import os
 import subprocess
 import sys
 import tracemalloc
+import zlib
 from pathlib import Path
 
 import pytest
@@ -209,6 +210,27 @@ def test_a_directory_holding_an_unreadable_file_is_one_line_and_exit_2(db, cli, 
     res = cli("import-dump", str(d), prefix=prefix)
     assert res.returncode == 2, res.stderr
     assert res.stderr.strip().splitlines() == [f"Error: cannot read {d / 'secret.jsonl'}: Permission denied"]
+    assert count(db, "SELECT count(*) FROM release") == 0
+
+
+def test_an_archive_that_would_need_gigabytes_to_decompress_is_refused(db, cli, tmp_path):
+    """A .tar.xz whose header asks for a 4 GB dictionary (a dump needs 64 MB at
+    most; such a file can fill memory with what it decompresses to): one line,
+    exit 1, nothing stored."""
+    (tmp_path / "ok").mkdir()
+    good = write_archive(tmp_path / "ok" / "release.tar.xz", releases(2)).read_bytes()
+    x = bytearray(good)
+    size = (x[12] + 1) * 4  # the first block header, after the stream header
+    assert x[13] == 0 and x[14:16] == b"\x21\x01", x[12:12 + size].hex()  # one filter, LZMA2, no sizes
+    x[16] = 40  # its dictionary: 4 GB
+    x[12 + size - 4:12 + size] = zlib.crc32(bytes(x[12:12 + size - 4])).to_bytes(4, "little")
+    bomb = tmp_path / "release.tar.xz"
+    bomb.write_bytes(bytes(x))
+    res = cli("import-dump", str(bomb))
+    assert res.returncode == 1, res.stderr
+    assert res.stderr.strip().splitlines() == [
+        "Error: import failed: release.tar.xz: cannot be read: needs more than 1024 MB of memory to decompress "
+        "(a MusicBrainz dump needs at most 65 MB) (run the same command again to continue)"]
     assert count(db, "SELECT count(*) FROM release") == 0
 
 

@@ -129,7 +129,7 @@ class ThreadedXz:
 
     def _decompress_lzma(self) -> None:
         """Through Python's `lzma` (no liblzma 5.4 here)."""
-        dec = lzma.LZMADecompressor()
+        dec = lzma.LZMADecompressor(memlimit=liblzma.MEMLIMIT_STOP)
         pending = b""
         started = False  # a stream has begun (an empty file is no xz file)
         while not self._stop.is_set():
@@ -140,7 +140,7 @@ class ThreadedXz:
                     if not more:
                         return
                     pending = more.lstrip(b"\0")
-                dec = lzma.LZMADecompressor()
+                dec = lzma.LZMADecompressor(memlimit=liblzma.MEMLIMIT_STOP)
             if dec.needs_input and not pending:
                 pending = self._read()
                 if not pending:

@@ -315,7 +315,10 @@ def iter_members(path: Path, entity: str | None) -> Iterator[tuple[str, str, obj
     `("TIMESTAMP", text, None, input)` when an archive carries its dump time."""
     inp = _Input(path)
     try:
-        head = inp.stream.peek(512)[:512] if hasattr(inp.stream, "peek") else b""
+        try:
+            head = inp.stream.peek(512)[:512] if hasattr(inp.stream, "peek") else b""
+        except READ_ERRORS as exc:  # not even its first bytes decompress
+            raise DumpError(f"{path.name}: cannot be read: {exc}") from None
         if _is_tar(path, head):
             try:
                 for name, regular, data in tar_members(inp.stream):

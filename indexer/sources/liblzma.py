@@ -12,7 +12,8 @@ thread exactly as before.  Measured on the benchmark dump (107 blocks of
 
 Memory: each worker holds one block in and out (for `xz -6 -T0`, blocks of
 24 MB), bounded by `MEMLIMIT`: liblzma uses fewer threads, down to one,
-rather than exceed it.  Errors surface where the data breaks, after all the
+rather than exceed it.  A file that needs more than `MEMLIMIT_STOP` in any
+case (a hostile dictionary size) is refused with a message.  Errors surface where the data breaks, after all the
 good output before them (no LZMA_FAIL_FAST), like the single-threaded
 decoder.
 
@@ -31,15 +32,21 @@ import os
 MAX_THREADS = 2
 #: bytes liblzma may use for threads; above it, fewer threads
 MEMLIMIT = 256 << 20
+#: bytes any .xz may need to decode, else it is refused: a dump needs at most 65 MB
+#: (`xz -9`'s 64 MB dictionary); a larger dictionary lets a small hostile file fill
+#: gigabytes of memory with what it decompresses to (its dictionary is that large)
+MEMLIMIT_STOP = 1 << 30
 
 _OK, _STREAM_END = 0, 1
 _RUN, _FINISH = 0, 3
 _CONCATENATED = 0x08  # read the streams one after the other, and the padding between them, as `xz -dc`
 _ERRORS = {
-    5: "out of memory", 6: "memory limit reached", 7: "not xz data (file format not recognized)",
+    5: "out of memory",
+    6: f"needs more than {MEMLIMIT_STOP >> 20} MB of memory to decompress (a MusicBrainz dump needs at most 65 MB)", 7: "not xz data (file format not recognized)",
     8: "unsupported options in the xz headers", 9: "compressed data is corrupt",
     10: "compressed data ended before the end of the stream (truncated)", 11: "liblzma programming error",
 }
+_MAGIC = b"\xfd7zXZ\x00"  # an .xz stream's first bytes
 _MIN_VERSION = 50040002  # 5.4.0 stable: the first with lzma_stream_decoder_mt
 
 
@@ -128,7 +135,7 @@ class Decoder:
         self._error: LzmaError | None = None
         self._closed = False
         options = _Mt(flags=_CONCATENATED, threads=threads or default_threads(), timeout=0,
-                      memlimit_threading=MEMLIMIT, memlimit_stop=2 ** 64 - 1)
+                      memlimit_threading=MEMLIMIT, memlimit_stop=MEMLIMIT_STOP)
         ret = _lib.lzma_stream_decoder_mt(ctypes.byref(self._stream), ctypes.byref(options))
         if ret != _OK:
             raise LzmaError(_ERRORS.get(ret, f"liblzma error {ret}"))
@@ -167,6 +174,8 @@ class Decoder:
             self._action, self._in = _FINISH, None
             self._stream.avail_in = 0
             return
+        if not self.started and not _MAGIC.startswith(data[:len(_MAGIC)]):
+            raise LzmaError(_ERRORS[7])  # said now: liblzma would wait for a whole header, then call it truncated
         self.started = True
         self._in = ctypes.c_char_p(data)  # points into `data` (no copy) and keeps it alive
         self._stream.next_in = ctypes.cast(self._in, ctypes.c_void_p)
