@@ -14,6 +14,11 @@ to the loader through a bounded queue of typed messages (`Message`), so memory s
 large the dump; in the loader's process a pump thread takes (unpickles) the
 next batch and makes the bytes of its documents while the loader waits on
 PostgreSQL.  `read_batches` is the same reader in-process (tests, `parallel=False`).
+
+The process is a `ReaderProcess`; `import-dump` starts one before it loads
+the library (`start_reader`), and this module imports nothing of the
+database side until a line must be parsed (`_staging`), so that an
+unchanged refresh reads while the loader is still starting.
 """
 
 from __future__ import annotations
