@@ -42,7 +42,8 @@ def decoder(request, monkeypatch):
     (`sources.liblzma`, the default where it is found) and Python's `lzma`
     (the fallback elsewhere)."""
     if request.param == "liblzma":
-        assert liblzma.available(), "liblzma 5.4+ is on every machine this runs on (Debian 12: 5.4.1)"
+        if not liblzma.available():  # Debian 12, where CI runs, has 5.4.1
+            pytest.skip("no liblzma 5.4 or later here: the fallback (Python's lzma) is what runs")
     else:
         monkeypatch.setattr(liblzma, "available", lambda: False)
     return request.param
