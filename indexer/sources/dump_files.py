@@ -59,6 +59,19 @@ def list_sources(path: Path) -> list[Path]:
     return files
 
 
+def input_files(root: Path, entity: str | None) -> list[Path]:
+    """The files of `root` to import (`list_sources`), each known to hold a
+    nameable entity, or `entity`: said now, not after a long read."""
+    if entity is not None and entity not in ENTITIES:
+        raise DumpError(f"unknown entity {entity!r}; one of {', '.join(ENTITIES)}")
+    files = list_sources(root)
+    for p in files:
+        if entity is None and not is_tar_name(p.name) and entity_from_name(p.name) is None:
+            raise DumpError(f"cannot tell which entity {p.name} holds: name the file after it "
+                            "(e.g. release.jsonl) or pass --entity")
+    return files
+
+
 def fingerprint(path: Path) -> str:
     """The SHA-256 of the whole file: recognises the same dump file again,
     and a changed one (same size, same head and tail) as new.  One extra

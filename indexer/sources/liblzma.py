@@ -13,11 +13,11 @@ thread exactly as before.  Measured on the benchmark dump (107 blocks of
 Memory: each worker holds one block in and out (for `xz -6 -T0`, blocks of
 24 MB), bounded by `MEMLIMIT`: liblzma uses fewer threads, down to one,
 rather than exceed it.  A file that needs more than `MEMLIMIT_STOP` in any
-case (a hostile dictionary size) is refused with a message.  Errors surface where the data breaks, after all the
-good output before them (no LZMA_FAIL_FAST), like the single-threaded
-decoder.
+case (a hostile dictionary size) is refused with a message.  Errors surface
+where the data breaks, after all the good output before them (no
+LZMA_FAIL_FAST), like the single-threaded decoder.
 
-`open_decoder` answers None where liblzma or its multithreaded decoder is
+`available()` is False where liblzma or its multithreaded decoder is
 missing (another C library, an older liblzma); `sources.decompress` then
 uses Python's `lzma`.
 """
@@ -42,9 +42,12 @@ _RUN, _FINISH = 0, 3
 _CONCATENATED = 0x08  # read the streams one after the other, and the padding between them, as `xz -dc`
 _ERRORS = {
     5: "out of memory",
-    6: f"needs more than {MEMLIMIT_STOP >> 20} MB of memory to decompress (a MusicBrainz dump needs at most 65 MB)", 7: "not xz data (file format not recognized)",
-    8: "unsupported options in the xz headers", 9: "compressed data is corrupt",
-    10: "compressed data ended before the end of the stream (truncated)", 11: "liblzma programming error",
+    6: f"needs more than {MEMLIMIT_STOP >> 20} MB of memory to decompress (a MusicBrainz dump needs at most 65 MB)",
+    7: "not xz data (file format not recognized)",
+    8: "unsupported options in the xz headers",
+    9: "compressed data is corrupt",
+    10: "compressed data ended before the end of the stream (truncated)",
+    11: "liblzma programming error",
 }
 _MAGIC = b"\xfd7zXZ\x00"  # an .xz stream's first bytes
 _MIN_VERSION = 50040002  # 5.4.0 stable: the first with lzma_stream_decoder_mt
@@ -121,8 +124,9 @@ def default_threads() -> int:
 class Decoder:
     """One .xz file (its concatenated streams) decoded into caller's buffers:
     `fill(out)` writes the next bytes into `out` (a bytearray) and answers how
-    many; 0 at the end.  `read(n)` gives compressed input (b"" at its end).
-    Not thread-safe: one thread calls `fill`, liblzma's workers do the rest."""
+    many; 0 at the end.  `read()` gives the next compressed bytes (b"" at
+    their end).  Not thread-safe: one thread calls `fill`, liblzma's workers
+    do the rest."""
 
     def __init__(self, read, threads: int | None = None):
         if not available():

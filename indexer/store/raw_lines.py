@@ -155,8 +155,10 @@ class KnownLines:
 
     def _disconnect(self) -> None:
         if self._conn is not None:
+            import psycopg  # loaded already: there is a connection (see `stored`)
+
             try:
                 self._conn.close()
-            except Exception:  # noqa: BLE001 - closing a broken connection: nothing more to say or do
+            except psycopg.Error:
                 pass
             self._conn = None

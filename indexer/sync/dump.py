@@ -32,15 +32,7 @@ from typing import Callable
 from ..clock import now
 from ..db import Database
 from ..runs import FAILED, INTERRUPTED, OK, PARTIAL, Run, RunCounts
-from ..sources.dump_files import (
-    ENTITIES,
-    DumpError,
-    entity_from_name,
-    fingerprint,
-    is_tar_name,
-    list_sources,
-    parse_dump_time,
-)
+from ..sources.dump_files import fingerprint, input_files, is_tar_name, parse_dump_time
 from ..store.bulk import (
     Loader,
     absent_share_in,
@@ -158,7 +150,7 @@ def import_dump(
     this call (`dump_batches.start_reader`), adopted when it reads what the
     plan asks, else cancelled.
     """
-    files = _input_files(Path(path), entity)
+    files = input_files(Path(path), entity)
     started = time.monotonic()
     prints = [(str(p.resolve()), fingerprint(p)) for p in files]
     prior = prior_imports(db, [fp for _, fp in prints], again=again)
@@ -188,19 +180,6 @@ def import_dump(
         messages.close()
         job.close(time.monotonic() - started)
     return job.result
-
-
-def _input_files(root: Path, entity: str | None) -> list[Path]:
-    """The files to read, each known to hold a nameable entity: said now,
-    not after a long read."""
-    if entity is not None and entity not in ENTITIES:
-        raise DumpError(f"unknown entity {entity!r}; one of {', '.join(ENTITIES)}")
-    files = list_sources(root)
-    for p in files:
-        if entity is None and not is_tar_name(p.name) and entity_from_name(p.name) is None:
-            raise DumpError(f"cannot tell which entity {p.name} holds: name the file after it "
-                            "(e.g. release.jsonl) or pass --entity")
-    return files
 
 
 class _Import:

@@ -23,6 +23,7 @@ unchanged refresh reads while the loader is still starting.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import multiprocessing
@@ -44,14 +45,13 @@ from ..sources.dump_files import (
     DumpError,
     Line,
     bounded_lines,
-    entity_from_name,
-    is_tar_name,
+    input_files,
     iter_members,
-    list_sources,
 )
 from ..store.raw_lines import FlaggedLines, KnownLines, libpq_url
 
 
+@functools.cache  # a call a parsed line: the import statement runs once
 def _staging():
     """`store.staging`, imported when the first line is parsed, not with this
     module: it needs SQLAlchemy and the models (about 0.3 s to import), and
@@ -513,10 +513,8 @@ def start_reader(path: Path, entity: str | None, batch: int, max_line: int, data
     if database_url is None:
         return None
     try:
-        files = list_sources(path)
+        files = input_files(path, entity)
     except DumpError:
-        return None
-    if entity is None and any(not is_tar_name(p.name) and entity_from_name(p.name) is None for p in files):
         return None
     plan = ReadPlan(sources=[(str(p.resolve()), "") for p in files], entity=entity, resume={}, skip_done=set(),
                     batch=batch, max_line=max_line, known=libpq_url(database_url))
