@@ -9,6 +9,7 @@ import copy
 import io
 import json
 import tarfile
+import zlib
 from pathlib import Path
 
 from sqlalchemy import text
@@ -147,3 +148,16 @@ def snapshot(db) -> dict:
     }
     with db.session() as s:
         return {name: [tuple(r) for r in s.execute(text(q)).all()] for name, q in queries.items()}
+
+
+def xz_with_dictionary(xz: bytes, code: int) -> bytes:
+    """The .xz file `xz` (one LZMA2 filter, no sizes in its first block
+    header: what Python's `lzma` writes) with that block asking for the
+    dictionary `code` (40: 4 GB, 28: 64 MB, xz -9's), its header checksum
+    made right: a hostile header on a real stream."""
+    x = bytearray(xz)
+    size = (x[12] + 1) * 4  # the first block header, after the 12-byte stream header
+    assert x[13] == 0 and x[14:16] == b"\x21\x01", x[12:12 + size].hex()  # one filter, LZMA2, one property byte
+    x[16] = code
+    x[12 + size - 4:12 + size] = zlib.crc32(bytes(x[12:12 + size - 4])).to_bytes(4, "little")
+    return bytes(x)

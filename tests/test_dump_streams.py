@@ -11,10 +11,10 @@ import shutil
 import subprocess
 import tarfile
 import threading
-import zlib
 
 import pytest
 
+from helpers import xz_with_dictionary
 from indexer.sources import dump_files, liblzma
 from indexer.sources.decompress import ThreadedXz, XzError
 from indexer.sources.dump_files import LINE_HEAD, bounded_lines, tar_members
@@ -92,30 +92,18 @@ def test_threaded_xz_gives_what_a_truncated_file_holds_before_its_error(tmp_path
     assert len(b"".join(got)) > len(data) // 2 and data.startswith(b"".join(got))
 
 
-def _with_dictionary(data: bytes, code: int) -> bytes:
-    """`data` as .xz whose block header asks for the LZMA2 dictionary `code`
-    (40: 4 GB), its header checksum made right: a small file whose
-    decompressed bytes would be kept in a dictionary that large."""
-    x = bytearray(lzma.compress(data, preset=1))
-    size = (x[12] + 1) * 4  # the block header, after the 12-byte stream header
-    assert x[14:16] == b"\x21\x01"  # one filter, LZMA2, one byte of properties
-    x[16] = code
-    x[12 + size - 4:12 + size] = zlib.crc32(bytes(x[12:12 + size - 4])).to_bytes(4, "little")
-    return bytes(x)
-
-
 def test_threaded_xz_refuses_a_file_that_needs_gigabytes_to_decompress(tmp_path, decoder):
     """Hostile input: a 4 GB dictionary (a dump needs 64 MB at most) is
     refused before anything is decompressed; a real one is not."""
     data = b'{"id": 1}\n' * 1000
     path = tmp_path / "x.xz"
-    path.write_bytes(_with_dictionary(data, 40))
+    path.write_bytes(xz_with_dictionary(lzma.compress(data, preset=1), 40))
     with open(path, "rb") as f:
         xz = ThreadedXz(f)
         with pytest.raises(XzError, match="[Mm]emory"):
             _read_all(xz, 1 << 16)
         xz.close()
-    path.write_bytes(_with_dictionary(data, 28))  # 64 MB, xz -9's
+    path.write_bytes(xz_with_dictionary(lzma.compress(data, preset=1), 28))  # 64 MB, xz -9's
     with open(path, "rb") as f:
         xz = ThreadedXz(f)
         assert _read_all(xz, 1 << 16) == data

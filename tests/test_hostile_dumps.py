@@ -11,13 +11,12 @@ import os
 import subprocess
 import sys
 import tracemalloc
-import zlib
 from pathlib import Path
 
 import pytest
 from sqlalchemy import text
 
-from helpers import CORPUS, FIXTURES, dump_line, release_doc, write_archive
+from helpers import CORPUS, FIXTURES, dump_line, release_doc, write_archive, xz_with_dictionary
 from indexer import runs
 from indexer.mapping import doc_hash
 from indexer.sources.dump_files import bounded_lines
@@ -219,13 +218,8 @@ def test_an_archive_that_would_need_gigabytes_to_decompress_is_refused(db, cli, 
     exit 1, nothing stored."""
     (tmp_path / "ok").mkdir()
     good = write_archive(tmp_path / "ok" / "release.tar.xz", releases(2)).read_bytes()
-    x = bytearray(good)
-    size = (x[12] + 1) * 4  # the first block header, after the stream header
-    assert x[13] == 0 and x[14:16] == b"\x21\x01", x[12:12 + size].hex()  # one filter, LZMA2, no sizes
-    x[16] = 40  # its dictionary: 4 GB
-    x[12 + size - 4:12 + size] = zlib.crc32(bytes(x[12:12 + size - 4])).to_bytes(4, "little")
     bomb = tmp_path / "release.tar.xz"
-    bomb.write_bytes(bytes(x))
+    bomb.write_bytes(xz_with_dictionary(good, 40))  # 4 GB
     res = cli("import-dump", str(bomb))
     assert res.returncode == 1, res.stderr
     assert res.stderr.strip().splitlines() == [
