@@ -239,9 +239,9 @@ def refresh(args) -> None:
         # more about the neighbours than about the refresh
         same, xzs, same_peaks = unchanged_runs(url, path, args, n, " same")
         took["same"], xz = min(same), min(xzs)
+        one_block = None  # (refresh seconds, xz seconds) of the archive recompressed as one block
         if n == args.releases and args.single_block:  # before the next dump changes the mirror: still unchanged
-            one = single_block(path)
-            same1, xzs1, _ = unchanged_runs(url, one, args, n, "1blk")
+            one_block = unchanged_runs(url, single_block(path), args, n, "1blk")[:2]
         peaks["same"].append(max(same_peaks))
         seconds, peak, summary, _ = run_import(url, nxt, args.batch, "--force")
         took["next"] = seconds
@@ -259,7 +259,8 @@ def refresh(args) -> None:
         print(f"{n:>8} the dump holds {xz_blocks(path)} xz blocks: decoded in liblzma's worker threads; against "
               f"xz's own multithreaded decoding (xz -T0 -dc, best {xz_mt:.1f}s of 3) the unchanged refresh is "
               f"{took['same'] / xz_mt:.2f}x best to best")
-        if n == args.releases and args.single_block:
+        if one_block is not None:
+            same1, xzs1 = one_block
             print(f"{n:>8} one block (plain xz: decoded in one thread): unchanged refresh best "
                   f"{min(same1):.1f}s, median {statistics.median(same1):.1f}s; {min(same1) / min(xzs1):.2f}x xz -dc "
                   f"best to best, {statistics.median(same1) / statistics.median(xzs1):.2f}x median to median")
