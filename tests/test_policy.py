@@ -51,6 +51,8 @@ LACKING = {
     "cover_art_darkened": (_hit, NO_BARCODE_HIT),
     "no_label": (release_doc, NO_LABELS),
     "no_catalog_number": (release_doc, NO_LABELS),
+    "promo_catalog_number": (release_doc, NO_LABELS),
+    "informal_type": (_browse_item, BROWSE_ITEM),
     "no_links": (release_doc, NO_URL_RELS),
     "uncatalogued": (release_doc, NO_URL_RELS),
     "no_tags": (release_doc, NO_URL_RELS),
@@ -71,9 +73,10 @@ def score_row(db, mbid) -> dict:
 
 def test_every_signal_with_inputs_has_a_real_document_lacking_them():
     assert set(LACKING) == {name for name, inputs in risk.SIGNAL_INPUTS.items() if inputs != risk.Inputs()}
-    # the others read what every release document states: a deletion, its date and country
+    # the others read what every release document states: a deletion, its date and country, its
+    # title (and disambiguation, omitted when empty in every shape)
     assert {n for n, i in risk.SIGNAL_INPUTS.items() if i == risk.Inputs()} == {
-        "tombstoned", "unknown_date", "unknown_country"}
+        "tombstoned", "unknown_date", "unknown_country", "promo_words"}
 
 
 @pytest.mark.parametrize("signal", sorted(LACKING))

@@ -4,6 +4,7 @@ exactly when its condition holds, explanations are shown, policy errors are clea
 from __future__ import annotations
 
 import copy
+import json
 import uuid
 from pathlib import Path
 
@@ -93,6 +94,14 @@ def _no_tags(doc):
     doc["tags"] = []
 
 
+def _promo_catno(doc):
+    doc["label-info"][0]["catalog-number"] = "DPRO-12702"  # a real promo CD's (Cracker, Tucson, Virgin 1992)
+
+
+def _demo(doc):
+    doc["release-group"]["secondary-types"] = ["Demo"]
+
+
 # signal -> how to make the otherwise unchanged real release fire it
 MUTATIONS = {
     "fragile_format": _media_format,
@@ -110,6 +119,9 @@ MUTATIONS = {
     "low_quality": _set("quality", "low"),
     "sparse_tracklist": _no_durations,
     "no_tags": _no_tags,
+    "promo_catalog_number": _promo_catno,
+    "promo_words": _set("disambiguation", "promo"),
+    "informal_type": _demo,
 }
 
 
@@ -268,6 +280,12 @@ def test_custom_policy_weights_and_disabled_signals(db, tmp_path):
      "max_release_groups must be between 0 and"),
     ('version = "1"\n[context]\npeak_factor = 1e300\n[signals.low_quality]\nweight = 5\nexplain = "x"\n',
      "context.peak_factor must be a factor"),
+    # lists compared with normalised text must be written normalised, or they would never match
+    ('version = "1"\n[signals.promo_catalog_number]\nweight = 5\nexplain = "x"\nprefixes = ["PRO-CD"]\n',
+     "promo_catalog_number.prefixes: 'PRO-CD' must be upper-case ASCII letters and digits only"),
+    ('version = "1"\n[signals.promo_words]\nweight = 5\nexplain = "x"\nwords = ["Not-For-Sale"]\n',
+     "promo_words.words: 'Not-For-Sale' must be lower-case ASCII words"),
+    ('version = "1"\n[signals.promo_words]\nweight = 5\nexplain = "x"\n', "promo_words.words is required"),
     ('version = "1"\n[context]\nnope = 1\n[signals.low_quality]\nweight = 5\nexplain = "x"\n',
      "unknown [context] key"),
 ])
@@ -372,3 +390,38 @@ def test_a_catalogue_number_without_a_label_is_not_no_label(db, base):
     store(db, dict(base, **{"label-info": [{"catalog-number": "none", "label": None}]}), includes=["url-rels", "tags"])
     score_all(db)
     assert {"no_label", "no_catalog_number"} <= signals(db, BASE)
+
+
+EVAL_RELEASES = Path(__file__).parent / "fixtures" / "eval" / "releases"
+
+
+@pytest.mark.parametrize("mbid, signal", [
+    ("2854d324-695f-4a2b-9cae-ef5426386265", "promo_catalog_number"),  # Cracker, Tucson: a search hit, DPRO-12702
+    ("8ad92791-9924-4a03-80f7-a17cc341a93d", "promo_words"),  # The Paste 2020 Holiday Sampler: a recording search's item
+])
+def test_promo_signals_fire_on_real_promo_documents_as_recorded(db, mbid, signal):
+    """Thin documents (search hits) of real promo-only releases, stored as
+    they came: the catalogue number and the title name what the status does not."""
+    doc = json.loads((EVAL_RELEASES / f"{mbid}.json").read_text(encoding="utf-8"))
+    assert doc["status"] == "Official"  # filed as Official: risky_status cannot see it
+    store(db, doc)
+    store(db, release_doc(BASE))
+    score_all(db)
+    assert signal in signals(db, mbid)
+    assert not {"promo_catalog_number", "promo_words", "informal_type"} & signals(db, BASE)
+
+
+def test_catalogue_numbers_and_words_are_compared_normalised(db, base):
+    """"pro-cd-4711" reads as PROCD4711; "Not For Sale!" holds the words "not for sale";
+    a word inside another word ("promotion" for "promo") is no match."""
+    for catno, fires in (("pro-cd-4711", True), ("PRO CD 4711", True), ("9362 48444 2", False), ("XPRO1", False)):
+        doc = copy.deepcopy(base)
+        doc["label-info"][0]["catalog-number"] = catno
+        store(db, doc, includes=["url-rels", "tags"])
+        score_all(db)
+        assert ("promo_catalog_number" in signals(db, BASE)) is fires, catno
+    for title, fires in (("Not For Sale!", True), ("Summer Sampler 2004", True), ("Promotion Day", False),
+                         ("Sampler-ish", True), ("Samplers", False)):
+        store(db, dict(copy.deepcopy(base), title=title), includes=["url-rels", "tags"])
+        score_all(db)
+        assert ("promo_words" in signals(db, BASE)) is fires, title

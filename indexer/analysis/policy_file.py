@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import uuid
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
@@ -45,8 +46,9 @@ class Inputs:
 
 
 #: what each signal's SQL reads (a policy may add inputs, never remove these).
-#: `tombstoned`, `unknown_date` and `unknown_country` read what every release
-#: document states (ws/2 omits date and country in every shape when unknown)
+#: `tombstoned`, `unknown_date`, `unknown_country` and `promo_words` read what
+#: every release document states (ws/2 omits date, country and an empty
+#: disambiguation in every shape; every shape has the title)
 SIGNAL_INPUTS: dict[str, Inputs] = {
     "tombstoned": Inputs(),
     "fragile_format": Inputs(includes=("media",)),
@@ -55,6 +57,9 @@ SIGNAL_INPUTS: dict[str, Inputs] = {
     "barcode_invalid": Inputs(fields=("barcode",)),
     "no_label": Inputs(includes=("labels",)),
     "no_catalog_number": Inputs(includes=("labels",)),
+    "promo_catalog_number": Inputs(includes=("labels",)),
+    "promo_words": Inputs(),
+    "informal_type": Inputs(includes=("release-groups",)),
     "no_cover_art": Inputs(fields=("cover-art-archive",)),
     "cover_art_darkened": Inputs(fields=("cover-art-archive",)),
     "no_links": Inputs(includes=("url-rels",)),
@@ -92,8 +97,19 @@ SIGNAL_PARAMS: dict[str, dict[str, type]] = {
     "small_catalogue": {"max_release_groups": int},
     "few_listeners": {"max_listeners": int},
     "uncatalogued": {"catalogues": list},
+    "promo_catalog_number": {"prefixes": list},
+    "promo_words": {"words": list},
+    "informal_type": {"types": list},
 }
-REQUIRED_PARAMS = ("fragile_format", "risky_status", "small_catalogue", "few_listeners", "uncatalogued")
+REQUIRED_PARAMS = ("fragile_format", "risky_status", "small_catalogue", "few_listeners", "uncatalogued",
+                   "promo_catalog_number", "promo_words", "informal_type")
+#: list parameters compared with normalised text, so written in that form: (pattern, what it must be)
+_NORMAL_FORMS = {
+    "prefixes": (re.compile(r"[A-Z0-9]+"), "upper-case ASCII letters and digits only, as catalogue numbers "
+                                           "are compared (\"PRO-CD\" is written \"PROCD\")"),
+    "words": (re.compile(r"[a-z0-9]+( [a-z0-9]+)*"), "lower-case ASCII words separated by single spaces, "
+                                                    "as titles are compared (\"not-for-sale\" is \"not for sale\")"),
+}
 
 #: signals whose weight is read in context (format and era): see [context] in the policy
 CONTEXT_SIGNALS = ("barcode_unknown", "barcode_none", "no_catalog_number")
@@ -206,6 +222,7 @@ class Policy:
         out.setdefault("p_no_label_no_label_mbid", "157afde4-4bf5-4039-8ad2-5a15acc85176")
         out.setdefault("p_sparse_tracklist_unknown_titles", ["[unknown]"])
         out.setdefault("p_uncatalogued_catalogues", [])
+        out.setdefault("p_promo_catalog_number_prefixes", [])  # the label CTE reads it whatever the policy
         out.update({f"ctx_{k}": v for k, v in self.context.items()})
         return out
 
@@ -228,6 +245,11 @@ def _check_value(path, where: str, value, typ: type):
         _fail(path, f"{where} must be between 0 and {MAX_PARAM}")
     if typ is float and not 0 <= value <= MAX_FACTOR:
         _fail(path, f"{where} must be a factor between 0 and {MAX_FACTOR:g}")
+    form = _NORMAL_FORMS.get(where.rsplit(".", 1)[-1]) if typ is list else None
+    if form is not None:
+        bad = next((x for x in value if not form[0].fullmatch(x)), None)
+        if bad is not None:
+            _fail(path, f"{where}: {bad!r} must be {form[1]}")
     if typ is str and where.endswith("no_label_mbid"):
         try:
             uuid.UUID(value)

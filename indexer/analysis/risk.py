@@ -65,6 +65,14 @@ SIGNAL_SQL: dict[str, str] = {
     "barcode_invalid": "f.barcode <> '' AND NOT f.barcode_gtin",
     "no_label": "NOT f.has_label",
     "no_catalog_number": "NOT f.has_catno",
+    # a catalogue number in a major label's promo-only series (DPRO-, PRO-CD-, CSK...): compared
+    # upper-cased with everything but letters and digits removed, like the policy's prefixes
+    "promo_catalog_number": "f.has_promo_catno",
+    # the title or disambiguation names a giveaway: "sampler", "promo", "not for sale", "test pressing"...
+    "promo_words": "EXISTS (SELECT 1 FROM unnest(CAST(:p_promo_words_words AS text[])) w"
+    " WHERE strpos(f.text_words, ' ' || w || ' ') > 0)",
+    # its release group is a demo or a street mixtape: circulated outside shops
+    "informal_type": "f.secondary_types && CAST(:p_informal_type_types AS text[])",
     "no_cover_art": "f.cover_art_front IS FALSE AND f.cover_art_darkened IS NOT TRUE",
     "cover_art_darkened": "f.cover_art_darkened IS TRUE",
     "no_links": "'url-rels' = ANY(f.includes) AND NOT f.has_links",
@@ -117,6 +125,26 @@ _GROUP_FACTS_CTE = """gf AS MATERIALIZED (
 """
 
 
+#: per release, from its label entries: a label (not "[no label]"), a catalogue number, a promo series number
+_LABEL_FACTS_CTE = """    lab AS (
+        SELECT rl.release_mbid,
+               -- a label entry with a catalogue number but no label names a label MusicBrainz does
+               -- not know (yet): a company issued it, so that is not "no label"
+               bool_or(rl.label_mbid IS NOT NULL AND rl.label_mbid <> CAST(:p_no_label_no_label_mbid AS uuid)
+                       OR (rl.label_mbid IS NULL AND coalesce(rl.label_name, '') NOT IN ('', '[no label]'))
+                       OR (rl.label_mbid IS NULL AND coalesce(rl.label_name, '') = ''
+                           AND lower(coalesce(rl.catalog_number, '')) NOT IN ('', '[none]', 'none'))) AS has_label,
+               bool_or(lower(coalesce(rl.catalog_number, '')) NOT IN ('', '[none]', 'none')) AS has_catno,
+               bool_or(EXISTS (SELECT 1 FROM unnest(CAST(:p_promo_catalog_number_prefixes AS text[])) p
+                               WHERE starts_with(upper(regexp_replace(coalesce(rl.catalog_number, ''),
+                                                                      '[^A-Za-z0-9]+', '', 'g')), p)))
+                   AS has_promo_catno
+        FROM release_label rl JOIN target t ON t.mbid = rl.release_mbid
+        GROUP BY rl.release_mbid
+    ),
+"""
+
+
 def _facts_sql(where: str) -> str:
     """The per-release row the signals read, for the releases `where` selects."""
     return f"""
@@ -147,19 +175,7 @@ def _facts_sql(where: str) -> str:
                       WHERE h = d OR h LIKE '%.' || d)
         GROUP BY x.mbid
     ),
-    lab AS (
-        SELECT rl.release_mbid,
-               -- a label entry with a catalogue number but no label names a label MusicBrainz does
-               -- not know (yet): a company issued it, so that is not "no label"
-               bool_or(rl.label_mbid IS NOT NULL AND rl.label_mbid <> CAST(:p_no_label_no_label_mbid AS uuid)
-                       OR (rl.label_mbid IS NULL AND coalesce(rl.label_name, '') NOT IN ('', '[no label]'))
-                       OR (rl.label_mbid IS NULL AND coalesce(rl.label_name, '') = ''
-                           AND lower(coalesce(rl.catalog_number, '')) NOT IN ('', '[none]', 'none'))) AS has_label,
-               bool_or(lower(coalesce(rl.catalog_number, '')) NOT IN ('', '[none]', 'none')) AS has_catno
-        FROM release_label rl JOIN target t ON t.mbid = rl.release_mbid
-        GROUP BY rl.release_mbid
-    ),
-    trk AS (
+{_LABEL_FACTS_CTE}    trk AS (
         SELECT tr.release_mbid, count(*) AS n,
                count(*) FILTER (WHERE tr.length_ms IS NULL OR tr.length_ms = 0) AS n_no_length,
                count(*) FILTER (WHERE tr.title IS NULL OR tr.title = ANY(CAST(:p_sparse_tracklist_unknown_titles AS text[])))
@@ -177,6 +193,11 @@ def _facts_sql(where: str) -> str:
                t.barcode_gtin,
                coalesce(lab.has_label, false) AS has_label,
                coalesce(lab.has_catno, false) AS has_catno,
+               coalesce(lab.has_promo_catno, false) AS has_promo_catno,
+               -- title and disambiguation as lower-case ASCII words between spaces (promo_words)
+               ' ' || lower(regexp_replace(t.title || ' ' || coalesce(t.disambiguation, ''),
+                                           '[^A-Za-z0-9]+', ' ', 'g')) || ' ' AS text_words,
+               coalesce(rg.secondary_types, '{{}}') AS secondary_types,
                EXISTS (SELECT 1 FROM url_relation u WHERE u.entity_type = 'release' AND u.entity_mbid = t.mbid) AS has_links,
                EXISTS (SELECT 1 FROM tag g WHERE g.entity_type = 'release' AND g.entity_mbid = t.mbid) AS has_tags,
                coalesce(cat.n, 0) AS n_catalogues,
@@ -191,6 +212,7 @@ def _facts_sql(where: str) -> str:
         LEFT JOIN cat ON cat.mbid = t.mbid
         LEFT JOIN lab ON lab.release_mbid = t.mbid
         LEFT JOIN trk ON trk.release_mbid = t.mbid
+        LEFT JOIN release_group rg ON rg.mbid = t.release_group_mbid
     )"""
 
 
