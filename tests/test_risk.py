@@ -107,7 +107,7 @@ MUTATIONS = {
     "fragile_format": _media_format,
     "barcode_unknown": _set("barcode", None),
     "barcode_none": _set("barcode", ""),
-    "barcode_invalid": _set("barcode", "8791423234"),  # a real self-released EP's: 10 digits
+    "barcode_invalid": _set("barcode", "8791423234"),  # 10 digits (made up in musicbrainz-android's test data)
     "no_label": _no_label,
     "no_catalog_number": _no_catno,
     "no_cover_art": _no_cover,
