@@ -3,14 +3,14 @@
     .venv/bin/python bench/eval_risk.py [--url postgresql://postgres@127.0.0.1:5432/postgres]
                                         [--policy FILE] [--db-name mbindex_eval_risk]
 
-Stores the real documents of `tests/fixtures/eval/releases/` (99: the 48 of
-`labels.tsv`, the 19 of the held-out set `heldout.tsv` and the 32 of the
-second held-out set `heldout2.tsv`, from 5
-recording sources of the shared corpus: lookups, search hits, browse and list items,
+Stores the real documents of `tests/fixtures/eval/releases/` (138: the 48 of
+`labels.tsv`, the 19 of the held-out set `heldout.tsv`, the 32 of the
+second held-out set `heldout2.tsv` and the 39 of the third, `heldout3.tsv`,
+from 5 recording sources of the shared corpus: lookups, search hits, browse and list items,
 each as it came: see tests/fixtures/eval/SOURCES.md) in a scratch database
 (`--db-name`, default `mbindex_eval_risk`; give another name to run beside
 someone else), then runs `mbindex evaluate --labels FILE --policy FILE` on
-four label files, each twice:
+five label files, each twice:
 
 1. facts unknown: no upstream fact stored, the world signals not assessed;
 2. facts known where a real recorded answer exists (`facts.json`: the
@@ -20,11 +20,12 @@ four label files, each twice:
 
 The label files: `labels.tsv` (the set used while reviewing the policy),
 `heldout.tsv` (labelled blind to the policy, before 2026.12-2 was written),
-`heldout2.tsv` (labelled blind to the policy, with 2026.12-2 in place, before
-any later change), and all three together (a temporary TSV, `mbindex
-evaluate --labels` taking one file).  Each run prints `mbindex evaluate`'s
-table; a summary of AUC, precision at k and the mean score per class for the
-eight runs ends the output.
+`heldout2.tsv` (labelled blind to the policy, with 2026.12-2 in place; the
+three sets were then looked at to write 2026.12-3), `heldout3.tsv` (labelled
+blind to the policy with 2026.12-3 committed, before it was scored on it),
+and all four together (a temporary TSV, `mbindex evaluate --labels` taking
+one file).  Each run prints `mbindex evaluate`'s table; a summary of AUC,
+precision at k and the mean score per class for the ten runs ends the output.
 
 The labels come from knowledge of the world, not from the documents' fields.
 Nothing is fetched.  The scratch database is dropped at the end.
@@ -56,6 +57,7 @@ EVAL = ROOT / "tests" / "fixtures" / "eval"
 LABELS = EVAL / "labels.tsv"
 HELDOUT = EVAL / "heldout.tsv"
 HELDOUT2 = EVAL / "heldout2.tsv"
+HELDOUT3 = EVAL / "heldout3.tsv"
 DB_NAME = "mbindex_eval_risk"
 FIGURES = ("auc", "precision_at_k", "mean_score_at_risk", "mean_score_preserved")
 
@@ -110,8 +112,8 @@ def main() -> None:
     args = ap.parse_args()
     results: dict[tuple[str, str], tuple[dict, str]] = {}
     with tempfile.TemporaryDirectory() as tmp, scratch_database(args.url, args.db_name) as db:
-        sets = {"labels.tsv": LABELS, "heldout.tsv": HELDOUT, "heldout2.tsv": HELDOUT2,
-                "all": combined_labels(Path(tmp), [LABELS, HELDOUT, HELDOUT2])}
+        sets = {"labels.tsv": LABELS, "heldout.tsv": HELDOUT, "heldout2.tsv": HELDOUT2, "heldout3.tsv": HELDOUT3,
+                "all": combined_labels(Path(tmp), [LABELS, HELDOUT, HELDOUT2, HELDOUT3])}
         for path in sorted((EVAL / "releases").glob("*.json")):
             doc = json.loads(path.read_text(encoding="utf-8"))
             with db.session() as s, s.begin():
@@ -122,7 +124,7 @@ def main() -> None:
         save_facts(db, recorded_facts(), None)
         for name, labels in sets.items():
             results[name, "known"] = evaluate(url, labels, args.policy)
-    for name in sets:  # labels.tsv first, as before; then the held-out sets, then all three
+    for name in sets:  # labels.tsv first, as before; then the held-out sets, then all four
         print(f"== {name}: facts unknown ==")
         print(results[name, "unknown"][1])
         print(f"== {name}: facts known where a real recorded answer exists ==")

@@ -339,12 +339,30 @@ def test_the_second_held_out_set_is_new_documented_and_sourced():
         doc = json.loads((EVAL / "releases" / f"{lab.mbid}.json").read_text(encoding="utf-8"))
         assert doc["id"] == str(lab.mbid)
     sources = (EVAL / "SOURCES.md").read_text(encoding="utf-8")
-    section = sources[sources.index("## The second held-out set"):]
+    section = sources[sources.index("## The second held-out set"):sources.index("## The third held-out set")]
     rows = [line for line in section.splitlines() if line.startswith("| ") and "(" in line]
     assert all(any(str(lab.mbid)[:8] in row for row in rows) for lab in held2)
     assert len({row[2:].split("/")[0] for row in rows}) >= 4  # recording sources (top-level folders)
-    # every document in releases/ is labelled in one of the three files
-    labelled = {str(m) for m in earlier} | {str(lab.mbid) for lab in held2}
+
+
+def test_the_third_held_out_set_is_new_documented_and_sourced():
+    """heldout3.tsv: labelled blind with policy 2026.12-3 in place; in no
+    earlier set; each row's document recorded and named in SOURCES.md."""
+    held3 = evaluation.read_labels(EVAL / "heldout3.tsv")
+    earlier = {lab.mbid for f in ("labels.tsv", "heldout.tsv", "heldout2.tsv")
+               for lab in evaluation.read_labels(EVAL / f)}
+    assert len(held3) >= 36 and sum(lab.at_risk for lab in held3) >= 15 and sum(not lab.at_risk for lab in held3) >= 15
+    assert all(lab.reason for lab in held3) and not earlier & {lab.mbid for lab in held3}
+    for lab in held3:
+        doc = json.loads((EVAL / "releases" / f"{lab.mbid}.json").read_text(encoding="utf-8"))
+        assert doc["id"] == str(lab.mbid)
+    sources = (EVAL / "SOURCES.md").read_text(encoding="utf-8")
+    section = sources[sources.index("## The third held-out set"):]
+    rows = [line for line in section.splitlines() if line.startswith("| ") and "(" in line]
+    assert all(any(str(lab.mbid)[:8] in row for row in rows) for lab in held3)
+    assert len({row[2:].split("/")[0] for row in rows if "/" in row}) == 5  # all five recording sources
+    # every document in releases/ is labelled in one of the four files
+    labelled = {str(m) for m in earlier} | {str(lab.mbid) for lab in held3}
     assert {p.stem for p in (EVAL / "releases").glob("*.json")} == labelled
 
 
