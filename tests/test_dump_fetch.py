@@ -4,6 +4,7 @@ a local HTTP server; good, corrupted, cut-off, stalling and wrong answers."""
 from __future__ import annotations
 
 import hashlib
+import lzma
 import os
 import subprocess
 import sys
@@ -36,6 +37,8 @@ def cli(database_url, tmp_path, dump_server):
         return subprocess.run([str(exe), "-q", *args], env=dict(env, **more_env), capture_output=True, text=True,
                               timeout=60)
 
+    run.argv = [str(exe), "-q"]  # for a run the test kills
+    run.env = env
     return run
 
 
@@ -69,7 +72,8 @@ def test_a_good_dump_is_imported_then_skipped_until_again(db, cli, dump_server, 
         target = s.execute(text("SELECT target FROM sync_run WHERE kind = 'import'")).scalar_one()
     assert row == (url, "sha256:" + hashlib.sha256(recorded_dump).hexdigest(), "done")  # dated directory and checksum
     assert target == url
-    assert not list(tmp_path.glob("mbindex-dump-*"))  # the temporary download is gone
+    assert spooled(tmp_path) == []  # the download is gone, the spool is empty
+    assert not list(tmp_path.glob("mbindex-dump-*"))  # and no temporary directory was needed
 
     fetched = len(dump_server.archive_requests())
     again = cli("import-dump", "--latest")
@@ -81,6 +85,90 @@ def test_a_good_dump_is_imported_then_skipped_until_again(db, cli, dump_server, 
     assert forced.returncode == 0, forced.stderr
     assert f"unchanged {len(RELEASES)}" in forced.stdout
     assert count(db, "SELECT count(*) FROM sync_run WHERE kind = 'import' AND status = 'ok'") == 2
+
+
+def spooled(tmp: Path) -> list[str]:
+    """What the download spool in TMPDIR `tmp` holds, but its lock."""
+    spool = tmp / f"mbindex-downloads-{os.geteuid()}"
+    return sorted(str(p.relative_to(spool)) for p in spool.rglob("*") if p.name != ".lock")
+
+
+def test_a_killed_download_is_continued_by_the_next_run(db, cli, dump_server, recorded_dump, tmp_path):
+    """A timer's timeout or a reboot kills the run mid-download (no clean-up
+    runs): the next run finds the cut-off file in the spool and asks only
+    for the rest; nothing is left behind once it is imported."""
+    dump_server.publish({"release.tar.xz": recorded_dump})
+    path = f"/json-dumps/{DATED}/release.tar.xz"
+    dump_server.stall.add(path)  # half the archive, then silence
+    part = tmp_path / f"mbindex-downloads-{os.geteuid()}" / DATED / "release.tar.xz.part"
+    proc = subprocess.Popen([*cli.argv, "import-dump", "--latest"], env=dict(cli.env, MBINDEX_TIMEOUT="30"),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 30
+        while not (part.exists() and part.stat().st_size == len(recorded_dump) // 2):
+            assert time.monotonic() < deadline and proc.poll() is None, "the download never got half way"
+            time.sleep(0.05)
+    finally:
+        proc.kill()  # SIGKILL: the worst case, nothing of the run's own clean-up runs
+        proc.wait(timeout=10)
+    assert spooled(tmp_path) == [DATED, f"{DATED}/release.tar.xz.part"]
+    dump_server.stall.discard(path)
+    res = cli("import-dump", "--latest")
+    assert res.returncode == 0, res.stderr
+    assert count(db, "SELECT count(*) FROM release") == len(RELEASES)
+    gets = [r for r in dump_server.archive_requests() if r[0] == "GET"]
+    assert gets[-1] == ("GET", path, f"bytes={len(recorded_dump) // 2}-")  # only the rest
+    assert spooled(tmp_path) == []
+
+
+def test_an_archive_whose_import_failed_waits_in_the_spool_until_a_newer_dump(db, cli, dump_server, recorded_dump,
+                                                                          tmp_path):
+    """A verified archive that does not import (here: its checksum matches,
+    its content is no xz) is not fetched again each night; a newer dump
+    replaces it, and the spool is empty once that one is imported."""
+    dump_server.publish({"release.tar.xz": lzma.compress(b"published, checksummed, xz, but no tar " * 20)})
+    res = cli("import-dump", "--latest")
+    assert res.returncode == 1 and "import failed" in one_line(res), res.stderr
+    assert spooled(tmp_path) == [DATED, f"{DATED}/release.tar.xz"]
+    fetched = len(dump_server.archive_requests())
+    assert cli("import-dump", "--latest").returncode == 1
+    assert len(dump_server.archive_requests()) == fetched  # the kept archive, checked against its checksum
+    newer = "20261212-001001"
+    dump_server.publish({"release.tar.xz": recorded_dump}, dated=newer)
+    res = cli("import-dump", "--latest")
+    assert res.returncode == 0, res.stderr
+    assert count(db, "SELECT count(*) FROM release") == len(RELEASES)
+    assert spooled(tmp_path) == []
+
+
+def test_the_spool_keeps_one_dump_and_is_used_only_when_safe_and_free(db, cli, dump_server, recorded_dump, tmp_path):
+    import fcntl  # only this test holds the spool's lock as another run would
+
+    dump_server.publish({"release.tar.xz": recorded_dump})
+    spool = tmp_path / f"mbindex-downloads-{os.geteuid()}"
+    (spool / "20200101-000000").mkdir(parents=True, mode=0o700)  # what a killed run left of an older dump
+    (spool / "20200101-000000" / "release.tar.xz.part").write_bytes(b"old")
+    spool.chmod(0o700)
+    fd = os.open(spool / ".lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)  # another run holds the spool: a private directory instead
+        res = subprocess.run([cli.argv[0], "import-dump", "--latest"], env=cli.env, capture_output=True, text=True,
+                             timeout=60)  # not -q: the note says where the download went
+        assert res.returncode == 0, res.stderr
+        assert "download spool" in res.stderr and "temporary directory" in res.stderr
+        assert spooled(tmp_path) == ["20200101-000000", "20200101-000000/release.tar.xz.part"]  # untouched
+        assert not list(tmp_path.glob("mbindex-dump-*"))
+    finally:
+        os.close(fd)
+    res = cli("import-dump", "--latest", "--again")
+    assert res.returncode == 0, res.stderr
+    assert spooled(tmp_path) == []  # the older dump's leftovers went when the spool was next used
+    spool.chmod(0o755)  # others may read it: not used
+    (spool / "planted").write_bytes(b"x")
+    res = cli("import-dump", "--latest", "--again")
+    assert res.returncode == 0, res.stderr
+    assert spooled(tmp_path) == ["planted"]  # neither used nor cleared
+    assert not list(tmp_path.glob("mbindex-dump-*"))  # the temporary directory used instead is gone
 
 
 def test_kept_archive_is_reused_and_md5sums_serve_when_no_sha256sums(db, cli, dump_server, recorded_dump, tmp_path):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import tempfile
 
 import pytest
@@ -80,7 +81,9 @@ def test_update_dump_imports_the_newest_dump_then_scores_it(mirror, recorded_dum
     assert target == f"{mirror.url}/{DATED}/release.tar.xz"
     assert update_run["dump"] == {"dated": DATED, "skipped": [], "error": None}
     assert inserted == len(RELEASES)  # the import's counts are the night's
-    assert not list(tmp_path.glob("mbindex-dump-*"))  # the temporary download is gone
+    spool = tmp_path / f"mbindex-downloads-{os.geteuid()}"
+    assert [p.name for p in spool.iterdir()] == [".lock"]  # the download is gone
+    assert not list(tmp_path.glob("mbindex-dump-*"))
 
 
 def test_the_same_dump_the_next_night_is_skipped_and_the_rest_runs(mirror, recorded_dump, run_cli, replay, db):

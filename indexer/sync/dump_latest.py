@@ -18,8 +18,9 @@ directory before it opens (or starts) a database:
    `partial`) ends the step: the archives after it wait for the next run.
 
 Downloads go to `keep/<dated dir>/` (kept: a cut-off download continues
-there, a kept archive that matches is not fetched again) or to a temporary
-directory in TMPDIR, removed afterwards.
+there, a kept archive that matches is not fetched again) or to the spool in
+TMPDIR (`sources.dump_spool`): emptied after a run that ends normally, kept
+for the next run to continue when one is cut off or killed.
 
 The writer lock: `import-dump --latest` takes it around each import only
 (`lock=True`), not around the downloads, which may take hours and write
@@ -36,7 +37,6 @@ Never imports Click: a front end hears what happens through a
 from __future__ import annotations
 
 import contextlib
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,6 +46,7 @@ from .. import runs
 from ..config import Settings
 from ..db import Database
 from ..runs import OK
+from ..sources import dump_spool
 from ..sources.dump_fetch import Archive, DumpFetcher, FetchError, Progress
 from .dump import ImportResult, TombstoneGuard, import_dump, imported_before
 from .dump_batches import BATCH, MAX_LINE
@@ -161,7 +162,8 @@ def import_newest(db: Database, newest: NewestDump, *, keep: Path | None = None,
             progress.skipped(archive)
         else:
             todo.append(archive)
-    with _download_dir(keep) as where:
+    with _download_dir(keep, {a.dated for a in todo}, progress) as spooled:
+        where = spooled.path
         files = [_fetch(newest.fetcher, archive, where, progress) for archive in todo]
         for archive, file in zip(todo, files):
             with runs.writer(db, "import") if lock else contextlib.nullcontext():
@@ -172,6 +174,7 @@ def import_newest(db: Database, newest: NewestDump, *, keep: Path | None = None,
             result.imports.append((archive, imported))
             progress.imported(archive, imported)
             if imported.status != OK:
+                spooled.hold = True  # the next run imports these files without fetching them again
                 break
     return result
 
@@ -217,11 +220,14 @@ def _fetch(fetcher: DumpFetcher, archive: Archive, where: Path, progress: Latest
 
 
 @contextlib.contextmanager
-def _download_dir(keep: Path | None) -> Iterator[Path]:
-    """`keep`, or a temporary directory removed afterwards (in TMPDIR: a
-    dump as big as release.tar.xz wants --keep on a disk with room)."""
+def _download_dir(keep: Path | None, dated: set[str], progress: LatestProgress) -> Iterator[dump_spool.Spool]:
+    """`keep`, or the download spool in TMPDIR (a dump as big as
+    release.tar.xz wants TMPDIR or --keep on a disk with room)."""
     if keep is not None:
-        yield keep
+        yield dump_spool.Spool(keep, shared=True)
         return
-    with tempfile.TemporaryDirectory(prefix="mbindex-dump-") as tmp:
-        yield Path(tmp)
+    with dump_spool.spool(dated) as spooled:
+        if not spooled.shared:
+            progress.log(f"the download spool {dump_spool.spool_path()} is in use by another run or not this "
+                         "user's alone: downloading into a temporary directory, removed afterwards")
+        yield spooled

@@ -32,7 +32,8 @@ from ..app import App, pass_app
                    "--latest, which archives to fetch (repeatable; default: release).")
 @click.option("--keep", type=click.Path(file_okay=False, path_type=Path), metavar="DIR",
               help="With --latest: download into DIR/<dated dir>/ and keep the archives there (a cut-off download "
-                   "continues from there); default: a temporary directory, removed after.")
+                   "continues from there); default: the spool TMPDIR/mbindex-downloads-<uid>/, emptied after a "
+                   "run that ends normally (a killed run's download is continued by the next).")
 @click.option("--complete/--partial", "complete", default=None,
               help="The dump holds every entity of its kind, so known releases it lacks are tombstoned "
                    "[default: --complete for an archive, --partial for a plain file].")
