@@ -289,3 +289,28 @@ def test_an_item_without_a_hash_does_not_stop_its_page(replay, client, db):
     res = sync_scope(db, client, "label", LABEL_ID)
     assert res.status == "ok" and res.counts.inserted == 3 and res.counts.quarantined == 1, res.error
     assert lookups(replay) == []
+
+
+def test_a_budget_smaller_than_a_pages_lookups_gets_through_it_over_several_runs(replay, run_cli, db):
+    """Each lookup done within a page is checkpointed: the run that resumes
+    the page asks only for the releases not looked up yet, so a walk cut by
+    --max-requests every time still ends, and nothing is fetched twice."""
+    docs = copies(6)
+    shown = copy.deepcopy(docs)
+    for item in shown[1:]:
+        del item["label-info"]  # five items to look up on their own
+    serve(replay, docs, shown)
+    seen, runs = [], 0
+    while True:
+        runs += 1
+        assert runs <= 5, "the walk never ended"
+        out = run_cli("sync", "--max-requests", "3", "label", LABEL)
+        if out.exit_code == 0:
+            break
+        assert out.exit_code == 3, out.output  # the budget, used up: the next run continues
+        assert "fallback lookups 2" in out.output  # a lookup the budget refused is not counted
+        seen.append(one(db, "SELECT count(*) FROM release"))
+    assert seen == [3, 5] and one(db, "SELECT count(*) FROM release") == 6  # progress every run
+    looked = [r.path.rsplit("/", 1)[1] for r in lookups(replay)]
+    assert sorted(looked) == sorted(d["id"] for d in docs[1:])  # each looked up once, over three runs
+    assert one(db, "SELECT sum(fallback_lookups) FROM sync_run") == 5

@@ -56,35 +56,50 @@ def sync_scope(db: Database, client: Client, scope: str, target: uuid.UUID, *, o
     """`mbindex sync artist|label|release-group|collection MBID`."""
     checkpoint = resume_checkpoint(db, "sync", scope, str(target)) or {}
     start = int(checkpoint.get("offset", 0))
-    run = Run(db, "sync", scope, str(target), options={"resumed_from": start} if start else None)
+    done = _looked_up(checkpoint)
+    resumed = {"resumed_from": start, **({"lookups_kept": len(done)} if done else {})}
+    run = Run(db, "sync", scope, str(target), options=resumed if start or done else None)
     status, error = guarded(
-        run, client, lambda: walk_scope(db, client, scope, target, run, start_offset=start, on_page=on_page))
+        run, client, lambda: walk_scope(db, client, scope, target, run, start_offset=start, on_page=on_page,
+                                        looked_up=done))
     if status == OK and run.counts.missing:
         error = "not found upstream (tombstoned): " + ", ".join(run.counts.missing)
     return finish(run, client, status, error)
 
 
 def walk_scope(db: Database, client: Client, scope: str, target: uuid.UUID, run: Run, *, start_offset: int = 0,
-               on_page: Callable[[int, int], None] | None = None) -> None:
+               on_page: Callable[[int, int], None] | None = None,
+               looked_up: frozenset[uuid.UUID] = frozenset()) -> None:
     """Browse every release of a scope, storing each page whole.
 
     Pages by the number of items actually returned (with `recordings` ws/2
     stops a page once its releases pass 500 tracks, and `release-count` still
     gives the total).  After each page the next offset is checkpointed in
     sync_run.checkpoint, so a run stopped by a budget, an outage or kill -9
-    resumes at the page it had not finished.  When the walk reached the end,
-    members of the scope not seen in this walk are confirmed with a lookup
-    (404 tombstones them, 301 records a redirect).
+    resumes at the page it had not finished; within a page, each fallback
+    lookup done is checkpointed too (`looked_up`), so the run that resumes
+    the page does not look those releases up again: a budget smaller than a
+    page's lookups still gets through the page over several runs.  When the
+    walk reached the end, members of the scope not seen in this walk are
+    confirmed with a lookup (404 tombstones them, 301 records a redirect).
     """
     if scope not in SCOPES:
         raise ValueError(f"unknown scope {scope!r}")
     offset = start_offset
     total = None
+    done = set(looked_up)  # of the page at `offset` only
+
+    def checkpoint(mbid: uuid.UUID) -> None:
+        done.add(mbid)
+        run.save(requests=client.stats.requests, checkpoint={"scope": scope, "target": str(target), "offset": offset,
+                                                             "looked_up": sorted(str(m) for m in done)})
+
     while True:
         items, count, covered = browse_page(db, client, scope, target, offset, run)
         total = total if count is None else count
-        members.note_members(db, scope, target, store_page(db, client, items, run), run.id)
+        members.note_members(db, scope, target, store_page(db, client, items, run, done, checkpoint), run.id)
         offset += covered
+        done = set()
         run.save(requests=client.stats.requests, checkpoint={"scope": scope, "target": str(target), "offset": offset})
         if on_page:
             on_page(offset, total or offset)
@@ -136,15 +151,18 @@ def _one_by_one(db: Database, client: Client, scope: str, target: uuid.UUID, off
     return items, total, PAGE
 
 
-def store_page(db: Database, client: Client, items: list[dict], run: Run) -> list[uuid.UUID]:
+def store_page(db: Database, client: Client, items: list[dict], run: Run,
+               looked_up: set[uuid.UUID] | frozenset[uuid.UUID] = frozenset(),
+               on_lookup: Callable[[uuid.UUID], None] | None = None) -> list[uuid.UUID]:
     """Store every release of a browse page; returns their MBIDs.
 
     A complete item is stored as it came (no request): when its hash is the
     stored document's, the page's unchanged releases are touched together
     (`members.touch_unchanged`), the others go through `store_release_doc`.
     An item lacking an asked include is looked up instead (one request,
-    `fallback_lookups`).  A release the page lists twice is taken once, at
-    its first place (`members.first_of_each`).
+    `fallback_lookups`, then `on_lookup(mbid)`), unless it is in `looked_up`
+    (looked up by an earlier, cut attempt at this page).  A release the page
+    lists twice is taken once, at its first place (`members.first_of_each`).
     """
     items = members.first_of_each(items, mbid_of)
     complete = {mbid: _hash(doc) for mbid, doc in ((mbid_of(d), d) for d in items)
@@ -158,12 +176,27 @@ def store_page(db: Database, client: Client, items: list[dict], run: Run) -> lis
             store_release_doc(db, doc, run)
             continue
         if mbid not in complete:
-            run.counts.fallback_lookups += 1
-            sync_release(db, client, mbid, run)
+            if mbid not in looked_up:
+                sync_release(db, client, mbid, run)
+                run.counts.fallback_lookups += 1  # counted once done: a lookup the budget refused is not one
+                if on_lookup:
+                    on_lookup(mbid)
         elif mbid not in unchanged:
             store_release_doc(db, doc, run)
         mbids.append(mbid)
     return mbids
+
+
+def _looked_up(checkpoint: dict) -> frozenset[uuid.UUID]:
+    """The releases of the checkpointed page already looked up (a checkpoint
+    is this program's own JSON; anything unreadable counts as none)."""
+    raw = checkpoint.get("looked_up")
+    if not isinstance(raw, list):
+        return frozenset()
+    try:
+        return frozenset(uuid.UUID(str(x)) for x in raw[:PAGE])
+    except ValueError:
+        return frozenset()
 
 
 def _hash(doc: dict) -> str | None:
