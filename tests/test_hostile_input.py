@@ -262,7 +262,7 @@ def test_db_upgrade_refuses_a_foreign_database_unless_forced(empty_database_url,
     try:
         with other.engine.begin() as conn:
             conn.execute(text("CREATE TABLE invoices (id int)"))
-        for args in (["db", "upgrade"], ["runs"]):
+        for args in (["db", "upgrade"], ["db", "current"], ["runs"]):
             err = _one_line_error(run_cli("--database-url", empty_database_url, *args), 2)
             assert "refusing" in err and "public.invoices" in err
         assert _tables(other) == {"invoices"}  # untouched

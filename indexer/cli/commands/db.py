@@ -48,12 +48,15 @@ def db_downgrade(app: App, revision):
 @db.command("current")
 @pass_app
 def db_current(app: App):
-    """Show the schema revision of the database and the latest one."""
+    """Show the schema revision of the database and the latest one (another
+    application's database is refused, exit 2, as by every command)."""
     database = app.db(migrate=False)
     try:
         current = database.current_revision()
     except Exception as exc:  # a connection or permission problem, said in one line
         raise UserError(f"cannot read schema revision: {exc}") from None
+    if current is None:
+        database.check_not_foreign()  # ForeignDatabase: its tables named, exit 2
     head = database.head_revision()
     state = "up to date" if current == head else ("empty" if current is None else "needs `mbindex db upgrade`")
     click.echo(f"database: {database.display_url}\ncurrent:  {current or '(none)'}\nlatest:   {head}\nstate:    {state}")
