@@ -1,6 +1,7 @@
 """End to end through the CLI: `mbindex sync release` against the replay server."""
 
 import ast
+import csv
 import importlib
 import json
 import re
@@ -252,3 +253,19 @@ def test_the_root_help_lists_every_command_as_the_commands_say_without_loading_t
         click.Group.format_commands(cli, ctx, clicks)
     assert ours.getvalue() == clicks.getvalue()
     assert set(SUMMARIES) == set(cli_commands_table)
+
+
+def test_show_as_csv_writes_nested_values_as_json_never_python_reprs(run_cli, replay):
+    """`show -o csv` has lists of objects (tracks, revisions) holding MBIDs and
+    times: a cell is the JSON the `-o json` output gives for it, not `UUID('…')`."""
+    mbid = RICH["c9d52105"]
+    assert run_cli("sync", "release", mbid).exit_code == 0
+    assert run_cli("score").exit_code == 0
+    out = run_cli("show", mbid, "-o", "csv").output
+    assert "UUID(" not in out and "datetime." not in out
+    [row] = list(csv.DictReader(out.splitlines()))
+    shown = json.loads(run_cli("show", mbid, "-o", "json").output)[0]
+    assert json.loads(row["revisions"]) == shown["revisions"]
+    assert json.loads(row["tracks"]) == shown["tracks"]
+    assert render([{"formats": ["CD", uuid.UUID(int=1)]}], "csv").splitlines()[1] == \
+        '"CD, 00000000-0000-0000-0000-000000000001"'

@@ -80,9 +80,9 @@ def _cell(value) -> str:
     value = _plain(value)
     if value is None:
         return ""
-    if isinstance(value, (list, tuple)):
-        return ", ".join(str(v) for v in value)
-    if isinstance(value, dict):  # nested values (e.g. a fact's fetched_at) as in the JSON output
+    if isinstance(value, (list, tuple)) and not any(isinstance(v, (dict, list, tuple)) for v in value):
+        return ", ".join(_cell(v) for v in value)
+    if isinstance(value, (dict, list, tuple)):  # nested values (`show`'s tracks, revisions) as in the JSON output
         return json.dumps(_jsonable(value), ensure_ascii=False)
     return str(value)
 
