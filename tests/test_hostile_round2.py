@@ -267,6 +267,7 @@ def test_a_fifo_socket_or_device_destination_is_refused_and_left_alone(some, run
             out = run_cli(*args)
             assert out.exit_code == 2, (args, out.output)
             assert one_line(out) and "not replaced" in out.output
+            assert len(out.output.strip().splitlines()) == 1, out.output  # refused before anything is printed
             assert stat.S_IFMT(os.lstat(place).st_mode) == kind  # still the FIFO, socket or device
     sock.close()
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []

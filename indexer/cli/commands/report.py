@@ -24,7 +24,8 @@ def report_cmd(app: App, html_file, top, policy_file):
     """Print a summary of the mirror and its risks; --html also writes a self-contained page with charts."""
     policy = load_policy(policy_file)
     data = collect(app.db(), top=top, at_risk=policy.bands["at_risk"])
+    if html_file:  # first: a destination that cannot be written is refused before anything is printed
+        write_file(html_file, render_html(data, policy.label))
     click.echo(render_text(terminal_safe_tree(data)))  # label and artist names may hold control characters
     if html_file:
-        write_file(html_file, render_html(data, policy.label))
         app.note(f"wrote {html_file}")
