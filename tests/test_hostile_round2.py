@@ -409,6 +409,7 @@ def test_a_destination_that_cannot_be_written_is_exit_2_in_every_format(some, ru
         out = run_cli(*args)
         assert out.exit_code == 2, (args, out.output)
         assert one_line(out) and "cannot write /proc/x" in out.output
+        assert "no new file can be created in /proc" in out.output  # not a bare "No such file or directory"
 
 
 def test_validate_of_a_tampered_manifest_is_one_line_and_verbose_lists_a_few(some, run_cli, tmp_path):

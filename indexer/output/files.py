@@ -130,6 +130,14 @@ def remove_stale_temporaries(path: Path) -> int:
     return removed
 
 
+def _no_temporary(path: Path, exc: OSError) -> OutputError:
+    """The new version could not be begun beside `path`: say so, since the
+    system's reason alone misleads (a file under /proc exists, yet creating
+    a file beside it gives "No such file or directory")."""
+    where = path.parent if str(path.parent) else Path(".")
+    return OutputError(f"cannot write {path}: no new file can be created in {where} ({exc.strerror or exc})")
+
+
 def _reraise(exc: OSError, path: Path):
     """An operating system error as a one-line OutputError naming `path`
     (one that already is an OutputError unchanged)."""
@@ -165,7 +173,7 @@ def replacing_dir(path: str | Path, *, force: bool = False) -> Iterator[Path]:
         _hold(held)
         os.chmod(tmp, _new_mode(directory=True))  # mkdtemp's is private
     except OSError as exc:
-        raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from None
+        raise _no_temporary(path, exc) from None
     done = False
     try:
         yield tmp
@@ -195,7 +203,7 @@ def replacing_file(path: str | Path, *, force: bool = False) -> Iterator[BinaryI
         _hold(fd)
         held = os.dup(fd)  # the lock stays until the rename, after `f` is closed
     except OSError as exc:
-        raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from None
+        raise _no_temporary(path, exc) from None
     done = False
     try:
         with os.fdopen(fd, "wb") as f:
