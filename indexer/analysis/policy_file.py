@@ -222,7 +222,14 @@ class Policy:
         out.setdefault("p_no_label_no_label_mbid", "157afde4-4bf5-4039-8ad2-5a15acc85176")
         out.setdefault("p_sparse_tracklist_unknown_titles", ["[unknown]"])
         out.setdefault("p_uncatalogued_catalogues", [])
-        out.setdefault("p_promo_catalog_number_prefixes", [])  # the label CTE reads it whatever the policy
+        # derived: what the SQL matches, built once from the checked lists (`_NORMAL_FORMS`: no LIKE
+        # or regex metacharacter can be in them); the label CTE reads the patterns whatever the policy
+        prefixes = out.get("p_promo_catalog_number_prefixes", [])
+        out["p_promo_catalog_number_patterns"] = [p + "%" for p in prefixes]
+        words = out.get("p_promo_words_words", [])
+        out["p_promo_words_pattern"] = (
+            "(^|[^a-z0-9])(" + "|".join(w.replace(" ", "[^a-z0-9]+") for w in words) + ")([^a-z0-9]|$)"
+            if words else "(?!)")  # no word: matches nothing
         out.update({f"ctx_{k}": v for k, v in self.context.items()})
         return out
 

@@ -69,10 +69,12 @@ SIGNAL_SQL: dict[str, str] = {
     # upper-cased with everything but letters and digits removed, like the policy's prefixes
     "promo_catalog_number": "f.has_promo_catno",
     # the title or disambiguation names a giveaway: "sampler", "promo", "not for sale", "test pressing"...
-    "promo_words": "EXISTS (SELECT 1 FROM unnest(CAST(:p_promo_words_words AS text[])) w"
-    " WHERE strpos(f.text_words, ' ' || w || ' ') > 0)",
-    # its release group is a demo or a street mixtape: circulated outside shops
-    "informal_type": "f.secondary_types && CAST(:p_informal_type_types AS text[])",
+    # as whole words (the policy's words joined into one pattern by `Policy.bind`: one match per release)
+    "promo_words": "lower(f.title || ' ' || coalesce(f.disambiguation, '')) ~ :p_promo_words_pattern",
+    # its release group is a demo or a street mixtape: circulated outside shops (the few such groups
+    # hashed once, not a join of every release with its group)
+    "informal_type": "f.release_group_mbid IN (SELECT g.mbid FROM release_group g"
+    " WHERE g.secondary_types && CAST(:p_informal_type_types AS text[]))",
     "no_cover_art": "f.cover_art_front IS FALSE AND f.cover_art_darkened IS NOT TRUE",
     "cover_art_darkened": "f.cover_art_darkened IS TRUE",
     "no_links": "'url-rels' = ANY(f.includes) AND NOT f.has_links",
@@ -135,10 +137,9 @@ _LABEL_FACTS_CTE = """    lab AS (
                        OR (rl.label_mbid IS NULL AND coalesce(rl.label_name, '') = ''
                            AND lower(coalesce(rl.catalog_number, '')) NOT IN ('', '[none]', 'none'))) AS has_label,
                bool_or(lower(coalesce(rl.catalog_number, '')) NOT IN ('', '[none]', 'none')) AS has_catno,
-               bool_or(EXISTS (SELECT 1 FROM unnest(CAST(:p_promo_catalog_number_prefixes AS text[])) p
-                               WHERE starts_with(upper(regexp_replace(coalesce(rl.catalog_number, ''),
-                                                                      '[^A-Za-z0-9]+', '', 'g')), p)))
-                   AS has_promo_catno
+               -- the catalogue number normalised once, matched against every prefix% (`Policy.bind`)
+               bool_or(upper(regexp_replace(rl.catalog_number, '[^A-Za-z0-9]+', '', 'g'))
+                       LIKE ANY (CAST(:p_promo_catalog_number_patterns AS text[]))) AS has_promo_catno
         FROM release_label rl JOIN target t ON t.mbid = rl.release_mbid
         GROUP BY rl.release_mbid
     ),
@@ -194,10 +195,7 @@ def _facts_sql(where: str) -> str:
                coalesce(lab.has_label, false) AS has_label,
                coalesce(lab.has_catno, false) AS has_catno,
                coalesce(lab.has_promo_catno, false) AS has_promo_catno,
-               -- title and disambiguation as lower-case ASCII words between spaces (promo_words)
-               ' ' || lower(regexp_replace(t.title || ' ' || coalesce(t.disambiguation, ''),
-                                           '[^A-Za-z0-9]+', ' ', 'g')) || ' ' AS text_words,
-               coalesce(rg.secondary_types, '{{}}') AS secondary_types,
+               t.title, t.disambiguation,
                EXISTS (SELECT 1 FROM url_relation u WHERE u.entity_type = 'release' AND u.entity_mbid = t.mbid) AS has_links,
                EXISTS (SELECT 1 FROM tag g WHERE g.entity_type = 'release' AND g.entity_mbid = t.mbid) AS has_tags,
                coalesce(cat.n, 0) AS n_catalogues,
@@ -212,7 +210,6 @@ def _facts_sql(where: str) -> str:
         LEFT JOIN cat ON cat.mbid = t.mbid
         LEFT JOIN lab ON lab.release_mbid = t.mbid
         LEFT JOIN trk ON trk.release_mbid = t.mbid
-        LEFT JOIN release_group rg ON rg.mbid = t.release_group_mbid
     )"""
 
 
