@@ -79,6 +79,21 @@ def test_a_curator_token_opens_the_pages_and_signs_the_marks(mirror):
             assert res.status_code == 401 and "curator" not in res.text.replace("curator add", "")
 
 
+def test_removing_the_last_curator_does_not_open_a_running_server(mirror):
+    """Shutting the last curator out must not let everyone in: the pages stay
+    closed until `serve` is restarted (then open, on loopback, as before)."""
+    with TestClient(create_app(mirror)) as web:
+        assert web.get("/").status_code == 200  # no curator, no serve_token: an open install
+        ana = add_curator(mirror, "ana")
+        assert web.get("/").status_code == 401  # guarded from the first curator on
+        assert web.get("/", headers={"Authorization": f"Bearer {ana}"}).status_code == 200
+        remove_curator(mirror, "ana")
+        assert web.get("/", headers={"Authorization": f"Bearer {ana}"}).status_code == 401
+        assert web.get("/").status_code == 401  # still closed: nobody was let in by the removal
+    with TestClient(create_app(mirror)) as web:
+        assert web.get("/").status_code == 200  # restarted without curators: open again
+
+
 def test_the_shared_token_still_works_beside_curators(mirror):
     add_curator(mirror, "ana")
     with TestClient(create_app(mirror, token=SHARED)) as web:

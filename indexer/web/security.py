@@ -63,12 +63,17 @@ class TokenGate:
     """ASGI middleware: when the pages are guarded (a `serve_token`, or any
     curator in the database), every request needs a token that opens them;
     without one, 401.  The curator of the token (None for the shared token or
-    an open install) is left in the request's state for `curator_of`."""
+    an open install) is left in the request's state for `curator_of`.
+
+    Once guarded, a running server stays guarded: removing the last curator
+    (to shut someone out) does not open the pages to everyone; a restart
+    without curators or `serve_token` does (on loopback only)."""
 
     def __init__(self, app, db, token: str | None = None):
         self.app = app
         self.db = db
         self.token = token
+        self._guarded = bool(token)
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
@@ -85,7 +90,7 @@ class TokenGate:
             qs = query_string(request.query_params, token=None)
             response = RedirectResponse(local_path(scope) + ("?" + qs if qs else ""), status_code=303)
             response.set_cookie(TOKEN_COOKIE, once, httponly=True, samesite="strict")
-        elif not self.token and not await run_in_threadpool(has_curators, self.db):
+        elif not await self._is_guarded():
             return await self._open(scope, receive, send, None)  # an open install (loopback only)
         elif given is not None:
             response = PlainTextResponse("401 Unauthorized", status_code=401)
@@ -94,6 +99,13 @@ class TokenGate:
                 "401: this mbindex server needs a token: open the address once with ?token=TOKEN "
                 "(the serve_token setting, or your own from `mbindex curator add`)", status_code=401)
         await response(scope, receive, send)
+
+    async def _is_guarded(self) -> bool:
+        """A `serve_token`, or a curator now or at any time since the start
+        (asked of the database only until the first one is seen)."""
+        if not self._guarded:
+            self._guarded = await run_in_threadpool(has_curators, self.db)
+        return self._guarded
 
     async def _check(self, given: str) -> tuple[bool, str | None]:
         """Whether the token opens the pages, and whose it is."""
