@@ -198,10 +198,13 @@ def test_exit_contract_quarantine_wins_over_a_budget_cut_and_a_new_policy_rescor
 def test_bad_input_and_failures_are_one_line(nights, run_cli, replay):
     for args in (("update",),  # empty watchlist
                  ("update", "--bogus"), ("update", "--time-budget", "soon"), ("update", "--max-requests", "0"),
-                 ("status", "--max-age", "a while"), ("status", "-o", "xml")):
+                 ("status", "--max-age", "a while"), ("status", "-o", "xml"),
+                 # too long to be a date (an OverflowError traceback once), infinite, empty
+                 ("status", "--check", "--max-age", "1000000000d"), ("status", "--max-age", "9" * 400),
+                 ("update", "--time-budget", ""), ("update", "--time-budget", "99999999999d")):
         res = run_cli(*args)
         assert res.exit_code == 2, (args, res.output)
-        assert "Traceback" not in res.output
+        assert "Traceback" not in res.output and res.output.strip().splitlines()[-1].startswith("Error: "), res.output
     assert "the watchlist is empty" in run_cli("update").output
 
     assert run_cli("watch", "add", "label", LABEL).exit_code == 0

@@ -113,7 +113,7 @@ def budget_options(fn):
         budget = {}
         if max_requests:
             budget["max_requests"] = max_requests
-        if time_budget:
+        if time_budget is not None:  # "" is no duration: an error, not "no budget"
             budget["deadline"] = time.monotonic() + parse_duration(time_budget)
         return fn(*args, budget=budget, **kwargs)
 

@@ -22,16 +22,25 @@ from ..store.watchlist import WatchError, due_watches, note_watch_run
 from .pipeline import SyncResult
 from .scope import sync_scope
 
+#: the longest duration read: ten years (longer ones overflow a date, and mean "never")
+MAX_DURATION = 10 * 366 * 86400
+
 
 def parse_duration(text: str) -> float:
-    """'30m', '2h', '90s', '1h30m', '2d' or plain seconds → seconds."""
+    """'30m', '2h', '90s', '1h30m', '2d' or plain seconds → seconds, at most
+    MAX_DURATION; WatchError (one line) for anything else."""
+    shown = text if len(text) <= 40 else text[:40] + "…"
     text = text.strip().lower()
     if re.fullmatch(r"\d+(\.\d+)?", text):
-        return float(text)
-    parts = re.findall(r"(\d+(?:\.\d+)?)([dhms])", text)
-    if not parts or "".join(a + b for a, b in parts) != text:
-        raise WatchError(f"cannot read duration {text!r}; use e.g. 30m, 2h, 1h30m, 90s, 2d")
-    return sum(float(n) * {"d": 86400, "h": 3600, "m": 60, "s": 1}[u] for n, u in parts)
+        seconds = float(text)
+    else:
+        parts = re.findall(r"(\d+(?:\.\d+)?)([dhms])", text)
+        if not parts or "".join(a + b for a, b in parts) != text:
+            raise WatchError(f"cannot read duration {shown!r}; use e.g. 30m, 2h, 1h30m, 90s, 2d")
+        seconds = sum(float(n) * {"d": 86400, "h": 3600, "m": 60, "s": 1}[u] for n, u in parts)
+    if not seconds <= MAX_DURATION:  # also inf (400 nines)
+        raise WatchError(f"duration {shown!r} is longer than ten years")
+    return seconds
 
 
 def sync_watched(db: Database, client: Client, *, on_page=None, log=None) -> list[SyncResult]:
