@@ -350,6 +350,8 @@ def test_the_systemd_units_match_the_exit_contract():
     assert sorted(svc["SuccessExitStatus"].split()) == ["3", "5"]
     # one database: the same data dir (the state directory) and environment file for both
     assert "MBINDEX_DATA_DIR=/var/lib/mbindex" in svc["Environment"].split()
+    # no contact of the unit's own: a placeholder would pass the check that makes the admin give theirs
+    assert not any("CONTACT" in unit for unit in (svc["Environment"], serve["Service"]["Environment"]))
     assert "MBINDEX_DATA_DIR=/var/lib/mbindex" in serve["Service"]["Environment"].split()
     assert svc["EnvironmentFile"] == serve["Service"]["EnvironmentFile"]
     # update --dump downloads into TMPDIR: the cache directory systemd makes for the user, not /tmp
