@@ -300,6 +300,11 @@ def test_kill9_in_the_walk_then_update_converges(nights, run_cli, cli_env, datab
         proc.wait()
     replay.clear_faults()
     assert ("update", "running") in _runs(database_url)
+    # monitoring sees the kill at once, before a writer records it: a killed run holds no writer lock
+    _wait_for(lambda: run_cli("status", "--check").exit_code == 1, "status --check to see the kill")
+    check = run_cli("status", "--check")
+    assert "interrupted" in check.stdout and "killed?" in check.stdout, check.stdout
+    assert ("update", "running") in _runs(database_url)  # status only read
     _converges(database_url, env, run_cli, pg_server)
 
 
@@ -315,6 +320,7 @@ def test_kill9_in_the_scoring_then_update_converges(nights, run_cli, cli_env, da
             _wait_for(lambda: ("score", "running") in _runs(database_url) or proc.poll() is not None,
                       "the scoring", timeout=120)
             time.sleep(0.3)
+            assert status(run_cli)["last_update"]["status"] == "running"  # alive: it holds the writer lock
         finally:
             proc.kill()
             proc.wait()

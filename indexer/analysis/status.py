@@ -19,11 +19,13 @@ from sqlalchemy import text
 
 from ..clock import now
 from ..db import Database
+from ..db.database import SYNC_LOCK
+from ..runs import INTERRUPTED
 from ..store.facts import EDITIONS, LISTENS, due_artists, due_groups
 
 #: the statuses of an update run that --check calls a failure (partial: the
 #: budget was used up, the next run continues; that is a normal night)
-FAILED_STATUSES = ("failed", "interrupted")
+FAILED_STATUSES = ("failed", INTERRUPTED)
 
 #: a release is stored `needs_score` and only a scoring that writes its
 #: risk_score row clears the flag, so every unscored release has it: the
@@ -40,6 +42,13 @@ SELECT id, status, started_at, finished_at, error, options, quarantined,
        (SELECT max(u.finished_at) FROM sync_run u WHERE u.kind = 'update' AND u.status IN ('ok', 'partial'))
            AS last_complete
 FROM sync_run WHERE kind = 'update' ORDER BY id DESC LIMIT 1"""
+
+#: whether some session holds the writer lock (a bigint advisory lock shows in
+#: pg_locks as its high and low 32 bits): a read, never a try that could make
+#: a starting writer think another one runs
+_WRITER_ALIVE_SQL = """
+SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND objsubid = 1 AND granted
+                 AND classid::text::bigint = :hi AND objid::text::bigint = :lo)"""
 
 _SCOPES_SQL = """
 SELECT w.scope, w.target, w.last_synced_at, w.cursor, w.last_run_id, r.status AS last_status, r.error AS last_error
@@ -99,13 +108,14 @@ def status(db: Database, *, policy_version: str, facts_max_age: dt.timedelta) ->
     """Everything `mbindex status` shows, as plain data (see the module doc)."""
     with db.session() as s:
         last = s.execute(text(_LAST_UPDATE_SQL)).first()
+        alive = s.execute(text(_WRITER_ALIVE_SQL), {"hi": SYNC_LOCK >> 32, "lo": SYNC_LOCK & 0xFFFFFFFF}).scalar_one()
         scopes = [dict(r._mapping) for r in s.execute(text(_SCOPES_SQL))]
         quarantined = s.execute(text("SELECT count(*) FROM quarantine")).scalar_one()
         releases = s.execute(text("SELECT count(*) FILTER (WHERE deleted_at IS NULL) AS live, count(*) AS stored "
                                   "FROM release")).one()
     return {
         "database": database_info(db),
-        "last_update": _last_update(last),
+        "last_update": _last_update(last, writer_alive=alive),
         "scopes": [_scope(w) for w in scopes],
         "releases": {"stored": releases.stored, "live": releases.live, **score_counts(db),
                      "other_policy": scored_with_other_policy(db, policy_version),
@@ -117,11 +127,17 @@ def status(db: Database, *, policy_version: str, facts_max_age: dt.timedelta) ->
     }
 
 
-def _last_update(row) -> dict | None:
+def _last_update(row, *, writer_alive: bool) -> dict | None:
+    """The last update run; one still `running` while nobody holds the writer
+    lock was killed (kill -9, a reboot, a unit's timeout): it is shown
+    `interrupted`, as the next writer will record it (nothing is written here)."""
     if row is None:
         return None
-    return {"run": row.id, "status": row.status, "started": row.started_at, "finished": row.finished_at,
-            "error": row.error, "quarantined": row.quarantined,
+    status, error = row.status, row.error
+    if status == "running" and not writer_alive:
+        status, error = INTERRUPTED, "the process ended without finishing (killed?); the next run records it"
+    return {"run": row.id, "status": status, "started": row.started_at, "finished": row.finished_at,
+            "error": error, "quarantined": row.quarantined,
             "children": (row.options or {}).get("children", []), "last_complete": row.last_complete}
 
 
