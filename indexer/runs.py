@@ -59,9 +59,15 @@ class RunCounts:
 class Run:
     """A `sync_run` row kept up to date while the run goes on."""
 
-    def __init__(self, db: Database, kind: str, scope: str | None, target: str | None, options: dict | None = None):
+    def __init__(self, db: Database, kind: str, scope: str | None, target: str | None, options: dict | None = None,
+                 *, requests_before: int = 0):
+        """`requests_before`: the client's request count when the run begins
+        (a client shared by an update's child runs counts them all); the
+        `requests` given to `save` and `finish` are that counter, and the row
+        keeps the difference: this run's own requests."""
         self.db = db
         self.counts = RunCounts()
+        self.requests_before = requests_before
         with db.session() as s, s.begin():
             row = m.SyncRun(kind=kind, scope=scope, target=target, options=options, pid=os.getpid(), status="running")
             s.add(row)
@@ -81,7 +87,8 @@ class Run:
         db.WriterLockLost (the run then ends `failed`) when this process
         took the writer lock and lost it."""
         self.db.check_writer()
-        self._write(dict(_values(self.counts, requests, checkpoint), **({"options": options} if options else {})))
+        self._write(dict(_values(self.counts, self.own(requests), checkpoint),
+                         **({"options": options} if options else {})))
 
     def finish(self, status: str, *, requests: int | None = None, error: str | None = None,
                checkpoint: dict | None = None) -> None:
@@ -91,7 +98,12 @@ class Run:
         if lock is not None and lock.lost:
             status = FAILED
             error = "lost the writer lock: its database connection was dropped or terminated"
-        self._write(dict(_values(self.counts, requests, checkpoint), status=status, finished_at=now(), error=error))
+        self._write(dict(_values(self.counts, self.own(requests), checkpoint), status=status, finished_at=now(),
+                         error=error))
+
+    def own(self, requests: int | None) -> int | None:
+        """This run's requests, from the client's counter `requests`."""
+        return None if requests is None else requests - self.requests_before
 
 
 def _values(counts: RunCounts, requests: int | None, checkpoint: dict | None) -> dict:

@@ -114,7 +114,7 @@ def assert_same_as_scratch(run_cli, pg_server) -> dict:
     return mine
 
 
-def test_several_nights_keep_the_worklist_equal_to_a_fresh_mirror(nights, run_cli, pg_server, replay):
+def test_several_nights_keep_the_worklist_equal_to_a_fresh_mirror(nights, run_cli, pg_server, replay, database_url):
     assert run_cli("watch", "add", "label", LABEL).exit_code == 0
 
     # night 1: the label's releases
@@ -138,6 +138,12 @@ def test_several_nights_keep_the_worklist_equal_to_a_fresh_mirror(nights, run_cl
     res = run_cli("update")
     assert res.exit_code == 0, res.output
     assert "inserted 1, updated 1" in res.stdout and "tombstoned 1" in res.stdout
+    # each child run counts its own requests (the walk's and enrich's share one client): they add up
+    update_run = status(run_cli)["last_update"]
+    with psycopg.connect(_conninfo(database_url)) as conn:
+        rows = dict(conn.execute("SELECT id, requests FROM sync_run").fetchall())
+    own = [rows[c["run"]] for c in update_run["children"] if c["kind"] in ("sync", "enrich")]
+    assert len(own) == 2 and all(n > 0 for n in own) and sum(own) == rows[update_run["run"]], (own, rows)
     mine = assert_same_as_scratch(run_cli, pg_server)
     assert "tombstoned" in mine[DELETED][1]
     assert mine[DSOTM][2]["listens"] == (2400000, "listenbrainz") and "no_listens" not in mine[DSOTM][1]

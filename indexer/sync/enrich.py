@@ -140,7 +140,8 @@ def enrich(db: Database, ws: Client, lb: ListenBrainz, *, releases: list[uuid.UU
     """Fetch the due facts of stored releases (all, or `releases`) as a `sync_run` of kind "enrich"."""
     target = " ".join(map(str, releases)) if releases else None
     run = Run(db, "enrich", "release" if releases else "all", target,
-              options={"max_age_days": max_age.total_seconds() / 86400})
+              options={"max_age_days": max_age.total_seconds() / 86400},
+              requests_before=ws.stats.requests + lb.stats.requests)
     job = _Enrich(db, ws, lb, run, releases, max_age, log)
     problems: list[str] = []
     for name, phase in (("editions", job.editions), ("artist catalogues", job.artists),
@@ -157,7 +158,7 @@ def enrich(db: Database, ws: Client, lb: ListenBrainz, *, releases: list[uuid.UU
             raise
     status = PARTIAL if problems else OK
     run.finish(status, requests=job.requests, error="; ".join(problems) or None)
-    return EnrichResult(run.id, status, job.requests, job.stored, problems)
+    return EnrichResult(run.id, status, run.own(job.requests), job.stored, problems)
 
 
 def listenbrainz_for(ws: Client) -> ListenBrainz:

@@ -173,4 +173,4 @@ def guarded(run: Run, client: Client, work: Callable[[], None]) -> tuple[str, st
 def finish(run: Run, client: Client, status: str, error: str | None) -> SyncResult:
     """Record how the run ended (its own transaction) and say it as a SyncResult."""
     run.finish(status, requests=client.stats.requests, error=error)
-    return SyncResult(run.id, status, run.counts, client.stats.requests, error)
+    return SyncResult(run.id, status, run.counts, run.own(client.stats.requests), error)

@@ -34,7 +34,7 @@ def sync_query(db: Database, client: Client, query: str, *, on_page=None) -> Syn
     Public search stops at SEARCH_CAP results: the run's error field says so
     when the cap was hit.
     """
-    run = Run(db, "sync", "query", query)
+    run = Run(db, "sync", "query", query, requests_before=client.stats.requests)
     walked = {"capped": False, "total": 0}
     fresh_since = now() - dt.timedelta(days=client.settings.query_max_age_days)
 

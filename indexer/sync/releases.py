@@ -19,7 +19,7 @@ from .pipeline import SyncResult, finish, guarded, sync_release
 
 def sync_releases(db: Database, client: Client, mbids: list[uuid.UUID]) -> SyncResult:
     """`mbindex sync release MBID...`: each release looked up and stored."""
-    run = Run(db, "sync", "release", " ".join(map(str, mbids)))
+    run = Run(db, "sync", "release", " ".join(map(str, mbids)), requests_before=client.stats.requests)
 
     def work():
         for mbid in mbids:

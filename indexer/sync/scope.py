@@ -58,7 +58,8 @@ def sync_scope(db: Database, client: Client, scope: str, target: uuid.UUID, *, o
     start = int(checkpoint.get("offset", 0))
     done = _looked_up(checkpoint)
     resumed = {"resumed_from": start, **({"lookups_kept": len(done)} if done else {})}
-    run = Run(db, "sync", scope, str(target), options=resumed if start or done else None)
+    run = Run(db, "sync", scope, str(target), options=resumed if start or done else None,
+              requests_before=client.stats.requests)
     status, error = guarded(
         run, client, lambda: walk_scope(db, client, scope, target, run, start_offset=start, on_page=on_page,
                                         looked_up=done))
