@@ -293,6 +293,9 @@ def _converges(url, env, run_cli, pg_server) -> None:
 
 def test_kill9_in_the_walk_then_update_converges(nights, run_cli, cli_env, database_url, pg_server, replay):
     env = _env(cli_env)
+    other = "00000000-0000-4000-8000-00000000f00d"  # a small label, watched first: walked before the kill
+    replay.set_browse("release", "label", other, [full_doc(NIGHT1[2])])
+    assert run_cli("watch", "add", "label", other).exit_code == 0
     assert run_cli("watch", "add", "label", LABEL).exit_code == 0
     nights(1)
     # PAGE is 100 in the subprocess: one page; killed while it waits for a fallback lookup
@@ -311,6 +314,9 @@ def test_kill9_in_the_walk_then_update_converges(nights, run_cli, cli_env, datab
     check = run_cli("status", "--check")
     assert "interrupted" in check.stdout and "killed?" in check.stdout, check.stdout
     assert ("update", "running") in _runs(database_url)  # status only read
+    # the walk that ended before the kill is named, with its counts
+    killed = status(run_cli)["last_update"]
+    assert [c["kind"] for c in killed["children"]] == ["sync"], killed
     _converges(database_url, env, run_cli, pg_server)
 
 

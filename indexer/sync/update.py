@@ -122,11 +122,13 @@ class _Update:
         return result
 
     def walk(self, on_page) -> list[SyncResult]:
-        walks = sync_watched(self.db, self.ws, on_page=on_page, log=self.log)
-        for w in walks:
+        """Every watched scope; each walk is the update's child (and its counts the update's) as soon as
+        it ends, so an update killed in a later walk still names the walks it finished."""
+        def walked(w: SyncResult) -> None:
             self.run.counts.merge(w.counts.as_dict())
             self.child("sync", w.run_id)
-        return walks
+
+        return sync_watched(self.db, self.ws, on_page=on_page, log=self.log, on_result=walked)
 
     def facts(self, max_age: dt.timedelta) -> EnrichResult:
         result = enrich(self.db, self.ws, self.lb, max_age=max_age, log=self.log)

@@ -14,6 +14,7 @@ document still goes through `sync.pipeline`.
 from __future__ import annotations
 
 import re
+from typing import Callable
 
 from ..db import Database
 from ..runs import OK, PARTIAL, checkpoint_of
@@ -43,7 +44,8 @@ def parse_duration(text: str) -> float:
     return seconds
 
 
-def sync_watched(db: Database, client: Client, *, on_page=None, log=None) -> list[SyncResult]:
+def sync_watched(db: Database, client: Client, *, on_page=None, log=None,
+                 on_result: Callable[[SyncResult], None] | None = None) -> list[SyncResult]:
     """Sync every watched scope.  The budget is shared, so a walk cut by it
     (`partial`) ends the night; a walk that failed (a scope deleted
     upstream, a malformed target, ws/2 giving up on it) does not: it stays
@@ -56,6 +58,8 @@ def sync_watched(db: Database, client: Client, *, on_page=None, log=None) -> lis
         res = sync_scope(db, client, scope, target, on_page=on_page)
         results.append(res)
         note_watch_run(db, wid, res.run_id, res.status == OK, checkpoint_of(db, res.run_id))
+        if on_result:  # as each walk ends: a caller killed later still has it recorded
+            on_result(res)
         if res.status == PARTIAL:
             break
     return results
