@@ -315,8 +315,17 @@ def test_kill9_in_the_walk_then_update_converges(nights, run_cli, cli_env, datab
     assert "interrupted" in check.stdout and "killed?" in check.stdout, check.stdout
     assert ("update", "running") in _runs(database_url)  # status only read
     # the walk that ended before the kill is named, with its counts
-    killed = status(run_cli)["last_update"]
+    st = status(run_cli)
+    killed = st["last_update"]
     assert [c["kind"] for c in killed["children"]] == ["sync"], killed
+    # where the killed walk resumes is its own last checkpoint, as the next walk reads it
+    with psycopg.connect(_conninfo(database_url)) as conn:
+        saved = conn.execute("SELECT checkpoint FROM sync_run WHERE kind = 'sync' AND target = %s "
+                             "ORDER BY id DESC LIMIT 1", (LABEL,)).fetchone()[0]
+    scopes = {w["target"]: w["resume_at"] for w in st["scopes"]}
+    assert scopes[LABEL] == (saved or {}).get("offset") and scopes[other] is None
+    listed = json.loads(run_cli("watch", "list", "-o", "json").stdout)
+    assert {w["target"]: w["resume_at"] for w in listed} == scopes
     _converges(database_url, env, run_cli, pg_server)
 
 

@@ -50,8 +50,14 @@ _WRITER_ALIVE_SQL = """
 SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND objsubid = 1 AND granted
                  AND classid::text::bigint = :hi AND objid::text::bigint = :lo)"""
 
+#: each watched scope; where its walk resumes is the checkpoint of its last
+#: walk that did not end ok, as the next walk reads it (`runs.resume_checkpoint`):
+#: a walk killed mid-way checkpointed past the cursor its scope last noted
 _SCOPES_SQL = """
-SELECT w.scope, w.target, w.last_synced_at, w.cursor, w.last_run_id, r.status AS last_status, r.error AS last_error
+SELECT w.scope, w.target, w.last_synced_at, w.cursor, w.last_run_id, r.status AS last_status, r.error AS last_error,
+       (SELECT CASE WHEN l.status <> 'ok' THEN l.checkpoint END FROM sync_run l
+        WHERE l.kind = 'sync' AND l.scope = w.scope AND l.target = w.target
+        ORDER BY l.id DESC LIMIT 1) AS resume
 FROM watch w LEFT JOIN sync_run r ON r.id = w.last_run_id
 ORDER BY w.id"""
 
@@ -143,7 +149,7 @@ def _last_update(row, *, writer_alive: bool) -> dict | None:
 
 def _scope(w: dict) -> dict:
     return {"scope": w["scope"], "target": w["target"], "last_complete_walk": w["last_synced_at"],
-            "resume_at": (w["cursor"] or {}).get("offset"), "last_run": w["last_run_id"],
+            "resume_at": (w["resume"] or {}).get("offset"), "last_run": w["last_run_id"],
             "last_status": w["last_status"],
             "last_error": w["last_error"] if w["last_status"] != "ok" else None}
 

@@ -111,5 +111,6 @@ def problems(result: UpdateResult) -> list[str]:
         out += [f"enrich run {result.enriched.run_id}: {p} (those facts stay unknown until the next update)"
                 for p in result.enriched.problems]
     elif result.status == runs.PARTIAL:
-        out.append("enrich skipped: the request budget was used up by the walk; the next update continues")
+        out.append("enrich skipped: the budget (requests or time) was used up by the walk; "
+                   "the next update continues")
     return out

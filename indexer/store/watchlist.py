@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, text
 
 from ..clock import now
 from ..db import Database
@@ -38,6 +38,14 @@ def remove_watch(db: Database, scope: str, target: uuid.UUID) -> bool:
         return res.rowcount > 0
 
 
+#: where the next walk of a scope resumes: the checkpoint of its last walk when
+#: that did not end ok (as `runs.resume_checkpoint` reads it; a walk killed
+#: mid-way saved checkpoints past the cursor its scope last noted)
+_RESUME_SQL = """
+SELECT CASE WHEN l.status <> 'ok' THEN l.checkpoint END FROM sync_run l
+WHERE l.kind = 'sync' AND l.scope = :scope AND l.target = :target ORDER BY l.id DESC LIMIT 1"""
+
+
 def list_watches(db: Database) -> list[dict]:
     with db.session() as s:
         rows = s.execute(select(m.Watch).order_by(m.Watch.id)).scalars().all()
@@ -49,7 +57,8 @@ def list_watches(db: Database) -> list[dict]:
                 "added": r.added_at,
                 "last_synced": r.last_synced_at,
                 "last_run": r.last_run_id,
-                "resume_at": (r.cursor or {}).get("offset"),
+                "resume_at": (s.execute(text(_RESUME_SQL), {"scope": r.scope, "target": r.target}).scalar()
+                              or {}).get("offset"),
             }
             for r in rows
         ]

@@ -30,7 +30,8 @@ def update_cmd(app: App, dump, no_enrich, policy_file, budget):
 
     Exit 0 all done, 3 budget used up (the next run continues), 5 items
     quarantined (wins over 3), 1 error (a walk, or the dump: the rest still
-    runs), 2 bad input or an empty watchlist without --dump.
+    runs), 2 bad input or an empty watchlist without --dump, 4 another writer
+    (an update, sync or import) is running: nothing done.
     """
     settings = app.settings(update_dump=dump)  # a bad MBINDEX_UPDATE_DUMP: exit 2 before anything
     policy = load_policy(policy_file)
