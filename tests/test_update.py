@@ -212,6 +212,10 @@ def test_bad_input_and_failures_are_one_line(nights, run_cli, replay):
         assert res.exit_code == 2, (args, res.output)
         assert "Traceback" not in res.output and res.output.strip().splitlines()[-1].startswith("Error: "), res.output
     assert "the watchlist is empty" in run_cli("update").output
+    # monitoring reads stdout: a database it cannot reach is one CRITICAL line there, exit 1
+    down = run_cli("--database-url", "postgresql://postgres@127.0.0.1:1/nowhere", "status", "--check")
+    assert down.exit_code == 1 and down.stdout.count("\n") == 1
+    assert down.stdout.startswith("MBINDEX CRITICAL - cannot connect"), down.output
 
     assert run_cli("watch", "add", "label", LABEL).exit_code == 0
     nights(1)

@@ -11,7 +11,7 @@ from ...analysis.risk import load_policy
 from ...analysis.status import problems, status
 from ...output.tables import json_document, render, terminal_safe
 from ...sync.watch import parse_duration
-from ..app import EXIT_FAILURE, App, pass_app
+from ..app import EXIT_FAILURE, App, as_user_error, pass_app
 from ..freshness import database_line
 
 
@@ -63,8 +63,16 @@ def status_cmd(app: App, output, check, max_age, policy_file):
     limit = dt.timedelta(seconds=parse_duration(max_age))
     policy = load_policy(policy_file)
     settings = app.settings()
-    info = status(app.db(), policy_version=policy.version,
-                  facts_max_age=dt.timedelta(days=settings.facts_max_age_days))
+    try:
+        info = status(app.db(), policy_version=policy.version,
+                      facts_max_age=dt.timedelta(days=settings.facts_max_age_days))
+    except Exception as exc:
+        err = as_user_error(exc)
+        if not check or err is None or err.exit_code != EXIT_FAILURE:
+            raise
+        # monitoring reads one line on stdout: a database it cannot reach is critical too
+        click.echo(f"MBINDEX CRITICAL - {err.message}")
+        sys.exit(EXIT_FAILURE)
     if check:
         found = problems(info, limit)
         if found:
