@@ -123,11 +123,14 @@ ADD_COUNTS_SQL = (
 )
 
 
+#: the error of a run whose process died without finishing it (status says so before a writer records it)
+KILLED = "the process ended without finishing (killed?)"
+
 #: what a killed writer leaves behind: its runs (an update's scoring too, by
 #: the update's pid: `score` alone takes no writer lock and may be running now)
-_INTERRUPT_SQL = """
+_INTERRUPT_SQL = f"""
 UPDATE sync_run SET status = 'interrupted', finished_at = now(),
-       error = coalesce(error || '; ', '') || 'the process ended without finishing (killed?)'
+       error = coalesce(error || '; ', '') || '{KILLED}'
 WHERE status = 'running'
   AND (kind IN ('sync', 'import', 'enrich', 'update')
        OR (kind = 'score' AND pid IN (SELECT u.pid FROM sync_run u
