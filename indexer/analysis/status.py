@@ -7,7 +7,8 @@ front ends call them and render the plain dicts they return.
 Freshness is measured from the `sync_run` rows of kind `update` (the
 scheduled job, `sync.update`) and from the watchlist: a watched scope's
 `last_synced_at` is set only when a walk reached its end, so it is the time
-of its last complete walk, and `cursor` is where a cut walk resumes.
+of its last complete walk; a cut walk resumes at the checkpoint of its last
+run (`store.watchlist.RESUME_SQL`).
 """
 
 from __future__ import annotations
@@ -20,8 +21,9 @@ from sqlalchemy import text
 from ..clock import now
 from ..db import Database
 from ..db.database import SYNC_LOCK
-from ..runs import INTERRUPTED
+from ..runs import INTERRUPTED, KILLED
 from ..store.facts import EDITIONS, LISTENS, due_artists, due_groups
+from ..store.watchlist import RESUME_SQL
 
 #: the statuses of an update run that --check calls a failure (partial: the
 #: budget was used up, the next run continues; that is a normal night)
@@ -50,14 +52,10 @@ _WRITER_ALIVE_SQL = """
 SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND objsubid = 1 AND granted
                  AND classid::text::bigint = :hi AND objid::text::bigint = :lo)"""
 
-#: each watched scope; where its walk resumes is the checkpoint of its last
-#: walk that did not end ok, as the next walk reads it (`runs.resume_checkpoint`):
-#: a walk killed mid-way checkpointed past the cursor its scope last noted
-_SCOPES_SQL = """
-SELECT w.scope, w.target, w.last_synced_at, w.cursor, w.last_run_id, r.status AS last_status, r.error AS last_error,
-       (SELECT CASE WHEN l.status <> 'ok' THEN l.checkpoint END FROM sync_run l
-        WHERE l.kind = 'sync' AND l.scope = w.scope AND l.target = w.target
-        ORDER BY l.id DESC LIMIT 1) AS resume
+#: each watched scope, with where its walk resumes (`watchlist.RESUME_SQL`)
+_SCOPES_SQL = f"""
+SELECT w.scope, w.target, w.last_synced_at, w.last_run_id, r.status AS last_status, r.error AS last_error,
+       {RESUME_SQL} AS resume
 FROM watch w LEFT JOIN sync_run r ON r.id = w.last_run_id
 ORDER BY w.id"""
 
@@ -141,7 +139,7 @@ def _last_update(row, *, writer_alive: bool) -> dict | None:
         return None
     status, error = row.status, row.error
     if status == "running" and not writer_alive:
-        status, error = INTERRUPTED, "the process ended without finishing (killed?); the next run records it"
+        status, error = INTERRUPTED, f"{KILLED}; the next run records it"
     return {"run": row.id, "status": status, "started": row.started_at, "finished": row.finished_at,
             "error": error, "quarantined": row.quarantined,
             "children": (row.options or {}).get("children", []), "last_complete": row.last_complete}

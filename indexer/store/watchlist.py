@@ -38,17 +38,20 @@ def remove_watch(db: Database, scope: str, target: uuid.UUID) -> bool:
         return res.rowcount > 0
 
 
-#: where the next walk of a scope resumes: the checkpoint of its last walk when
-#: that did not end ok (as `runs.resume_checkpoint` reads it; a walk killed
-#: mid-way saved checkpoints past the cursor its scope last noted)
-_RESUME_SQL = """
-SELECT CASE WHEN l.status <> 'ok' THEN l.checkpoint END FROM sync_run l
-WHERE l.kind = 'sync' AND l.scope = :scope AND l.target = :target ORDER BY l.id DESC LIMIT 1"""
+#: where the next walk of the watched scope `w` resumes, as an SQL expression:
+#: the checkpoint of its last walk when that did not end ok (what
+#: `runs.resume_checkpoint` gives that walk; a walk killed mid-way saved
+#: checkpoints past the `watch.cursor` its scope last noted).  `status` reads it too.
+RESUME_SQL = """(SELECT CASE WHEN l.status <> 'ok' THEN l.checkpoint END FROM sync_run l
+        WHERE l.kind = 'sync' AND l.scope = w.scope AND l.target = w.target ORDER BY l.id DESC LIMIT 1)"""
+
+_LIST_SQL = f"""
+SELECT w.scope, w.target, w.note, w.added_at, w.last_synced_at, w.last_run_id, {RESUME_SQL} AS resume
+FROM watch w ORDER BY w.id"""
 
 
 def list_watches(db: Database) -> list[dict]:
     with db.session() as s:
-        rows = s.execute(select(m.Watch).order_by(m.Watch.id)).scalars().all()
         return [
             {
                 "scope": r.scope,
@@ -57,10 +60,9 @@ def list_watches(db: Database) -> list[dict]:
                 "added": r.added_at,
                 "last_synced": r.last_synced_at,
                 "last_run": r.last_run_id,
-                "resume_at": (s.execute(text(_RESUME_SQL), {"scope": r.scope, "target": r.target}).scalar()
-                              or {}).get("offset"),
+                "resume_at": (r.resume or {}).get("offset"),
             }
-            for r in rows
+            for r in s.execute(text(_LIST_SQL))
         ]
 
 
