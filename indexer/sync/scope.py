@@ -90,18 +90,23 @@ def walk_scope(db: Database, client: Client, scope: str, target: uuid.UUID, run:
     total = None
     done = set(looked_up)  # of the page at `offset` only
 
-    def checkpoint(mbid: uuid.UUID) -> None:
+    def save() -> None:
+        """Where the walk resumes: the page at `offset`, less the releases already looked up on it."""
+        at = {"scope": scope, "target": str(target), "offset": offset}
+        run.save(requests=client.stats.requests,
+                 checkpoint=dict(at, looked_up=sorted(str(m) for m in done)) if done else at)
+
+    def looked(mbid: uuid.UUID) -> None:
         done.add(mbid)
-        run.save(requests=client.stats.requests, checkpoint={"scope": scope, "target": str(target), "offset": offset,
-                                                             "looked_up": sorted(str(m) for m in done)})
+        save()
 
     while True:
         items, count, covered = browse_page(db, client, scope, target, offset, run)
         total = total if count is None else count
-        members.note_members(db, scope, target, store_page(db, client, items, run, done, checkpoint), run.id)
+        members.note_members(db, scope, target, store_page(db, client, items, run, done, looked), run.id)
         offset += covered
         done = set()
-        run.save(requests=client.stats.requests, checkpoint={"scope": scope, "target": str(target), "offset": offset})
+        save()
         if on_page:
             on_page(offset, total or offset)
         if not covered or (total is not None and offset >= total):
