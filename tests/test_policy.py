@@ -312,57 +312,52 @@ def test_the_evaluation_set_is_what_the_readme_says():
     assert all(str(lab.mbid)[:8] in sources for lab in labels)
 
 
-def test_the_held_out_set_is_new_documented_and_sourced():
-    held = evaluation.read_labels(EVAL / "heldout.tsv")
-    seen = {lab.mbid for lab in evaluation.read_labels(EVAL / "labels.tsv")}
-    assert len(held) >= 16 and sum(lab.at_risk for lab in held) >= 7 and sum(not lab.at_risk for lab in held) >= 7
-    assert all(lab.reason for lab in held)
-    assert not seen & {lab.mbid for lab in held}  # never seen while the policy was reviewed
+def _held_out(name: str, earlier: tuple[str, ...], *, at_least: int, each_class: int, section: str,
+              until: str | None = None) -> tuple[list, set[str]]:
+    """The held-out label file `name`, checked: at least `at_least` rows and
+    `each_class` of each label, a reason on every row, no MBID of an `earlier`
+    file, each row's document recorded and named in its SOURCES.md `section`
+    (up to `until`); returns its labels and the recording sources (top-level
+    corpus folders) the section names."""
+    held = evaluation.read_labels(EVAL / name)
+    before = {lab.mbid for f in earlier for lab in evaluation.read_labels(EVAL / f)}
+    assert len(held) >= at_least
+    assert sum(lab.at_risk for lab in held) >= each_class and sum(not lab.at_risk for lab in held) >= each_class
+    assert all(lab.reason for lab in held) and not before & {lab.mbid for lab in held}
     for lab in held:
         doc = json.loads((EVAL / "releases" / f"{lab.mbid}.json").read_text(encoding="utf-8"))
         assert doc["id"] == str(lab.mbid)
     sources = (EVAL / "SOURCES.md").read_text(encoding="utf-8")
-    section = sources[sources.index("## The held-out set"):sources.index("## Recorded facts")]
-    rows = [line for line in section.splitlines() if line.startswith("| ") and "(" in line]
+    text_ = sources[sources.index(section):sources.index(until) if until else None]
+    rows = [line for line in text_.splitlines() if line.startswith("| ") and "(" in line]
     assert all(any(str(lab.mbid)[:8] in row for row in rows) for lab in held)
-    assert len({row[2:].split("/")[0] for row in rows}) >= 4  # recording sources (top-level folders)
+    return held, {row[2:].split("/")[0] for row in rows if "/" in row}
+
+
+def test_the_held_out_set_is_new_documented_and_sourced():
+    """heldout.tsv: never seen while the policy was reviewed (not in labels.tsv)."""
+    _held, folders = _held_out("heldout.tsv", ("labels.tsv",), at_least=16, each_class=7,
+                               section="## The held-out set", until="## Recorded facts")
+    assert len(folders) >= 4
 
 
 def test_the_second_held_out_set_is_new_documented_and_sourced():
     """heldout2.tsv: labelled blind with policy 2026.12-2 in place; in neither
     earlier set; each row's document recorded and named in SOURCES.md."""
-    held2 = evaluation.read_labels(EVAL / "heldout2.tsv")
-    earlier = {lab.mbid for f in ("labels.tsv", "heldout.tsv") for lab in evaluation.read_labels(EVAL / f)}
-    assert len(held2) >= 24 and sum(lab.at_risk for lab in held2) >= 10 and sum(not lab.at_risk for lab in held2) >= 10
-    assert all(lab.reason for lab in held2) and not earlier & {lab.mbid for lab in held2}
-    for lab in held2:
-        doc = json.loads((EVAL / "releases" / f"{lab.mbid}.json").read_text(encoding="utf-8"))
-        assert doc["id"] == str(lab.mbid)
-    sources = (EVAL / "SOURCES.md").read_text(encoding="utf-8")
-    section = sources[sources.index("## The second held-out set"):sources.index("## The third held-out set")]
-    rows = [line for line in section.splitlines() if line.startswith("| ") and "(" in line]
-    assert all(any(str(lab.mbid)[:8] in row for row in rows) for lab in held2)
-    assert len({row[2:].split("/")[0] for row in rows}) >= 4  # recording sources (top-level folders)
+    _held, folders = _held_out("heldout2.tsv", ("labels.tsv", "heldout.tsv"), at_least=24, each_class=10,
+                               section="## The second held-out set", until="## The third held-out set")
+    assert len(folders) >= 4
 
 
 def test_the_third_held_out_set_is_new_documented_and_sourced():
     """heldout3.tsv: labelled blind with policy 2026.12-3 in place; in no
     earlier set; each row's document recorded and named in SOURCES.md."""
-    held3 = evaluation.read_labels(EVAL / "heldout3.tsv")
-    earlier = {lab.mbid for f in ("labels.tsv", "heldout.tsv", "heldout2.tsv")
-               for lab in evaluation.read_labels(EVAL / f)}
-    assert len(held3) >= 36 and sum(lab.at_risk for lab in held3) >= 15 and sum(not lab.at_risk for lab in held3) >= 15
-    assert all(lab.reason for lab in held3) and not earlier & {lab.mbid for lab in held3}
-    for lab in held3:
-        doc = json.loads((EVAL / "releases" / f"{lab.mbid}.json").read_text(encoding="utf-8"))
-        assert doc["id"] == str(lab.mbid)
-    sources = (EVAL / "SOURCES.md").read_text(encoding="utf-8")
-    section = sources[sources.index("## The third held-out set"):]
-    rows = [line for line in section.splitlines() if line.startswith("| ") and "(" in line]
-    assert all(any(str(lab.mbid)[:8] in row for row in rows) for lab in held3)
-    assert len({row[2:].split("/")[0] for row in rows if "/" in row}) == 5  # all five recording sources
+    earlier = ("labels.tsv", "heldout.tsv", "heldout2.tsv")
+    _held, folders = _held_out("heldout3.tsv", earlier, at_least=36, each_class=15,
+                               section="## The third held-out set")
+    assert len(folders) == 5  # all five recording sources
     # every document in releases/ is labelled in one of the four files
-    labelled = {str(m) for m in earlier} | {str(lab.mbid) for lab in held3}
+    labelled = {str(lab.mbid) for f in (*earlier, "heldout3.tsv") for lab in evaluation.read_labels(EVAL / f)}
     assert {p.stem for p in (EVAL / "releases").glob("*.json")} == labelled
 
 
